@@ -1,0 +1,115 @@
+"""The one place that turns a model name into loaded components.
+
+Names: ``tiny-random`` (random SD-architecture model for tests and plumbing),
+``toy`` (the embedded toy-world model, once shipped), a local diffusers directory,
+or a Hugging Face hub id. Real checkpoints load through diffusers' pipeline
+loader, so any SD 1.x/2.x repository layout works.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .sine.components import DiffusionModel, sd_ddim_scheduler
+
+
+class UnknownModelError(ValueError):
+    """The model name is neither built in, a local diffusers dir, nor loadable from the hub."""
+
+
+BUILTIN_MODELS = ("tiny-random", "toy")
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _toy_dir() -> Path:
+    return Path(__file__).parent / "toy" / "weights"
+
+
+def load_diffusers_dir(path: str | Path, dtype: torch.dtype = torch.float32) -> DiffusionModel:
+    """A Stable Diffusion checkpoint in diffusers format (local dir or hub id)."""
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(
+        str(path),
+        torch_dtype=dtype,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    # The paper's sampler: DDIM with the checkpoint's own training schedule.
+    scheduler = DDIMScheduler.from_config(
+        pipe.scheduler.config,
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        timestep_spacing="leading",
+    )
+    return DiffusionModel(pipe.vae, pipe.unet, pipe.text_encoder, pipe.tokenizer, scheduler)
+
+
+def load_model(
+    name: str, *, device: str = "auto", dtype: str = "float32", seed: int = 0
+) -> DiffusionModel:
+    """Load ``name`` ("tiny-random", "toy", a local diffusers dir or a hub id)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}")
+    torch_dtype = DTYPES[dtype]
+    if name == "tiny-random":
+        from .tiny_random import build_tiny_random
+
+        model = build_tiny_random(seed)
+    elif name == "toy":
+        if not (_toy_dir() / "model_index.json").exists():
+            raise UnknownModelError(
+                "model 'toy': the embedded toy-world weights are not in this installation "
+                f"({_toy_dir()} is missing)"
+            )
+        model = load_diffusers_dir(_toy_dir(), torch_dtype)
+    elif Path(name).is_dir():
+        if not (Path(name) / "model_index.json").exists():
+            raise UnknownModelError(f"model {name!r}: directory has no model_index.json")
+        model = load_diffusers_dir(name, torch_dtype)
+    else:
+        try:
+            model = load_diffusers_dir(name, torch_dtype)
+        except Exception as err:  # network, missing repo, bad layout: one clear message
+            raise UnknownModelError(
+                f"model {name!r} is not built in ({', '.join(BUILTIN_MODELS)}), not a local "
+                f"diffusers directory, and could not be loaded from the hub: "
+                f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            ) from err
+    target = resolve_device(device)
+    for module in (model.vae, model.unet, model.text_encoder):
+        if next(module.parameters()).dtype != torch_dtype:
+            module.to(dtype=torch_dtype)
+        module.to(device=target).eval().requires_grad_(False)
+    return model
+
+
+def save_model(model: DiffusionModel, path: str | Path) -> None:
+    """Save all components as a diffusers StableDiffusionPipeline directory."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(
+        vae=model.vae,
+        text_encoder=model.text_encoder,
+        tokenizer=model.tokenizer,
+        unet=model.unet,
+        scheduler=model.scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(str(path))
+
+
+__all__ = ["DiffusionModel", "load_model", "save_model", "sd_ddim_scheduler", "resolve_device"]

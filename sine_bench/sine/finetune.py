@@ -1,0 +1,262 @@
+"""SINE Stage 1: fine-tune the UNet (and text encoder) on one image; save and load it.
+
+Defaults follow the paper: AdamW lr 1e-6, betas (0.9, 0.999), weight decay 0.01,
+constant lr, batch 1, noise-prediction MSE with t uniform over the training
+timesteps, no prior preservation, VAE frozen. Optional: the (t/T)^2-weighted L1 on
+the predicted x0 latent (official patch configs) and patch-based training with the
+fixed position encoding.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import CLIPTextModel
+
+from .components import DiffusionModel
+from .patches import PatchSettings, crop_canvas, resize_image, sample_crop_box, to_canvas
+from .position import PositionEncodingConfig
+from .sampler import FinetunedModel
+from .unet import crop_boxes, enable_position_encoding, load_unet, save_unet
+
+FINETUNE_FILENAME = "sine_finetune.json"
+
+
+class FinetuneDivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """Everything that changes a fine-tune's weights (besides image, prompt and base model)."""
+
+    steps: int = 800
+    learning_rate: float = 1e-6
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.01
+    adam_epsilon: float = 1e-8
+    train_text_encoder: bool = True
+    x0_l1_weight: float = 0.0
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    patches: PatchSettings | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ValueError(f"fine-tune steps must be >= 0, got {self.steps}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning rate must be > 0, got {self.learning_rate}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FinetuneSettings:
+        data = dict(data)
+        if data.get("patches") is not None:
+            data["patches"] = PatchSettings(**data["patches"])
+        data["betas"] = tuple(data.get("betas", (0.9, 0.999)))
+        return cls(**data)
+
+
+@dataclass
+class FinetuneResult:
+    """The fine-tuned model plus what is needed to reproduce and audit it."""
+
+    model: FinetunedModel
+    settings: FinetuneSettings
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def position_encoding(self) -> PositionEncodingConfig | None:
+        pe = getattr(self.model.unet, "sine_position_encoding", None)
+        return pe.config if pe is not None else None
+
+
+class _TrainingImage:
+    """Yields (x0 latent, crop box or None) per step, for full-image or patch mode."""
+
+    def __init__(self, model: DiffusionModel, image: torch.Tensor, patches: PatchSettings | None):
+        self.model = model
+        self.patches = patches
+        native = model.native_resolution
+        self.size = (native, native)
+        if patches is None:
+            self.full = model.encode_distribution(resize_image(image, self.size)[None])
+        else:
+            self.canvas = to_canvas(image, patches.grid, model.vae_factor)
+
+    def draw(self, generator: torch.Generator) -> tuple[torch.Tensor, tuple | None]:
+        if self.patches is None:
+            dist, box = self.full, None
+        else:
+            box = sample_crop_box(self.patches, generator)
+            pixels = crop_canvas(self.canvas, box, self.model.vae_factor, self.size)
+            dist = self.model.encode_distribution(pixels[None])
+        noise = torch.randn(dist.mean.shape, generator=generator, dtype=torch.float32)
+        latent = dist.mean + dist.std * noise.to(dist.mean.device, dist.mean.dtype)
+        return latent * self.model.vae.config.scaling_factor, box
+
+
+def _x0_l1(model: DiffusionModel, z_t, pred, x0, t) -> torch.Tensor:
+    """Per-sample L1 of the predicted x0 latent, weighted by (t/T)^2, batch mean."""
+    alpha = model.scheduler.alphas_cumprod.to(z_t.device)[t].view(-1, 1, 1, 1)
+    if model.scheduler.config.prediction_type == "v_prediction":
+        x0_pred = alpha.sqrt() * z_t - (1 - alpha).sqrt() * pred
+    else:
+        x0_pred = (z_t - (1 - alpha).sqrt() * pred) / alpha.sqrt()
+    weight = (t.float() / model.num_train_timesteps) ** 2
+    per_sample = (x0_pred.float() - x0.float()).abs().mean(dim=(1, 2, 3))
+    return (weight * per_sample).mean()
+
+
+def _text_encoder_checkpointing(text_encoder: CLIPTextModel, enable: bool) -> None:
+    """transformers 5 renamed gradient_* to activation_checkpointing_*; support both."""
+    verb = "enable" if enable else "disable"
+    method = getattr(text_encoder, f"activation_checkpointing_{verb}", None)
+    method = method or getattr(text_encoder, f"gradient_checkpointing_{verb}")
+    method()
+
+
+def finetune(
+    model: DiffusionModel,
+    image: torch.Tensor,
+    prompt: str,
+    settings: FinetuneSettings,
+    *,
+    progress: bool = True,
+) -> FinetuneResult:
+    """Fine-tune copies of the UNet and text encoder on ``image`` ((3, H, W) in [-1, 1]).
+
+    The pretrained components in ``model`` are left untouched (both are needed at
+    edit time).
+    """
+    generator = torch.Generator().manual_seed(settings.seed)
+    torch.manual_seed(settings.seed)  # dropout and other global-RNG users, if any
+    unet = copy.deepcopy(model.unet)
+    text_encoder = copy.deepcopy(model.text_encoder)
+    if settings.patches is not None:
+        enable_position_encoding(unet, settings.patches.grid, settings.patches.interpolation)
+    unet.train().requires_grad_(True)
+    text_encoder.train(settings.train_text_encoder)
+    text_encoder.requires_grad_(settings.train_text_encoder)
+    if settings.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+        if settings.train_text_encoder:
+            _text_encoder_checkpointing(text_encoder, True)
+
+    params = list(unet.parameters())
+    if settings.train_text_encoder:
+        params += list(text_encoder.parameters())
+    optimizer = torch.optim.AdamW(
+        params,
+        lr=settings.learning_rate,
+        betas=settings.betas,
+        weight_decay=settings.weight_decay,
+        eps=settings.adam_epsilon,
+    )
+    source = _TrainingImage(model, image.to(model.device), settings.patches)
+    ids = model.tokenize([prompt])
+    prediction_type = model.scheduler.config.prediction_type
+    losses: list[float] = []
+
+    bar = tqdm(range(settings.steps), desc="fine-tune", disable=not progress)
+    for step in bar:
+        x0, box = source.draw(generator)
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+        t = torch.randint(0, model.num_train_timesteps, (1,), generator=generator)
+        t = t.to(x0.device)
+        z_t = model.scheduler.add_noise(x0, noise, t)
+        with torch.set_grad_enabled(settings.train_text_encoder):
+            text = text_encoder(ids)[0]
+        with crop_boxes(unet, [box] if box is not None else None):
+            pred = unet(z_t, t, text).sample
+        target = (
+            model.scheduler.get_velocity(x0, noise, t)
+            if prediction_type == "v_prediction"
+            else noise
+        )
+        loss = F.mse_loss(pred.float(), target.float())
+        if settings.x0_l1_weight:
+            loss = loss + settings.x0_l1_weight * _x0_l1(model, z_t, pred, x0, t)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise FinetuneDivergedError(
+                f"fine-tune loss became {value} at step {step} (lr={settings.learning_rate}); "
+                "lower the learning rate or check the input image"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(value)
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{value:.4f}")
+
+    unet.eval()
+    text_encoder.eval()
+    if settings.gradient_checkpointing:
+        unet.disable_gradient_checkpointing()
+        if settings.train_text_encoder:
+            _text_encoder_checkpointing(text_encoder, False)
+    unet.requires_grad_(False)
+    text_encoder.requires_grad_(False)
+    return FinetuneResult(FinetunedModel(unet, text_encoder, prompt), settings, losses)
+
+
+def save_finetune(result: FinetuneResult, path: str | Path) -> None:
+    """Write unet/ (with PE settings), text_encoder/ if trained, and sine_finetune.json."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    save_unet(result.model.unet, path / "unet")
+    if result.settings.train_text_encoder:
+        result.model.text_encoder.save_pretrained(path / "text_encoder")
+    pe = result.position_encoding
+    record = {
+        "prompt": result.model.prompt,
+        "settings": result.settings.to_dict(),
+        "position_encoding": pe.to_dict() if pe is not None else None,
+        "losses": result.losses,
+    }
+    (path / FINETUNE_FILENAME).write_text(json.dumps(record, indent=2))
+
+
+def load_finetune(
+    path: str | Path,
+    base: DiffusionModel,
+    expect_grid: int | None | str = "saved",
+) -> FinetuneResult:
+    """Load a saved fine-tune; ``expect_grid`` (G, or None for plain) must match it."""
+    path = Path(path)
+    meta_file = path / FINETUNE_FILENAME
+    if not meta_file.exists():
+        raise FileNotFoundError(f"{path} is not a SINE fine-tune (no {FINETUNE_FILENAME})")
+    record = json.loads(meta_file.read_text())
+    settings = FinetuneSettings.from_dict(record["settings"])
+    expect: PositionEncodingConfig | None | str = "saved"
+    if expect_grid != "saved":
+        saved = record["position_encoding"]
+        if expect_grid is None or saved is None:
+            expect = None
+        else:
+            expect = PositionEncodingConfig(
+                grid=int(expect_grid),
+                channels=saved["channels"],
+                interpolation=saved["interpolation"],
+            )
+    unet = load_unet(path / "unet", expect=expect, torch_dtype=base.dtype).to(base.device)
+    if settings.train_text_encoder:
+        text_encoder = CLIPTextModel.from_pretrained(path / "text_encoder", torch_dtype=base.dtype)
+        text_encoder = text_encoder.to(base.device)
+    else:
+        text_encoder = base.text_encoder
+    unet.eval().requires_grad_(False)
+    text_encoder.eval().requires_grad_(False)
+    model = FinetunedModel(unet, text_encoder, record["prompt"])
+    return FinetuneResult(model, settings, list(record.get("losses", [])))

@@ -1,0 +1,85 @@
+"""A CLIP tokenizer built offline from the BPE vocabulary that ships inside open_clip.
+
+Stable Diffusion's tokenizer is OpenAI CLIP's BPE (49,408 ids). open_clip carries
+the same merges list; writing it out as vocab.json + merges.txt gives a
+transformers ``CLIPTokenizer`` whose ids equal open_clip's, with no download.
+Load it with ``from_pretrained(dir)``: in transformers 5, constructing it from
+``vocab_file=/merges_file=`` arguments silently builds an empty tokenizer.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from transformers import CLIPTokenizer
+
+START, END = "<|startoftext|>", "<|endoftext|>"
+N_MERGES = 49152 - 256 - 2  # the merges OpenAI CLIP uses from the 16e6 list
+
+
+def _merges() -> list[str]:
+    from open_clip.tokenizer import default_bpe
+
+    with gzip.open(default_bpe()) as handle:
+        lines = handle.read().decode("utf-8").split("\n")
+    return lines[1 : N_MERGES + 1]
+
+
+def clip_vocabulary() -> tuple[dict[str, int], list[str]]:
+    """(token -> id, merges) in OpenAI CLIP's order: bytes, bytes + '</w>', merges, specials."""
+    from open_clip.tokenizer import bytes_to_unicode
+
+    merges = _merges()
+    byte_chars = list(bytes_to_unicode().values())
+    tokens = byte_chars + [c + "</w>" for c in byte_chars]
+    tokens += ["".join(m.split()) for m in merges]
+    tokens += [START, END]
+    return {tok: i for i, tok in enumerate(tokens)}, merges
+
+
+def write_clip_tokenizer(directory: str | Path, model_max_length: int = 77) -> Path:
+    """Write vocab.json, merges.txt and the tokenizer config into ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab, merges = clip_vocabulary()
+    (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    config = {
+        "tokenizer_class": "CLIPTokenizer",
+        "model_max_length": model_max_length,
+        "bos_token": START,
+        "eos_token": END,
+        "pad_token": END,
+        "unk_token": END,
+        "do_lower_case": True,
+    }
+    (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    special = {"bos_token": START, "eos_token": END, "pad_token": END, "unk_token": END}
+    (directory / "special_tokens_map.json").write_text(json.dumps(special, indent=2))
+    return directory
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("SINE_BENCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "sine-bench"
+    )
+    return Path(root) / "clip-tokenizer"
+
+
+def offline_clip_tokenizer() -> CLIPTokenizer:
+    """The CLIP tokenizer, written once to the user cache (atomically) and loaded from it."""
+    target = _cache_dir()
+    if not (target / "tokenizer_config.json").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".clip-tokenizer-", dir=target.parent))
+        write_clip_tokenizer(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process won the race; its copy is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+    return CLIPTokenizer.from_pretrained(target)

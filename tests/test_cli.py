@@ -1,0 +1,141 @@
+"""The command line: fast help, doctor, and the end-to-end edit job with clear errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from sine_bench.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_verbs_without_importing_torch():
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from sine_bench.cli import app\n"
+        "r = CliRunner().invoke(app, ['--help'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(r.output)\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for verb in ("doctor", "edit"):
+        assert verb in out.stdout
+
+
+def test_doctor_reports_versions_device_and_backends():
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 0, result.output
+    for needle in ("torch", "diffusers", "cuda_available", "optional backends", "lpips"):
+        assert needle in result.output
+
+
+def test_edit_writes_images_and_record(tmp_path):
+    import torch
+
+    from sine_bench.images import save_png_atomic
+
+    src = tmp_path / "src.png"
+    save_png_atomic(torch.rand(3, 40, 56), src)
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        [
+            "edit",
+            str(src),
+            "--class-word",
+            "disc",
+            "-p",
+            "a green disc",
+            "-p",
+            "a blue disc",
+            "--model",
+            "tiny-random",
+            "--finetune-steps",
+            "2",
+            "--steps",
+            "3",
+            "--width",
+            "96",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "edit.json").read_text())
+    assert [i["prompt"] for i in record["images"]] == ["a green disc", "a blue disc"]
+    from PIL import Image
+
+    assert Image.open(out / record["images"][0]["file"]).size == (96, 64)
+    assert (out / "finetune" / "unet" / "sine_position_encoding.json").exists()
+    assert record["libraries"]["torch"] and record["resolved"]["grid"] == 32
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--width", "66"], "64x66"),
+        (["--v", "1.5"], "v must be in [0, 1]"),
+        (["--k", "2000"], "K must be in [0, 1000]"),
+        (["--mode", "dreambooth"], "--mode"),
+    ],
+)
+def test_edit_bad_input_is_one_line_exit_2(tmp_path, args, needle):
+    import torch
+
+    from sine_bench.images import save_png_atomic
+
+    src = tmp_path / "src.png"
+    save_png_atomic(torch.rand(3, 16, 16), src)
+    result = runner.invoke(
+        app,
+        [
+            "edit",
+            str(src),
+            "--class-word",
+            "x",
+            "-p",
+            "y",
+            "--model",
+            "tiny-random",
+            "--finetune-steps",
+            "1",
+            "--steps",
+            "2",
+            "--out",
+            str(tmp_path / "o"),
+            *args,
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert not (tmp_path / "o" / "edit.json").exists()
+
+
+def test_edit_missing_and_unreadable_image(tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "edit",
+            str(tmp_path / "nope.png"),
+            "--class-word",
+            "x",
+            "-p",
+            "y",
+            "--model",
+            "tiny-random",
+        ],
+    )
+    assert result.exit_code == 2 and "image file not found" in result.output
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    result = runner.invoke(
+        app, ["edit", str(bad), "--class-word", "x", "-p", "y", "--model", "tiny-random"]
+    )
+    assert result.exit_code == 2 and "unreadable" in result.output
