@@ -1,0 +1,1 @@
+"""The embedded toy world: scenes, oracle, tokenizer, tiny SD recipe and evaluators."""
