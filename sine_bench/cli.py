@@ -22,6 +22,15 @@ app = typer.Typer(
 )
 
 
+def _register_toy() -> None:
+    from .toy_cli import app as toy_app
+
+    app.add_typer(toy_app, name="toy")
+
+
+_register_toy()
+
+
 def fail(message: str, code: int = 2) -> None:
     """One-line error on stderr and a non-zero exit."""
     typer.echo(f"error: {message}", err=True)

@@ -31,7 +31,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def _toy_dir() -> Path:
-    return Path(__file__).parent / "toy" / "weights"
+    return Path(__file__).parent / "toy" / "weights" / "sd"
 
 
 def load_diffusers_dir(path: str | Path, dtype: torch.dtype = torch.float32) -> DiffusionModel:

@@ -71,6 +71,19 @@ class SinePlan:
 
 
 @dataclass(frozen=True)
+class PretrainedPlan:
+    """No fine-tuned model: plain classifier-free guidance (text-to-image)."""
+
+    guidance_scale: float
+
+    def models_at(self, t: int) -> list[int]:
+        return []
+
+    def combine(self, t, eps_u, eps_c, eps_models):
+        return pretrained_guidance(eps_u, eps_c, self.guidance_scale)
+
+
+@dataclass(frozen=True)
 class MultiModelPlan:
     """Several fine-tuned models, each with a weight and its own timestep window."""
 
