@@ -31,13 +31,13 @@ class ToyRecipe:
     seed: int = 0
     n_scenes: int = 30_000
     vae_steps: int = 3000
-    vae_full_steps: int = 300  # the last steps on whole images; before that, random crops
+    vae_full_steps: int = 400  # the last steps on whole images; before that, random crops
     vae_crop: int = 32
     vae_batch: int = 16
     vae_lr: float = 1e-3
     vae_lr_min: float = 1e-4
     vae_kl_weight: float = 1e-6
-    unet_steps: int = 5000
+    unet_steps: int = 2500
     unet_batch: int = 32
     unet_lr: float = 1e-3
     unet_lr_min: float = 1e-4
