@@ -102,12 +102,16 @@ def model_geometry(name: str, revision: str = "main") -> tuple[int, int]:
     if name == "tiny-random":
         from .tiny_random import tiny_unet, tiny_vae
 
-        return tiny_unet().config.sample_size * 4, 2 ** (len(tiny_vae().config.block_out_channels) - 1)
+        return tiny_unet().config.sample_size * 4, 2 ** (
+            len(tiny_vae().config.block_out_channels) - 1
+        )
     if name == "toy" or Path(name).is_dir():
         folder = _toy_dir() if name == "toy" else Path(name)
         if not (folder / "model_index.json").exists():
             what = "the embedded toy-world weights are not in this installation"
-            raise UnknownModelError(f"model {name!r}: {what if name == 'toy' else 'no model_index.json'}")
+            raise UnknownModelError(
+                f"model {name!r}: {what if name == 'toy' else 'no model_index.json'}"
+            )
         unet = json.loads((folder / "unet" / "config.json").read_text())
         vae = json.loads((folder / "vae" / "config.json").read_text())
     elif name.count("/") == 1 and not name.startswith((".", "/")):

@@ -455,9 +455,7 @@ def expand_cells(
         for item in items:
             h, w = resolve_size(edit.resolution, native, factor, source_sizes[item.spec.id])
             for index, prompt in enumerate(item.spec.prompts):
-                cells.append(
-                    Cell(item.spec.id, index, prompt, finetune, edit, h, w, tuple(labels))
-                )
+                cells.append(Cell(item.spec.id, index, prompt, finetune, edit, h, w, tuple(labels)))
     return cells
 
 

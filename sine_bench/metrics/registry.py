@@ -129,7 +129,9 @@ def check_metric_name(text: str) -> MetricName:
     for sub_kind, sub in name.backbones().items():
         if sub not in BACKBONES[sub_kind]:
             known = ", ".join(BACKBONES[sub_kind])
-            raise MetricError(f"metric {text!r}: unknown {sub_kind} backbone {sub!r}; known: {known}")
+            raise MetricError(
+                f"metric {text!r}: unknown {sub_kind} backbone {sub!r}; known: {known}"
+            )
     return name
 
 

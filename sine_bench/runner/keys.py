@@ -60,7 +60,11 @@ def model_identity(name: str, revision: str = "main", seed: int = 0) -> dict[str
         }
         # private entries (e.g. diffusers' _use_default_values, a set) are bookkeeping
         configs = {
-            part: {k: v for k, v in cfg.items() if not k.startswith("_") and k != "transformers_version"}
+            part: {
+                k: v
+                for k, v in cfg.items()
+                if not k.startswith("_") and k != "transformers_version"
+            }
             for part, cfg in configs.items()
         }
         weights = hashlib.sha256()

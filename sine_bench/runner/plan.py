@@ -132,7 +132,8 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
         ft_settings = finetune_settings(cell.finetune, native, factor)
         ft_key = finetune_key(shas[cell.item], model_id, train_prompt, ft_settings)
         plan.finetunes.setdefault(
-            ft_key, FinetuneJob(ft_key, cell.item, item_path(items, cell), train_prompt, ft_settings)
+            ft_key,
+            FinetuneJob(ft_key, cell.item, item_path(items, cell), train_prompt, ft_settings),
         )
         e = cell.edit
         common = dict(guidance=e.guidance, steps=e.steps, eta=e.eta, scheduler=e.scheduler)
@@ -149,7 +150,9 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
         if "memorized" in needs:
             memo = dict(v=0.0, K=0, **common)
             memo_key = edit_key(ft_key, train_prompt, memo)
-            plan.edits.setdefault(memo_key, EditJob(memo_key, "memorized", ft_key, train_prompt, memo))
+            plan.edits.setdefault(
+                memo_key, EditJob(memo_key, "memorized", ft_key, train_prompt, memo)
+            )
             entry.memorized = memo_key
         plan.cells.append(entry)
     return plan

@@ -184,7 +184,5 @@ def plan_summary(protocol: Protocol) -> dict:
         "edits_cached": ed_cached,
         "cells": len(plan.cells),
         "unet_evaluations": sum(evals.values()),
-        "unet_evaluations_todo": sum(
-            n for k, n in evals.items() if not store.done("edits", k)
-        ),
+        "unet_evaluations_todo": sum(n for k, n in evals.items() if not store.done("edits", k)),
     }

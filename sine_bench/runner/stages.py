@@ -61,7 +61,9 @@ class Stages:
 
             _quiet_hf_progress()
             spec = self.plan.protocol.model
-            self._model = load_model(spec.name, device=spec.device, dtype=spec.dtype, seed=spec.seed)
+            self._model = load_model(
+                spec.name, device=spec.device, dtype=spec.dtype, seed=spec.seed
+            )
         return self._model
 
     def _load_finetune(self, key: str):
