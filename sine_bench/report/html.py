@@ -22,9 +22,11 @@ h3{font-size:14px;margin:14px 0 4px}
 table{border-collapse:collapse;font-size:12px;margin:6px 0}
 td,th{border:1px solid #ddd;padding:3px 6px;text-align:center}
 th{background:#f3f3f3}
-img.cell{image-rendering:pixelated;width:96px}
+img.cell{image-rendering:pixelated;height:112px;width:auto;display:block}
 img.plot{max-width:100%;border:1px solid #eee;margin:4px 0}
-.meta td{text-align:left}.small{font-size:11px;color:#666}
+.meta td{text-align:left}.small{font-size:11px;color:#666;margin:2px 0}
+.grids{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
+.wide{overflow-x:auto}.wide td{white-space:nowrap}
 """
 
 
@@ -43,8 +45,9 @@ def _grids(cells: pd.DataFrame, run_dir: Path, axes: list[str]) -> str:
     parts = []
     for item, item_cells in cells.groupby("item", sort=True):
         source = run_dir / "images" / "source" / f"{item}.png"
-        parts.append(f"<h3>{html.escape(str(item))}</h3><table><tr><th>source</th></tr>")
-        parts.append(f"<tr><td>{_img(source, title='source')}</td></tr></table>")
+        parts.append(f"<h3>{html.escape(str(item))}</h3><div class=grids>")
+        parts.append(f"<div><p class=small>source</p><table><tr><td>{_img(source)}</td></tr>")
+        parts.append("</table></div>")
         keys = ["prompt_index", "prompt", *others]
         for values, group in item_cells.groupby(keys, sort=True):
             label = ", ".join(f"{k}={v}" for k, v in zip(keys[1:], values[1:], strict=True))
@@ -60,7 +63,10 @@ def _grids(cells: pd.DataFrame, run_dir: Path, axes: list[str]) -> str:
                         else "<td></td>"
                     )
                 rows.append(f"<tr><th>{v}</th>{''.join(tds)}</tr>")
-            parts.append(f"<p class=small>{html.escape(label)}</p><table>{''.join(rows)}</table>")
+            parts.append(
+                f"<div><p class=small>{html.escape(label)}</p><table>{''.join(rows)}</table></div>"
+            )
+        parts.append("</div>")
     return "\n".join(parts)
 
 
@@ -88,6 +94,19 @@ def _manifest_table(manifest: dict) -> str:
     return f"<table class=meta>{body}</table>"
 
 
+def _summary_html(table: pd.DataFrame) -> str:
+    """'mean [lo, hi]' per metric, like the Markdown summaries."""
+    metrics = [c for c in table.columns if f"{c}_lo" in table.columns]
+    keep = [c for c in table.columns if c not in metrics and not c.endswith(("_lo", "_hi"))]
+    shown = table[keep].copy()
+    for m in metrics:
+        shown[m] = [
+            "-" if pd.isna(x) else f"{x:.4g} [{lo:.4g}, {hi:.4g}]"
+            for x, lo, hi in zip(table[m], table[f"{m}_lo"], table[f"{m}_hi"], strict=True)
+        ]
+    return shown.to_html(index=False, border=0)
+
+
 def write_report(run_dir: Path) -> Path:
     """Render report.html from the files of a run directory (cells, summaries, plots)."""
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -108,13 +127,13 @@ def write_report(run_dir: Path) -> Path:
         "<h2>Summaries (mean, 95% bootstrap interval)</h2>",
     ]
     for path in summaries:
-        table = pd.read_csv(path)
         parts.append(f"<h3>by {html.escape(path.stem)}</h3>")
-        parts.append(table.to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0))
-    shown = cells.drop(columns=["finetune_key", "image"], errors="ignore")
+        parts.append(f"<div class=wide>{_summary_html(pd.read_csv(path))}</div>")
+    shown = cells.drop(columns=["finetune_key", "edit_key", "image"], errors="ignore")
     parts += [
-        "<h2>Cells</h2>",
-        shown.to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0),
+        "<h2>Cells</h2><div class=wide>",
+        shown.to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0, na_rep="-"),
+        "</div>",
         "</body></html>",
     ]
     out = run_dir / "report.html"

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+PLOTS_VERSION = "1"  # bump when a plot changes: cached plots are keyed on it
 ALIGNMENT = ("clip_t[", "oracle_edit_success", "clip_dir[")
 FIDELITY = ("lpips[", "st_lpips[", "psnr", "ssim")
 

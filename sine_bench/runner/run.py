@@ -21,6 +21,7 @@ import yaml
 from .. import METHOD_VERSION, __version__
 from ..protocol import Protocol, grid_axes, load_protocol
 from .executors import Executor, make_executor
+from .keys import digest
 from .plan import RunPlan, build_plan, unet_evaluations
 from .stages import Stages, edit_evaluations
 from .store import Store, write_atomic
@@ -62,7 +63,6 @@ def write_run_dir(
 ) -> None:
     """Everything a run directory holds, then report.html, swapped in atomically."""
     from ..report.html import write_report
-    from ..report.plots import write_plots
     from ..report.tables import metric_columns, write_tables
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +81,7 @@ def write_run_dir(
         resolved = plan.protocol.model_dump(mode="json")
         write_atomic(tmp / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
         write_tables(cells, axes, tmp)
-        write_plots(cells, metric_columns(cells, axes), tmp / "plots")
+        _plots(stages.store, cells, metric_columns(cells, axes), tmp / "plots")
         manifest = manifest | {"axes": axes}
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1, default=str))
         write_report(tmp)
@@ -89,6 +89,20 @@ def write_run_dir(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _plots(store: Store, cells: pd.DataFrame, metrics: list[str], out: Path) -> None:
+    """Plots are a pure function of the cells table: cached in the store under its hash
+    (drawing them is the slowest part of an all-cached rerun)."""
+    from ..report.plots import PLOTS_VERSION, write_plots
+
+    key = digest({"cells": cells.to_csv(index=False), "metrics": metrics, "v": PLOTS_VERSION})
+    if not store.done("plots", key):
+        with store.lock("plots", key):
+            if not store.done("plots", key):
+                with store.write_dir("plots", key) as folder:
+                    write_plots(cells, metrics, folder)
+    shutil.copytree(store.path("plots", key), out)
 
 
 def _png_copy(src: Path, dest: Path) -> None:
@@ -121,7 +135,12 @@ def run_protocol(
     if threads > 0:
         import torch
 
+        previous = torch.get_num_threads()
         torch.set_num_threads(threads)
+        try:
+            return run_protocol(path, executor=executor, progress=progress, log=log)
+        finally:
+            torch.set_num_threads(previous)
     started = time.perf_counter()
     protocol = load_protocol(path)
     plan = build_plan(protocol)
