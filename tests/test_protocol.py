@@ -97,3 +97,13 @@ def test_schema_is_json_schema():
     schema = json_schema()
     assert {"name", "model", "dataset", "grid", "metrics"} <= set(schema["properties"])
     json.dumps(schema)
+
+
+def test_resolution_labels_resolve_to_pixel_sizes():
+    from sine_bench.protocol import resolve_size
+
+    assert resolve_size("native", 64, 4, (48, 80)) == (64, 64)
+    assert resolve_size("64x96", 64, 4, (48, 80)) == (64, 96)
+    h, w = resolve_size("source-aspect", 64, 4, (48, 80))  # keeps ~64*64 pixels, 3:5
+    assert h % 4 == 0 and w % 4 == 0 and abs(w / h - 80 / 48) < 0.1
+    assert abs(h * w - 64 * 64) < 0.1 * 64 * 64

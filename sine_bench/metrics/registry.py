@@ -75,7 +75,6 @@ BACKBONES: dict[str, dict[str, Callable[[], Any]]] = {
     },
     "lpips": {
         "alex": _lazy("sine_bench.metrics.lpips_backend", "load_lpips", net="alex"),
-        "vgg": _lazy("sine_bench.metrics.lpips_backend", "load_lpips", net="vgg"),
     },
 }
 

@@ -171,6 +171,7 @@ def run_protocol(
         "model_identity": plan.model_id,
         "cells": len(plan.cells),
         "stages": {name: asdict(s) for name, s in stages.stats.items()},
+        "metric_backbones": stages.backbones,
         "unet_evaluations": planned,
         "all_cached": all(s.computed == 0 for s in stages.stats.values()),
     }

@@ -50,6 +50,7 @@ class Stages:
     store: Store
     executor: Executor
     stats: dict[str, StageStats] = field(default_factory=dict)
+    backbones: dict[str, dict[str, str]] = field(default_factory=dict)  # metric -> resolved
     _model: object = None
     _finetuned: tuple[str, object] | None = None
 
@@ -189,8 +190,10 @@ class Stages:
                 inputs = inputs or self._inputs(cell, context)
                 value = registry.scorer(metric)(metric, inputs)
                 record = {"label": _label(metric), "value": _finite_or_nan(value)}
+                record["backbones"] = _resolved_backbones(metric)
                 self.store.write_json("scores", key, record)
                 stats.computed += 1
+            self.backbones[record["label"]] = record.get("backbones", {})
             values[record["label"]] = _from_json(record["value"])
         return values
 
@@ -215,8 +218,10 @@ class Stages:
                 edits = [self._load01(self.edit_image(k), size) for k in edit_keys]
                 value = registry.scorer(metric)(metric, edits)
                 record = {"label": metric.text, "value": _finite_or_nan(value)}
+                record["backbones"] = _resolved_backbones(metric)
                 self.store.write_json("scores", key, record)
                 stats.computed += 1
+            self.backbones[record["label"]] = record.get("backbones", {})
             for i in members:
                 rows[i][record["label"]] = _from_json(record["value"])
 
@@ -267,6 +272,15 @@ def _quiet_hf_progress() -> None:
 
     dlog.disable_progress_bar()
     tlog.disable_progress_bar()
+
+
+def _resolved_backbones(metric) -> dict[str, str]:
+    """kind -> the name the loaded backbone reports (e.g. lpips -> 'st_lpips[alex]')."""
+    resolved = {}
+    for kind, name in metric.backbones().items():
+        loaded = registry.load_backbone(kind, name, metric.text)
+        resolved[kind] = getattr(loaded, "name", None) or f"{kind}:{name}"
+    return resolved
 
 
 def _label(metric) -> str:
