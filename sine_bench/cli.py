@@ -157,6 +157,16 @@ def plan(
             c = entry.cell
             axes = " ".join(f"{k}={v}" for k, v in c.axes)
             typer.echo(f"{c.item:16s} p{c.prompt_index} {c.height}x{c.width} {axes}  {c.prompt!r}")
+    from .runner.store import Store
+
+    store = Store(run_plan.protocol.store)
+    for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: kv[1].item):
+        method = "sine-patch" if job.settings["patches"] else "sine-full"
+        state = "cached" if store.done("finetunes", key) else "to run"
+        typer.echo(
+            f"fine-tune {key[:10]} {job.item:16s} {method} {job.settings['steps']} steps  "
+            f"{job.prompt!r}  [{state}]"
+        )
     typer.echo(f"protocol:    {run_plan.protocol.name} -> {run_plan.protocol.output_dir}")
     typer.echo(f"cells:       {summary['cells']}")
     typer.echo(

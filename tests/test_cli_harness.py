@@ -75,3 +75,17 @@ def test_new_verbs_listed_without_importing_torch():
     assert out.returncode == 0, out.stderr
     for verb in ("run", "plan", "report", "compare", "schema"):
         assert verb in out.stdout
+
+
+def test_unavailable_backbone_fails_before_any_compute(tmp_path):
+    from sine_bench.metrics.registry import register_backbone
+
+    def broken():
+        raise ModuleNotFoundError("No module named 'sine_bench.toy.nothing'")
+
+    register_backbone("clip", "test-missing", broken)
+    path = write_protocol(tmp_path, metrics=["psnr", "clip_t[test-missing]"])
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "metric 'clip_t[test-missing]'" in result.output and "not available" in result.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "store").exists()

@@ -144,6 +144,7 @@ def run_protocol(
     started = time.perf_counter()
     protocol = load_protocol(path)
     plan = build_plan(protocol)
+    check_backbones(plan)  # fail before hours of fine-tuning, not after
     store = Store(protocol.store)
     stages = Stages(plan, store, executor or make_executor("local", progress=progress))
     stages.finetune_all()
@@ -180,6 +181,15 @@ def run_protocol(
     write_run_dir(plan, stages, scores, manifest, out)
     log(f"run directory: {out}  ({time.perf_counter() - started:.1f} s)")
     return out
+
+
+def check_backbones(plan: RunPlan) -> None:
+    """Load every backbone the metrics need (once per process); raises MetricError."""
+    from ..metrics.registry import load_backbone
+
+    for metric in plan.metrics:
+        for kind, name in metric.backbones().items():
+            load_backbone(kind, name, metric.text)
 
 
 def _log_stage(log, name: str, stages: Stages) -> None:
