@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ProtocolError(ValueError):
@@ -59,6 +67,15 @@ class DatasetItem(_Strict):
     prompts: list[str] = Field(min_length=1)
     mask: str | None = None  # white = region the edit may change; metrics keep the rest
     expected: dict[str, str] = {}  # prompt -> caption the edit should satisfy (oracle)
+
+    @model_validator(mode="after")
+    def _prompts_unique(self) -> DatasetItem:
+        if len(set(self.prompts)) != len(self.prompts):
+            raise ValueError(f"item {self.id!r} lists a prompt twice")
+        unknown = set(self.expected) - set(self.prompts)
+        if unknown:
+            raise ValueError(f"item {self.id!r}: 'expected' names prompts it does not list")
+        return self
 
 
 class DatasetSpec(_Strict):
@@ -123,6 +140,13 @@ class GridSpec(_Strict):
     seeds: list[int] | None = None
     edit: dict[str, list[Any]] = {}
     finetune: dict[str, list[Any]] = {}
+
+    @field_validator("v", "K", "resolution", "seeds")
+    @classmethod
+    def _unique(cls, values):
+        if values is not None and len(set(values)) != len(values):
+            raise ValueError("lists a value twice")
+        return values
 
     @field_validator("v")
     @classmethod
@@ -355,14 +379,15 @@ def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[Resolved
             extra = sorted(set(raw) - {"items", "description"}) if isinstance(raw, dict) else []
             raise ProtocolError(f"{manifest}: expected 'items' (and 'description'), got {extra}")
         try:
-            items = [DatasetItem.model_validate(i) for i in raw.get("items") or []]
+            items = TypeAdapter(list[DatasetItem]).validate_python(raw.get("items") or [])
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             if first["type"] == "extra_forbidden":
                 hint = _suggest(first["loc"][-1], DatasetItem.model_fields)
-                raise ProtocolError(f"{manifest}: unknown item field {where!r}{hint}") from None
-            raise ProtocolError(f"{manifest}: item {where}: {first['msg']}") from None
+                raise ProtocolError(f"{manifest}: unknown field 'items.{where}'{hint}") from None
+            message = first["msg"].removeprefix("Value error, ")
+            raise ProtocolError(f"{manifest}: items.{where}: {message}") from None
         base, source = folder, str(manifest)
     if not items:
         raise ProtocolError(f"{source}: the dataset has no items")

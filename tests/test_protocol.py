@@ -107,3 +107,30 @@ def test_resolution_labels_resolve_to_pixel_sizes():
     h, w = resolve_size("source-aspect", 64, 4, (48, 80))  # keeps ~64*64 pixels, 3:5
     assert h % 4 == 0 and w % 4 == 0 and abs(w / h - 80 / 48) < 0.1
     assert abs(h * w - 64 * 64) < 0.1 * 64 * 64
+
+
+def test_manifest_typos_and_duplicates_name_the_manifest(tmp_path):
+    from sine_bench.protocol import resolve_dataset
+
+    (tmp_path / "manifest.yaml").write_text(
+        "items:\n  - {id: a, image: x.png, class_word: c, prompts: [p], clss: 1}\n"
+    )
+    protocol = parse_protocol({"name": "x", "dataset": str(tmp_path)})
+    with pytest.raises(ProtocolError) as err:
+        resolve_dataset(protocol)
+    assert "manifest.yaml: unknown field 'items.0.clss' (did you mean 'class_word'?)" in str(
+        err.value
+    )
+    with pytest.raises(ProtocolError, match="lists a value twice"):
+        parse_protocol({"name": "x", "dataset": "d", "grid": {"K": [400, 400]}})
+    with pytest.raises(ProtocolError, match="lists a prompt twice"):
+        parse_protocol(
+            {
+                "name": "x",
+                "dataset": {
+                    "items": [
+                        {"id": "a", "image": "a.png", "class_word": "c", "prompts": ["p", "p"]}
+                    ]
+                },
+            }
+        )
