@@ -89,6 +89,8 @@ class Stages:
 
     # ------------------------------------------------------------------ fine-tune
     def finetune_all(self) -> None:
+        for stage in ("finetunes", "edits"):  # leftovers of a killed run
+            self.store.sweep(stage)
         jobs = sorted(self.plan.finetunes.values(), key=lambda j: j.key)
         self._run("fine-tune", jobs, lambda j: self.store.done("finetunes", j.key), self._finetune)
 

@@ -41,6 +41,27 @@ class Store:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def sweep(self, stage: str) -> int:
+        """Remove temp folders that a killed writer left in ``stage``; a folder whose key
+        is locked (a live writer) is kept. Returns how many were removed."""
+        removed = 0
+        for tmp in sorted((self.root / stage).glob("*/.*")):
+            key = tmp.name[1:].split(".", 1)[0]
+            lock_path = self.root / "locks" / stage / f"{key}.lock"
+            if not tmp.is_dir() or not lock_path.exists():
+                continue
+            with open(lock_path, "a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                try:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    removed += 1
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        return removed
+
     @contextmanager
     def write_dir(self, stage: str, key: str) -> Iterator[Path]:
         """A temp folder to fill; renamed to the entry's final path when the block exits."""

@@ -117,6 +117,7 @@ def test_sigkill_mid_edit_then_rerun_matches_uninterrupted(tmp_path):
     output = resumed.communicate(timeout=300)[0]
     assert resumed.returncode == 0, output
     assert "fine-tune  2 jobs: 2 cached" in output
+    assert not list(edits.glob("*/.*")), "the killed writer's temp folder was not swept"
 
     run_protocol(
         write_protocol(clean_dir, **overrides), progress=False, threads=1, log=lambda *_: None

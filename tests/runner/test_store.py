@@ -43,3 +43,15 @@ def test_lock_lets_one_of_two_workers_compute(tmp_path):
     for t in threads:
         t.join()
     assert computed == [1]
+
+
+def test_sweep_removes_a_killed_writers_temp_dir_but_not_a_live_one(tmp_path):
+    store = Store(tmp_path)
+    for key in ("dead1", "live1"):
+        with store.lock("edits", key):
+            pass
+        (tmp_path / "edits" / key[:2] / f".{key}.abc123").mkdir(parents=True)
+    with store.lock("edits", "live1"):  # a writer still holds this key
+        assert store.sweep("edits") == 1
+    assert not (tmp_path / "edits" / "de" / ".dead1.abc123").exists()
+    assert (tmp_path / "edits" / "li" / ".live1.abc123").exists()
