@@ -176,7 +176,8 @@ def plan(
     typer.echo(f"edits:       {summary['edits']} ({summary['edits_cached']} cached)")
     typer.echo(
         f"UNet evals:  {summary['unet_evaluations']} sampling "
-        f"({summary['unet_evaluations_todo']} still to run), plus the fine-tune steps"
+        f"({summary['unet_evaluations_todo']} still to run) + {summary['finetune_steps']} "
+        "fine-tune steps (one forward and backward each)"
     )
 
 

@@ -89,3 +89,12 @@ def test_unavailable_backbone_fails_before_any_compute(tmp_path):
     assert result.exit_code == 2, result.output
     assert "metric 'clip_t[test-missing]'" in result.output and "not available" in result.output
     assert not (tmp_path / "run").exists() and not (tmp_path / "store").exists()
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_run(tmp_path):
+    precious = tmp_path / "run"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("do not delete")
+    result = runner.invoke(app, ["run", str(write_protocol(tmp_path)), "--no-progress"])
+    assert result.exit_code == 2 and "is not a sine-bench run directory" in result.output
+    assert (precious / "thesis.tex").read_text() == "do not delete"

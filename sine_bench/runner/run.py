@@ -143,6 +143,7 @@ def run_protocol(
             torch.set_num_threads(previous)
     started = time.perf_counter()
     protocol = load_protocol(path)
+    check_output_dir(protocol.output_dir)
     plan = build_plan(protocol)
     check_backbones(plan)  # fail before hours of fine-tuning, not after
     store = Store(protocol.store)
@@ -181,6 +182,18 @@ def run_protocol(
     write_run_dir(plan, stages, scores, manifest, out)
     log(f"run directory: {out}  ({time.perf_counter() - started:.1f} s)")
     return out
+
+
+def check_output_dir(out: Path) -> None:
+    """A run replaces its output folder: refuse one that is not a previous run's."""
+    from ..protocol import ProtocolError
+
+    occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    if occupied and not (out / "manifest.json").is_file():
+        raise ProtocolError(
+            f"output {str(out)!r} exists and is not a sine-bench run directory; "
+            "choose another 'output' (a run replaces its output folder)"
+        )
 
 
 def check_backbones(plan: RunPlan) -> None:

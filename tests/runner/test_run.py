@@ -94,7 +94,7 @@ def _cli(*args):
 
 
 def test_sigkill_mid_edit_then_rerun_matches_uninterrupted(tmp_path):
-    overrides = dict(edit={"steps": 40}, grid={"resolution": ["native"]})
+    overrides = dict(edit={"steps": 40}, grid={"resolution": ["native"], "K": [400]})
     killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
     killed_dir.mkdir()
     clean_dir.mkdir()
