@@ -134,3 +134,12 @@ def test_manifest_typos_and_duplicates_name_the_manifest(tmp_path):
                 },
             }
         )
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "protocols").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_protocol_loads_and_plans(path):
+    from sine_bench.runner.plan import build_plan
+
+    protocol = load_protocol(path)
+    if protocol.model.name == "tiny-random":
+        assert build_plan(protocol, ROOT).cells

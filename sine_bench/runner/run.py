@@ -114,6 +114,8 @@ def _png_copy(src: Path, dest: Path) -> None:
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
+    if dest.exists():  # two cells with one edit key (e.g. 'native' == 'source-aspect')
+        return
     try:
         os.link(src, dest)
     except OSError:

@@ -125,3 +125,16 @@ def test_sigkill_mid_edit_then_rerun_matches_uninterrupted(tmp_path):
     a = pd.read_csv(killed_dir / "run" / "cells.csv")
     b = pd.read_csv(clean_dir / "run" / "cells.csv")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_cells_sharing_an_edit_share_its_image(tmp_path):
+    """'source-aspect' of a square source is 'native': one edit, two cells."""
+    path = write_protocol(
+        tmp_path, grid={"v": [0.5], "K": [400], "resolution": ["native", "source-aspect"]}
+    )
+    out = run_protocol(path, progress=False, threads=1, log=lambda *_: None)
+    cells = pd.read_csv(out / "cells.csv")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(cells) == 6 and manifest["stages"]["edit"]["total"] == 4
+    wide = cells[(cells.item == "green-diamond") & (cells.resolution == "source-aspect")]
+    assert (wide.height < wide.width).all()  # the 64x96 source keeps its aspect
