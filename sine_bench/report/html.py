@@ -26,6 +26,7 @@ img.cell{image-rendering:pixelated;height:112px;width:auto;display:block}
 img.plot{max-width:100%;border:1px solid #eee;margin:4px 0}
 .meta td{text-align:left}.small{font-size:11px;color:#666;margin:2px 0}
 .grids{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
+.grids>div{max-width:560px}
 .wide{overflow-x:auto}.wide td{white-space:nowrap}
 """
 
@@ -40,8 +41,18 @@ def _img(path: Path, cls: str = "cell", title: str = "") -> str:
     return f'<img class="{cls}" title="{html.escape(title)}" src="{_data_uri(path)}">'
 
 
+def grid_axes_for_images(cells: pd.DataFrame, axes: list[str]) -> tuple[str, str]:
+    """Rows and columns of the image grids: v and K, unless other axes are the ones
+    swept (then the first two swept axes, e.g. fine-tune method x resolution)."""
+    swept = [a for a in axes if cells[a].nunique() > 1]
+    ordered = [a for a in ("v", "K") if a in swept] + [a for a in swept if a not in ("v", "K")]
+    ordered += [a for a in ("v", "K", *axes) if a not in ordered]
+    return ordered[0], ordered[1]
+
+
 def _grids(cells: pd.DataFrame, run_dir: Path, axes: list[str]) -> str:
-    others = [a for a in axes if a not in ("v", "K")]
+    row_axis, col_axis = grid_axes_for_images(cells, axes)
+    others = [a for a in axes if a not in (row_axis, col_axis)]
     parts = []
     for item, item_cells in cells.groupby("item", sort=True):
         source = run_dir / "images" / "source" / f"{item}.png"
@@ -51,18 +62,20 @@ def _grids(cells: pd.DataFrame, run_dir: Path, axes: list[str]) -> str:
         keys = ["prompt_index", "prompt", *others]
         for values, group in item_cells.groupby(keys, sort=True):
             label = ", ".join(f"{k}={v}" for k, v in zip(keys[1:], values[1:], strict=True))
-            ks = sorted(group["K"].unique())
-            rows = [f"<tr><th>v \\ K</th>{''.join(f'<th>{k}</th>' for k in ks)}</tr>"]
-            for v in sorted(group["v"].unique()):
+            cols = sorted(group[col_axis].unique())
+            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+            rows = [f"<tr><th>{row_axis} \\ {col_axis}</th>{head}</tr>"]
+            for r in sorted(group[row_axis].unique()):
                 tds = []
-                for k in ks:
-                    match = group[(group["v"] == v) & (group["K"] == k)]
+                for c in cols:
+                    match = group[(group[row_axis] == r) & (group[col_axis] == c)]
+                    title = f"{row_axis}={r} {col_axis}={c}"
                     tds.append(
-                        f"<td>{_img(run_dir / match.iloc[0]['image'], title=f'v={v} K={k}')}</td>"
+                        f"<td>{_img(run_dir / match.iloc[0]['image'], title=title)}</td>"
                         if len(match)
                         else "<td></td>"
                     )
-                rows.append(f"<tr><th>{v}</th>{''.join(tds)}</tr>")
+                rows.append(f"<tr><th>{html.escape(str(r))}</th>{''.join(tds)}</tr>")
             parts.append(
                 f"<div><p class=small>{html.escape(label)}</p><table>{''.join(rows)}</table></div>"
             )
@@ -112,6 +125,7 @@ def write_report(run_dir: Path) -> Path:
     manifest = json.loads((run_dir / "manifest.json").read_text())
     cells = pd.read_parquet(run_dir / "cells.parquet")
     axes = manifest["axes"]
+    rows, cols = grid_axes_for_images(cells, axes)
     plots = sorted((run_dir / "plots").glob("*.png"))
     summaries = sorted((run_dir / "summary").glob("*.csv"))
     parts = [
@@ -120,7 +134,7 @@ def write_report(run_dir: Path) -> Path:
         f"<style>{STYLE}</style></head><body>",
         f"<h1>sine-bench run: {html.escape(manifest['protocol'])}</h1>",
         _manifest_table(manifest),
-        "<h2>Edits across v (rows) and K (columns)</h2>",
+        f"<h2>Edits across {rows} (rows) and {cols} (columns)</h2>",
         _grids(cells, run_dir, axes),
         "<h2>Plots</h2>",
         *(f"<h3>{p.stem}</h3>{_img(p, 'plot')}" for p in plots),
