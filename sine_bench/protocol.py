@@ -295,7 +295,9 @@ def _format_error(err: ValidationError, source: str) -> str:
     where = ".".join(str(p) for p in loc) or "(top level)"
     if first["type"] == "extra_forbidden":
         parent = _model_at(loc[:-1])
-        hint = _suggest(loc[-1], parent.model_fields) if parent else ""
+        options = list(parent.model_fields) if parent else []
+        options += ["include"] if parent is Protocol else []
+        hint = _suggest(loc[-1], options) if options else ""
         return f"{source}: unknown field {where!r}{hint}"
     message = first["msg"].removeprefix("Value error, ")
     return f"{source}: {where}: {message}"

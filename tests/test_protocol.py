@@ -26,6 +26,7 @@ def test_toy_smoke_protocol_loads_and_expands():
     [
         ({"finetune": {"stpes": 3}}, "unknown field 'finetune.stpes' (did you mean 'steps'?)"),
         ({"metircs": ["psnr"]}, "unknown field 'metircs' (did you mean 'metrics'?)"),
+        ({"inclde": "base.yaml"}, "did you mean 'include'?"),
         ({"grid": {"resolutions": ["native"]}}, "did you mean 'resolution'?"),
         ({"finetune": {"steps": "many"}}, "finetune.steps"),
         ({"grid": {"v": [0.5, 1.5]}}, "v must be in [0, 1], got 1.5"),
