@@ -289,8 +289,9 @@ def _inner_model(annotation) -> Any:
 
 def _format_error(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
+    # pydantic puts union-branch tags ('list[DatasetItem]') and validator kinds in the
+    # location; a person wants the field path only
     loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
-    # pydantic adds the function name of 'before' validators and union branches: drop them
     loc = tuple(p for p in loc if p not in ("function-after", "function-before"))
     where = ".".join(str(p) for p in loc) or "(top level)"
     if first["type"] == "extra_forbidden":
