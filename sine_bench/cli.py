@@ -113,6 +113,145 @@ def edit(
     typer.echo(json.dumps({"out": str(out), "images": record["images"]}, indent=2))
 
 
+def _input_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean bad input (exit 2, one line), imported lazily."""
+    from .compare import CompareError
+    from .images import ImageInputError
+    from .metrics.registry import MetricError
+    from .models import UnknownModelError
+    from .protocol import ProtocolError
+    from .runner.plan import PlanError
+    from .sine.components import ResolutionError
+
+    return (
+        ProtocolError,
+        ImageInputError,
+        MetricError,
+        UnknownModelError,
+        PlanError,
+        ResolutionError,
+        CompareError,
+    )
+
+
+def _one_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+@app.command()
+def schema() -> None:
+    """Print the protocol file's JSON Schema."""
+    from .protocol import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+def plan(
+    protocol: Annotated[Path, typer.Argument(help="Protocol YAML file.")],
+    cells: Annotated[bool, typer.Option(help="List every cell.")] = True,
+) -> None:
+    """Show the cells, fine-tunes, cache status and UNet-evaluation cost; runs nothing."""
+    from .protocol import load_protocol
+
+    try:
+        from .runner.run import plan_summary
+
+        summary = plan_summary(load_protocol(protocol))
+    except _input_errors() as err:
+        fail(_one_line(err))
+    run_plan = summary["plan"]
+    if cells:
+        for entry in run_plan.cells:
+            c = entry.cell
+            axes = " ".join(f"{k}={v}" for k, v in c.axes)
+            typer.echo(f"{c.item:16s} p{c.prompt_index} {c.height}x{c.width} {axes}  {c.prompt!r}")
+    from .runner.store import Store
+
+    store = Store(run_plan.protocol.store)
+    for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: kv[1].item):
+        method = "sine-patch" if job.settings["patches"] else "sine-full"
+        state = "cached" if store.done("finetunes", key) else "to run"
+        typer.echo(
+            f"fine-tune {key[:10]} {job.item:16s} {method} {job.settings['steps']} steps  "
+            f"{job.prompt!r}  [{state}]"
+        )
+    typer.echo(f"protocol:    {run_plan.protocol.name} -> {run_plan.protocol.output_dir}")
+    typer.echo(f"cells:       {summary['cells']}")
+    typer.echo(
+        f"fine-tunes:  {summary['finetunes']} ({summary['finetunes_cached']} cached), "
+        f"{summary['finetune_steps']} training steps"
+    )
+    typer.echo(f"edits:       {summary['edits']} ({summary['edits_cached']} cached)")
+    typer.echo(
+        f"UNet evals:  {summary['unet_evaluations']} sampling "
+        f"({summary['unet_evaluations_todo']} still to run) + {summary['finetune_steps']} "
+        "fine-tune steps (one forward and backward each)"
+    )
+
+
+@app.command()
+def run(
+    protocol: Annotated[Path, typer.Argument(help="Protocol YAML file.")],
+    progress: Annotated[bool, typer.Option(help="Progress bars per stage.")] = True,
+    threads: Annotated[
+        int, typer.Option(help="torch CPU threads (0 = torch's default; 1 on shared CPUs).")
+    ] = 0,
+) -> None:
+    """Fine-tune, edit and score a protocol's grid; resumes from the store; writes the run
+    directory (tables, plots, report.html)."""
+    try:
+        from .runner.run import run_protocol
+
+        out = run_protocol(protocol, progress=progress, threads=threads, log=typer.echo)
+    except _input_errors() as err:
+        fail(_one_line(err))
+    typer.echo(f"report: {out / 'report.html'}")
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Re-render report.html from a run directory's tables and plots."""
+    from .report.html import write_report
+
+    if not (run_dir / "manifest.json").is_file():
+        fail(f"{run_dir} is not a run directory (no manifest.json)")
+    typer.echo(str(write_report(run_dir)))
+
+
+@app.command()
+def compare(
+    run_dir: Annotated[Path, typer.Argument(help="The run directory to check.")],
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="Baseline JSON or another run dir (default: the protocol's)."),
+    ] = None,
+    write_baseline: Annotated[
+        bool, typer.Option("--write-baseline", help="Accept this run as the baseline.")
+    ] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Show unmoved metrics too.")] = False,
+) -> None:
+    """Exit 1 if any summary metric moved beyond its tolerance from the baseline."""
+    from . import compare as gate
+
+    try:
+        spec = gate.regression_spec(run_dir)
+        target = baseline or (Path(spec.baseline) if spec.baseline else None)
+        if target is None:
+            fail("no --baseline given and the run's protocol names none")
+        if write_baseline:
+            typer.echo(f"baseline written: {gate.write_baseline(run_dir, target)}")
+            return
+        changes = gate.compare(gate.load_summary(run_dir), gate.load_summary(target), spec)
+    except _input_errors() as err:
+        fail(_one_line(err))
+    typer.echo(gate.format_table(changes, show_all))
+    drifted = sum(c.drifted for c in changes)
+    typer.echo(f"{len(changes)} metric values checked against {target}: {drifted} drifted")
+    if drifted:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app(prog_name="sine-bench")
 

@@ -95,6 +95,47 @@ def load_model(
     return model
 
 
+def model_geometry(name: str, revision: str = "main") -> tuple[int, int]:
+    """(native square resolution in pixels, VAE factor) without loading any weights."""
+    import json
+
+    if name == "tiny-random":
+        from .tiny_random import tiny_unet, tiny_vae
+
+        return tiny_unet().config.sample_size * 4, 2 ** (
+            len(tiny_vae().config.block_out_channels) - 1
+        )
+    if name == "toy" or Path(name).is_dir():
+        folder = _toy_dir() if name == "toy" else Path(name)
+        if not (folder / "model_index.json").exists():
+            what = "the embedded toy-world weights are not in this installation"
+            raise UnknownModelError(
+                f"model {name!r}: {what if name == 'toy' else 'no model_index.json'}"
+            )
+        unet = json.loads((folder / "unet" / "config.json").read_text())
+        vae = json.loads((folder / "vae" / "config.json").read_text())
+    elif name.count("/") == 1 and not name.startswith((".", "/")):
+        from diffusers import AutoencoderKL, UNet2DConditionModel
+
+        try:
+            unet = UNet2DConditionModel.load_config(name, subfolder="unet", revision=revision)
+            vae = AutoencoderKL.load_config(name, subfolder="vae", revision=revision)
+        except Exception as err:
+            raise UnknownModelError(
+                f"model {name!r}: could not read its config from the hub or the local cache "
+                f"({type(err).__name__})"
+            ) from err
+    else:
+        raise UnknownModelError(
+            f"unknown model {name!r}: not built in ({', '.join(BUILTIN_MODELS)}), not a local "
+            "diffusers directory, and not a hub id of the form owner/name"
+        )
+    size = unet["sample_size"]
+    size = size[0] if isinstance(size, (list, tuple)) else size
+    factor = 2 ** (len(vae["block_out_channels"]) - 1)
+    return int(size) * factor, factor
+
+
 def save_model(model: DiffusionModel, path: str | Path) -> None:
     """Save all components as a diffusers StableDiffusionPipeline directory."""
     from diffusers import StableDiffusionPipeline

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -23,3 +25,49 @@ def source_image() -> torch.Tensor:
     disc = ((yy - 24) ** 2 + (xx - 30) ** 2 < 14**2).float()
     image = torch.stack([disc, 0.2 * (1 - disc), 1 - disc]) * 2 - 1
     return image
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_protocol(tmp_path: Path, **overrides) -> Path:
+    """A small protocol on the toy-smoke dataset with its store and output in tmp_path;
+    ``overrides`` deep-merge into it."""
+    import yaml
+
+    from sine_bench.protocol import deep_merge
+
+    data = {
+        "name": "test-small",
+        "model": {"name": "tiny-random"},
+        "dataset": str(ROOT / "datasets" / "toy-smoke"),
+        "finetune": {"steps": 3, "lr": 1e-4},
+        "edit": {"steps": 4},
+        "grid": {"v": [0.5, 1.0], "K": [400, 800], "resolution": ["64x96"], "seeds": [0]},
+        "metrics": ["psnr", "ssim", "psnr_masked", "oracle_edit_success", "oracle_count"],
+        "output": str(tmp_path / "run"),
+        "store": str(tmp_path / "store"),
+    }
+    data = deep_merge(data, overrides)
+    path = tmp_path / "protocol.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """A finished run of a small protocol with every metric family (fake backbones),
+    two seeds so seed_collapse has pairs: (protocol path, run dir, seconds)."""
+    import time
+
+    from sine_bench.runner.run import run_protocol
+    from tests.fakes import FAKE_METRICS, register_fakes
+
+    register_fakes()
+    tmp = tmp_path_factory.mktemp("small_run")
+    metrics = ["psnr", "ssim", "psnr_masked", "ssim_masked", "oracle_edit_success"]
+    metrics += ["oracle_preserved", "oracle_count", *FAKE_METRICS]
+    path = write_protocol(tmp, metrics=metrics, grid={"seeds": [0, 1]})
+    start = time.perf_counter()
+    out = run_protocol(path, progress=False, threads=1, log=lambda *_: None)
+    return path, out, time.perf_counter() - start

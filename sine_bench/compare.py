@@ -1,0 +1,126 @@
+"""The drift gate: compare a run's summary with a baseline (or another run).
+
+Rows are matched by their grid-axis values; each summary metric may move by at most
+``abs + rel * |baseline|`` (tolerances from the run's protocol: per metric label,
+then per family, then the default). A metric missing on one side is drift.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .protocol import RegressionSpec, Tolerance
+from .runner.store import write_atomic
+
+
+class CompareError(ValueError):
+    """A run directory or baseline that cannot be read."""
+
+
+@dataclass(frozen=True)
+class Change:
+    axes: dict
+    metric: str
+    baseline: float | None
+    run: float | None
+    limit: float
+
+    @property
+    def delta(self) -> float | None:
+        if self.baseline is None or self.run is None:
+            return None
+        return self.run - self.baseline
+
+    @property
+    def drifted(self) -> bool:
+        if self.baseline is None and self.run is None:
+            return False
+        if self.delta is None or math.isnan(self.delta):
+            return True
+        return abs(self.delta) > self.limit
+
+
+def load_summary(path: str | Path) -> dict:
+    """summary.json of a run directory, or a baseline file."""
+    path = Path(path)
+    file = path / "summary.json" if path.is_dir() else path
+    if not file.is_file():
+        raise CompareError(f"no summary found at {file}")
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise CompareError(f"{file}: not valid JSON ({err})") from None
+    if "rows" not in data:
+        raise CompareError(f"{file}: not a sine-bench summary (no 'rows')")
+    return data
+
+
+def regression_spec(run_dir: str | Path) -> RegressionSpec:
+    """The regression section of a run's resolved protocol."""
+    protocol = Path(run_dir) / "protocol.yaml"
+    if not protocol.is_file():
+        return RegressionSpec()
+    data = yaml.safe_load(protocol.read_text()) or {}
+    return RegressionSpec.model_validate(data.get("regression") or {})
+
+
+def tolerance(spec: RegressionSpec, metric: str) -> Tolerance:
+    family = metric.split("[", 1)[0]
+    return spec.tolerances.get(metric) or spec.tolerances.get(family) or spec.default
+
+
+def _row_key(axes: dict) -> str:
+    return json.dumps(axes, sort_keys=True)
+
+
+def compare(run: dict, baseline: dict, spec: RegressionSpec) -> list[Change]:
+    """Every (row, metric) of the baseline, with the run's value and its allowed move."""
+    run_rows = {_row_key(r["axes"]): r for r in run["rows"]}
+    changes = []
+    for row in baseline["rows"]:
+        other = run_rows.get(_row_key(row["axes"]), {"metrics": {}})
+        for metric, base in row["metrics"].items():
+            tol = tolerance(spec, metric)
+            limit = tol.abs + tol.rel * abs(base or 0.0)
+            changes.append(Change(row["axes"], metric, base, other["metrics"].get(metric), limit))
+    return changes
+
+
+def format_table(changes: list[Change], show_all: bool = False) -> str:
+    """The rows that moved (all rows with ``show_all``), drifted ones marked."""
+    shown = [c for c in changes if show_all or c.drifted or (c.delta or 0.0) != 0.0]
+    if not shown:
+        return "no metric moved"
+    lines = [
+        f"{'status':7s} {'metric':28s} {'baseline':>12s} {'run':>12s} {'delta':>11s} "
+        f"{'allowed':>10s}  axes"
+    ]
+    for c in shown:
+        fmt = lambda x: "missing" if x is None else f"{x:.6g}"  # noqa: E731
+        axes = ", ".join(f"{k}={v}" for k, v in c.axes.items())
+        lines.append(
+            f"{'DRIFT' if c.drifted else 'ok':7s} {c.metric:28s} {fmt(c.baseline):>12s} "
+            f"{fmt(c.run):>12s} {fmt(c.delta):>11s} {c.limit:>10.3g}  {axes}"
+        )
+    return "\n".join(lines)
+
+
+def write_baseline(run_dir: str | Path, path: str | Path) -> Path:
+    """Accept a run's summary as the new baseline (with where it came from)."""
+    summary = load_summary(run_dir)
+    manifest_file = Path(run_dir) / "manifest.json"
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    record = {
+        "protocol": manifest.get("protocol"),
+        "git_commit": manifest.get("git_commit"),
+        "method_version": manifest.get("method_version"),
+        "model_identity": manifest.get("model_identity"),
+        **summary,
+    }
+    write_atomic(path, json.dumps(record, indent=1))
+    return Path(path)

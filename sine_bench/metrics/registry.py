@@ -1,0 +1,169 @@
+"""Metric names, what they need, and which way is better; backbones by name.
+
+A metric name is ``family[backbone]`` (``clip_t[toy]``, ``lpips[alex]``) or a bare
+family (``psnr``). This module is import-light (no torch) so protocols validate fast;
+scorers and backbones load lazily when a run needs them. A backbone that cannot load
+is an error naming the metric: never a silent substitute.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+class MetricError(ValueError):
+    """An unknown metric name, or a metric whose backbone cannot be loaded."""
+
+
+Kind = Literal["clip", "lpips", "lpips+clip", None]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A metric family: its implementing module, backbone kind, scope and direction."""
+
+    module: str
+    backbone: Kind
+    scope: Literal["cell", "group"]
+    higher_is_better: bool | None  # None: neither (a diagnostic such as an object count)
+    needs: tuple[str, ...] = ()  # extra images: "reference" (v=1 edit), "memorized"
+
+
+FAMILIES: dict[str, Family] = {
+    "clip_t": Family("clip", "clip", "cell", True),
+    "clip_t_src": Family("clip", "clip", "cell", True),
+    "clip_i": Family("clip", "clip", "cell", True),
+    "clip_dir": Family("clip", "clip", "cell", True),
+    "lpips": Family("lpips", "lpips", "cell", False),
+    "st_lpips": Family("lpips", "lpips", "cell", False),
+    "psnr": Family("pixel", None, "cell", True),
+    "ssim": Family("pixel", None, "cell", True),
+    "psnr_masked": Family("pixel", None, "cell", True),
+    "ssim_masked": Family("pixel", None, "cell", True),
+    "copy_rate": Family("overfit", "lpips+clip", "cell", False),
+    "editability_gap": Family("overfit", "clip", "cell", False, ("reference",)),
+    "memorization": Family("overfit", "lpips", "cell", True, ("memorized",)),
+    "prompt_insensitivity": Family("overfit", "clip", "group", False),
+    "seed_collapse": Family("overfit", "clip", "group", False),
+    "oracle_edit_success": Family("oracle", None, "cell", True),
+    "oracle_preserved": Family("oracle", None, "cell", True),
+    "oracle_count": Family("oracle", None, "cell", None),
+}
+
+
+def _lazy(module: str, func: str, **kwargs: Any) -> Callable[[], Any]:
+    """A factory that imports ``module`` only when the backbone is first needed."""
+
+    def factory() -> Any:
+        return getattr(importlib.import_module(module), func)(**kwargs)
+
+    return factory
+
+
+# kind -> backbone name -> factory. CLIP backbones: .encode_images(images01 (B,3,H,W))
+# and .encode_texts(list[str]) -> L2-normalised embeddings. LPIPS backbones: .name
+# (e.g. "lpips[alex]" or "st_lpips[alex]") and __call__(a01, b01) -> (B,) distances.
+BACKBONES: dict[str, dict[str, Callable[[], Any]]] = {
+    "clip": {
+        "toy": _lazy("sine_bench.toy.clip", "load_toy_clip"),
+        "ViT-B-32/openai": _lazy("sine_bench.metrics.clip", "load_open_clip", arch="ViT-B-32"),
+    },
+    "lpips": {
+        "alex": _lazy("sine_bench.metrics.lpips_backend", "load_lpips", net="alex"),
+    },
+}
+
+_NAME = re.compile(r"^(?P<family>[a-z_]+)(?:\[(?P<backbone>[^\]]+)\])?$")
+
+
+@dataclass(frozen=True)
+class MetricName:
+    """A parsed metric name: ``family[backbone]``; lpips+clip backbones are 'net+clip'."""
+
+    text: str
+    family: str
+    backbone: str | None
+
+    @property
+    def info(self) -> Family:
+        return FAMILIES[self.family]
+
+    def backbones(self) -> dict[str, str]:
+        """kind -> backbone name this metric needs."""
+        kind = self.info.backbone
+        if kind is None:
+            return {}
+        if kind == "lpips+clip":
+            net, clip = self.backbone.split("+", 1)
+            return {"lpips": net, "clip": clip}
+        return {kind: self.backbone}
+
+
+def check_metric_name(text: str) -> MetricName:
+    """Parse and validate a name; the error suggests the closest valid family/backbone."""
+    match = _NAME.match(text)
+    if not match:
+        raise MetricError(f"metric {text!r} is not of the form family or family[backbone]")
+    family, backbone = match.group("family"), match.group("backbone")
+    if family not in FAMILIES:
+        close = difflib.get_close_matches(family, FAMILIES, n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise MetricError(f"unknown metric {text!r}{hint}; known families: {', '.join(FAMILIES)}")
+    kind = FAMILIES[family].backbone
+    if kind is None:
+        if backbone is not None:
+            raise MetricError(f"metric {text!r}: {family} takes no backbone")
+        return MetricName(text, family, None)
+    if backbone is None:
+        example = {"clip": "toy", "lpips": "alex", "lpips+clip": "alex+toy"}[kind]
+        raise MetricError(f"metric {text!r} needs a backbone, e.g. {family}[{example}]")
+    name = MetricName(text, family, backbone)
+    if kind == "lpips+clip" and "+" not in backbone:
+        raise MetricError(f"metric {text!r}: backbone must be 'lpipsnet+clip', e.g. alex+toy")
+    for sub_kind, sub in name.backbones().items():
+        if sub not in BACKBONES[sub_kind]:
+            known = ", ".join(BACKBONES[sub_kind])
+            raise MetricError(
+                f"metric {text!r}: unknown {sub_kind} backbone {sub!r}; known: {known}"
+            )
+    return name
+
+
+def register_backbone(kind: str, name: str, factory: Callable[[], Any]) -> None:
+    """Add a backbone (plugins; tests register clearly named fakes such as 'test-fake')."""
+    BACKBONES[kind][name] = factory
+    _LOADED.pop((kind, name), None)
+
+
+_LOADED: dict[tuple[str, str], Any] = {}
+
+
+def load_backbone(kind: str, name: str, metric: str) -> Any:
+    """The loaded backbone, once per process; any failure names the metric."""
+    if (kind, name) in _LOADED:
+        return _LOADED[(kind, name)]
+    target = BACKBONES[kind].get(name)
+    if target is None:
+        raise MetricError(f"metric {metric!r}: unknown {kind} backbone {name!r}")
+    try:
+        backbone = target()
+    except MetricError:
+        raise
+    except Exception as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise MetricError(
+            f"metric {metric!r}: its {kind} backbone {name!r} is not available ({detail})"
+        ) from err
+    _LOADED[(kind, name)] = backbone
+    return backbone
+
+
+def scorer(name: MetricName) -> Callable:
+    """The scoring function of a family (imports its module)."""
+    module = importlib.import_module(f"sine_bench.metrics.{name.info.module}")
+    return module.SCORERS[name.family]

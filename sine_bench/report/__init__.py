@@ -1,0 +1,1 @@
+"""Run outputs: tables (pandas), plots (matplotlib) and a self-contained report.html."""

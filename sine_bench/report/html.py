@@ -1,0 +1,155 @@
+"""report.html: one self-contained page (images inlined as base64) a person can read.
+
+Sections: what ran (manifest), image grids (source, then edits across v and K for
+each item, prompt, resolution and seed), the plots, the summary tables, the cells.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..runner.store import write_atomic
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
+h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ccc}
+h3{font-size:14px;margin:14px 0 4px}
+table{border-collapse:collapse;font-size:12px;margin:6px 0}
+td,th{border:1px solid #ddd;padding:3px 6px;text-align:center}
+th{background:#f3f3f3}
+img.cell{image-rendering:pixelated;height:112px;width:auto;display:block}
+img.plot{max-width:100%;border:1px solid #eee;margin:4px 0}
+.meta td{text-align:left}.small{font-size:11px;color:#666;margin:2px 0}
+.grids{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
+.grids>div{max-width:560px}
+.wide{overflow-x:auto}.wide td{white-space:nowrap}
+"""
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _img(path: Path, cls: str = "cell", title: str = "") -> str:
+    if not path.exists():
+        return "<span class=small>missing</span>"
+    return f'<img class="{cls}" title="{html.escape(title)}" src="{_data_uri(path)}">'
+
+
+def grid_axes_for_images(cells: pd.DataFrame, axes: list[str]) -> tuple[str, str]:
+    """Rows and columns of the image grids: v and K, unless other axes are the ones
+    swept (then the first two swept axes, e.g. fine-tune method x resolution)."""
+    swept = [a for a in axes if cells[a].nunique() > 1]
+    ordered = [a for a in ("v", "K") if a in swept] + [a for a in swept if a not in ("v", "K")]
+    ordered += [a for a in ("v", "K", *axes) if a not in ordered]
+    return ordered[0], ordered[1]
+
+
+def _grids(cells: pd.DataFrame, run_dir: Path, axes: list[str]) -> str:
+    row_axis, col_axis = grid_axes_for_images(cells, axes)
+    others = [a for a in axes if a not in (row_axis, col_axis)]
+    parts = []
+    for item, item_cells in cells.groupby("item", sort=True):
+        source = run_dir / "images" / "source" / f"{item}.png"
+        parts.append(f"<h3>{html.escape(str(item))}</h3><div class=grids>")
+        parts.append(f"<div><p class=small>source</p><table><tr><td>{_img(source)}</td></tr>")
+        parts.append("</table></div>")
+        keys = ["prompt_index", "prompt", *others]
+        for values, group in item_cells.groupby(keys, sort=True):
+            label = ", ".join(f"{k}={v}" for k, v in zip(keys[1:], values[1:], strict=True))
+            cols = sorted(group[col_axis].unique())
+            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+            rows = [f"<tr><th>{row_axis} \\ {col_axis}</th>{head}</tr>"]
+            for r in sorted(group[row_axis].unique()):
+                tds = []
+                for c in cols:
+                    match = group[(group[row_axis] == r) & (group[col_axis] == c)]
+                    title = f"{row_axis}={r} {col_axis}={c}"
+                    tds.append(
+                        f"<td>{_img(run_dir / match.iloc[0]['image'], title=title)}</td>"
+                        if len(match)
+                        else "<td></td>"
+                    )
+                rows.append(f"<tr><th>{html.escape(str(r))}</th>{''.join(tds)}</tr>")
+            parts.append(
+                f"<div><p class=small>{html.escape(label)}</p><table>{''.join(rows)}</table></div>"
+            )
+        parts.append("</div>")
+    return "\n".join(parts)
+
+
+def _manifest_table(manifest: dict) -> str:
+    rows = [
+        ("protocol", manifest.get("protocol")),
+        ("git commit", manifest.get("git_commit")),
+        ("sine-bench / method", f"{manifest.get('sine_bench')} / {manifest.get('method_version')}"),
+        ("model", json.dumps(manifest.get("model_identity"))),
+        ("device", json.dumps(manifest.get("device"))),
+        ("cells", manifest.get("cells")),
+        ("UNet evaluations", json.dumps(manifest.get("unet_evaluations"))),
+    ]
+    for stage, stats in manifest.get("stages", {}).items():
+        rows.append(
+            (
+                f"stage {stage}",
+                f"{stats['total']} jobs, {stats['cached']} cached, {stats['computed']} computed, "
+                f"{stats['seconds']:.1f} s",
+            )
+        )
+    body = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
+    )
+    return f"<table class=meta>{body}</table>"
+
+
+def _summary_html(table: pd.DataFrame) -> str:
+    """'mean [lo, hi]' per metric, like the Markdown summaries."""
+    metrics = [c for c in table.columns if f"{c}_lo" in table.columns]
+    keep = [c for c in table.columns if c not in metrics and not c.endswith(("_lo", "_hi"))]
+    shown = table[keep].copy()
+    for m in metrics:
+        shown[m] = [
+            "-" if pd.isna(x) else f"{x:.4g} [{lo:.4g}, {hi:.4g}]"
+            for x, lo, hi in zip(table[m], table[f"{m}_lo"], table[f"{m}_hi"], strict=True)
+        ]
+    return shown.to_html(index=False, border=0)
+
+
+def write_report(run_dir: Path) -> Path:
+    """Render report.html from the files of a run directory (cells, summaries, plots)."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    cells = pd.read_parquet(run_dir / "cells.parquet")
+    axes = manifest["axes"]
+    rows, cols = grid_axes_for_images(cells, axes)
+    plots = sorted((run_dir / "plots").glob("*.png"))
+    summaries = sorted((run_dir / "summary").glob("*.csv"))
+    parts = [
+        "<!doctype html><html><head><meta charset=utf-8>",
+        f"<title>sine-bench: {html.escape(manifest['protocol'])}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>sine-bench run: {html.escape(manifest['protocol'])}</h1>",
+        _manifest_table(manifest),
+        f"<h2>Edits across {rows} (rows) and {cols} (columns)</h2>",
+        _grids(cells, run_dir, axes),
+        "<h2>Plots</h2>",
+        *(f"<h3>{p.stem}</h3>{_img(p, 'plot')}" for p in plots),
+        "<h2>Summaries (mean, 95% bootstrap interval)</h2>",
+    ]
+    for path in summaries:
+        parts.append(f"<h3>by {html.escape(path.stem)}</h3>")
+        parts.append(f"<div class=wide>{_summary_html(pd.read_csv(path))}</div>")
+    shown = cells.drop(columns=["finetune_key", "edit_key", "image"], errors="ignore")
+    parts += [
+        "<h2>Cells</h2><div class=wide>",
+        shown.to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0, na_rep="-"),
+        "</div>",
+        "</body></html>",
+    ]
+    out = run_dir / "report.html"
+    write_atomic(out, "\n".join(parts))
+    return out

@@ -1,0 +1,117 @@
+"""Content hashes that name every cached artifact.
+
+A key covers everything that can change the artifact's bytes: the source image's
+bytes, the base model's identity (its weights, not its name), the settings, the seed
+and ``sine_bench.METHOD_VERSION``. Changing any of them gives a new key, so a cached
+result can never be served for different settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .. import METHOD_VERSION
+
+
+def digest(payload: Any) -> str:
+    """sha256 of the canonical JSON of ``payload`` (sorted keys), first 20 hex digits."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _dir_identity(folder: Path) -> str:
+    """Hash of every file's relative path and bytes under a diffusers directory."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode())
+        h.update(file_sha256(path).encode())
+    return h.hexdigest()
+
+
+def _hub_identity(name: str, revision: str) -> str:
+    """The commit a hub revision resolves to in the local cache, else the revision name."""
+    cache = Path(os.environ.get("HF_HUB_CACHE", Path.home() / ".cache/huggingface/hub"))
+    ref = cache / f"models--{name.replace('/', '--')}" / "refs" / revision
+    return ref.read_text().strip() if ref.is_file() else revision
+
+
+def model_identity(name: str, revision: str = "main", seed: int = 0) -> dict[str, str]:
+    """What distinguishes one base model's weights from another's."""
+    if name == "tiny-random":
+        from ..tiny_random import build_tiny_random
+
+        model = build_tiny_random(seed)
+        configs = {
+            "unet": dict(model.unet.config),
+            "vae": dict(model.vae.config),
+            "text": model.text_encoder.config.to_dict(),
+        }
+        # private entries (e.g. diffusers' _use_default_values, a set) are bookkeeping
+        configs = {
+            part: {
+                k: v
+                for k, v in cfg.items()
+                if not k.startswith("_") and k != "transformers_version"
+            }
+            for part, cfg in configs.items()
+        }
+        weights = hashlib.sha256()
+        for module in (model.unet, model.vae, model.text_encoder):
+            for name, tensor in sorted(module.state_dict().items()):
+                weights.update(name.encode())
+                weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return {
+            "kind": "tiny-random",
+            "seed": str(seed),
+            "config": digest(configs),
+            "weights": weights.hexdigest()[:20],
+        }
+    if name == "toy":
+        from ..models import _toy_dir
+
+        return {"kind": "toy", "weights": _dir_identity(_toy_dir())}
+    if Path(name).is_dir():
+        return {"kind": "local", "weights": _dir_identity(Path(name))}
+    return {"kind": "hub", "id": name, "revision": _hub_identity(name, revision)}
+
+
+def finetune_key(image_sha: str, model_id: dict, prompt: str, settings: dict) -> str:
+    return digest(
+        {
+            "stage": "finetune",
+            "method_version": METHOD_VERSION,
+            "image": image_sha,
+            "model": model_id,
+            "prompt": prompt,
+            "settings": settings,
+        }
+    )
+
+
+def edit_key(base: str, prompt: str, settings: dict) -> str:
+    """``base`` is the fine-tune key (or the model identity digest for pretrained-only)."""
+    return digest(
+        {
+            "stage": "edit",
+            "method_version": METHOD_VERSION,
+            "base": base,
+            "prompt": prompt,
+            "settings": settings,
+        }
+    )
+
+
+def score_key(edit: str, metric: str, context: dict) -> str:
+    return digest({"stage": "score", "edit": edit, "metric": metric, "context": context})

@@ -1,0 +1,175 @@
+"""From a validated protocol to the concrete jobs of a run, with their keys.
+
+Everything that can fail on bad input (missing or unreadable images, resolutions the
+VAE cannot produce, unknown models) fails here, before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..images import ImageInputError
+from ..metrics.registry import MetricName, check_metric_name
+from ..protocol import Cell, FinetuneSpec, Protocol, ResolvedItem, expand_cells, resolve_dataset
+from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
+
+MAX_SIDE = 4096
+
+
+class PlanError(ValueError):
+    """The protocol is valid but cannot run (e.g. a resolution the model cannot make)."""
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    key: str
+    item: str
+    image: Path
+    prompt: str
+    settings: dict  # FinetuneSettings.to_dict()
+
+
+@dataclass(frozen=True)
+class EditJob:
+    key: str
+    kind: str  # "cell", "reference" (v = 1, pretrained only) or "memorized" (v = 0, K = 0)
+    finetune: str | None  # fine-tune key, None for the pretrained-only reference
+    prompt: str
+    settings: dict  # v, K, guidance, steps, eta, height, width, seed
+
+
+@dataclass
+class CellPlan:
+    cell: Cell
+    finetune: str
+    edit: str
+    reference: str | None = None
+    memorized: str | None = None
+
+
+@dataclass
+class RunPlan:
+    protocol: Protocol
+    items: dict[str, ResolvedItem]
+    image_sha: dict[str, str]
+    model_id: dict
+    native: int
+    factor: int
+    metrics: list[MetricName]
+    cells: list[CellPlan] = field(default_factory=list)
+    finetunes: dict[str, FinetuneJob] = field(default_factory=dict)
+    edits: dict[str, EditJob] = field(default_factory=dict)
+
+
+def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
+    """The sine FinetuneSettings (as a dict) a protocol's fine-tune section means."""
+    from ..sine import FinetuneSettings, PatchSettings
+
+    patches = None
+    if spec.method == "sine-patch":
+        grid = spec.patch_grid or 2 * (native // factor)
+        patches = PatchSettings(grid=grid, min_frac=spec.patch_min_frac)
+    settings = FinetuneSettings(
+        steps=spec.steps,
+        learning_rate=spec.lr,
+        weight_decay=spec.weight_decay,
+        train_text_encoder=spec.train_text_encoder,
+        x0_l1_weight=spec.x0_l1_weight,
+        seed=spec.seed,
+        patches=patches,
+    )
+    return settings.to_dict()
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    try:
+        with Image.open(path) as img:
+            img.convert("RGB").load()
+            return img.height, img.width
+    except (UnidentifiedImageError, OSError) as err:
+        raise ImageInputError(f"image file is unreadable: {path} ({err})") from None
+
+
+def _check_size(label: str, h: int, w: int, factor: int) -> None:
+    from ..sine.components import ResolutionError
+
+    if h % factor or w % factor:
+        raise ResolutionError(
+            f"grid resolution {label!r} -> {h}x{w} is not a multiple of the VAE factor {factor}"
+        )
+    if max(h, w) > MAX_SIDE:
+        raise ResolutionError(
+            f"grid resolution {label!r} -> {h}x{w} exceeds the largest supported side {MAX_SIDE}"
+        )
+
+
+def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
+    """Resolve items, keys and jobs. Reads images; loads no weights (except tiny-random's
+    config, which builds in milliseconds)."""
+    from ..models import model_geometry
+
+    native, factor = model_geometry(protocol.model.name, protocol.model.revision)
+    items = {i.spec.id: i for i in resolve_dataset(protocol, root)}
+    sizes, shas = {}, {}
+    for item_id, item in items.items():
+        sizes[item_id] = _image_size(item.image_path)
+        shas[item_id] = file_sha256(item.image_path)
+        if item.mask_path is not None:
+            _image_size(item.mask_path)
+    model_id = model_identity(protocol.model.name, protocol.model.revision, protocol.model.seed)
+    metrics = [check_metric_name(m) for m in protocol.metrics]
+    plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics)
+    needs = {n for m in metrics for n in m.info.needs}
+
+    for cell in expand_cells(protocol, list(items.values()), native, factor, sizes):
+        _check_size(cell.edit.resolution, cell.height, cell.width, factor)
+        item = items[cell.item].spec
+        train_prompt = cell.finetune.prompt_template.format(class_word=item.class_word)
+        ft_settings = finetune_settings(cell.finetune, native, factor)
+        ft_key = finetune_key(shas[cell.item], model_id, train_prompt, ft_settings)
+        plan.finetunes.setdefault(
+            ft_key,
+            FinetuneJob(ft_key, cell.item, item_path(items, cell), train_prompt, ft_settings),
+        )
+        e = cell.edit
+        common = dict(guidance=e.guidance, steps=e.steps, eta=e.eta, scheduler=e.scheduler)
+        common |= dict(height=cell.height, width=cell.width, seed=e.seed)
+        settings = dict(v=e.v, K=e.K, **common)
+        key = edit_key(ft_key, cell.prompt, settings)
+        plan.edits.setdefault(key, EditJob(key, "cell", ft_key, cell.prompt, settings))
+        entry = CellPlan(cell, ft_key, key)
+        if "reference" in needs:
+            ref = dict(v=1.0, K=1000, **common)
+            ref_key = edit_key(digest(model_id), cell.prompt, ref)
+            plan.edits.setdefault(ref_key, EditJob(ref_key, "reference", None, cell.prompt, ref))
+            entry.reference = ref_key
+        if "memorized" in needs:
+            memo = dict(v=0.0, K=0, **common)
+            memo_key = edit_key(ft_key, train_prompt, memo)
+            plan.edits.setdefault(
+                memo_key, EditJob(memo_key, "memorized", ft_key, train_prompt, memo)
+            )
+            entry.memorized = memo_key
+        plan.cells.append(entry)
+    return plan
+
+
+def item_path(items: dict[str, ResolvedItem], cell: Cell) -> Path:
+    return items[cell.item].image_path
+
+
+def unet_evaluations(job: EditJob, num_train_timesteps: int = 1000) -> int:
+    """UNet evaluations of one edit: 3 per guided DDIM step (t > K, v < 1), 2 otherwise."""
+    from ..sine.sampler import DDIMScheduler
+
+    scheduler = DDIMScheduler(
+        num_train_timesteps=num_train_timesteps, steps_offset=1, timestep_spacing="leading"
+    )
+    scheduler.set_timesteps(job.settings["steps"])
+    t = np.asarray(scheduler.timesteps)
+    guided = int((t > job.settings["K"]).sum()) if job.settings["v"] < 1.0 else 0
+    return 3 * guided + 2 * (len(t) - guided)

@@ -1,0 +1,233 @@
+"""Run a protocol end to end and write its run directory.
+
+The run directory is assembled in a temporary sibling folder and swapped into place
+at the end, so a failed or killed run never leaves a half-written one (the store
+keeps every finished fine-tune, edit and score for the next attempt).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .. import METHOD_VERSION, __version__
+from ..protocol import Protocol, grid_axes, load_protocol
+from .executors import Executor, make_executor
+from .keys import digest
+from .plan import RunPlan, build_plan, unet_evaluations
+from .stages import Stages, edit_evaluations
+from .store import Store, write_atomic
+
+
+def cells_frame(plan: RunPlan, scores: list[dict[str, float]]) -> pd.DataFrame:
+    """One row per cell: identity, grid axes, keys, image path and every metric."""
+    rows = []
+    for entry, values in zip(plan.cells, scores, strict=True):
+        cell = entry.cell
+        row = {
+            "cell_id": f"{cell.item}-p{cell.prompt_index}-{entry.edit[:10]}",
+            "item": cell.item,
+            "prompt_index": cell.prompt_index,
+            "prompt": cell.prompt,
+            **cell.axis_dict,
+            "height": cell.height,
+            "width": cell.width,
+            "finetune_key": entry.finetune,
+            "edit_key": entry.edit,
+        }
+        row["image"] = f"images/edits/{row['cell_id']}.png"
+        rows.append(row | values)
+    return pd.DataFrame(rows)
+
+
+def _swap_into_place(tmp: Path, final: Path) -> None:
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_run_dir(
+    plan: RunPlan, stages: Stages, scores: list[dict], manifest: dict, out: Path
+) -> None:
+    """Everything a run directory holds, then report.html, swapped in atomically."""
+    from ..report.html import write_report
+    from ..report.tables import metric_columns, write_tables
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        cells = cells_frame(plan, scores)
+        axes = [label for label, *_ in grid_axes(plan.protocol)]
+        for item_id, item in plan.items.items():
+            dest = tmp / "images" / "source" / f"{item_id}.png"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _png_copy(item.image_path, dest)
+        for entry, (_, row) in zip(plan.cells, cells.iterrows(), strict=True):
+            dest = tmp / row["image"]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(stages.edit_image(entry.edit), dest)
+        resolved = plan.protocol.model_dump(mode="json")
+        write_atomic(tmp / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
+        write_tables(cells, axes, tmp)
+        _plots(stages.store, cells, metric_columns(cells, axes), tmp / "plots")
+        manifest = manifest | {"axes": axes}
+        write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1, default=str))
+        write_report(tmp)
+        _swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _plots(store: Store, cells: pd.DataFrame, metrics: list[str], out: Path) -> None:
+    """Plots are a pure function of the cells table: cached in the store under its hash
+    (drawing them is the slowest part of an all-cached rerun)."""
+    from ..report.plots import PLOTS_VERSION, write_plots
+
+    key = digest({"cells": cells.to_csv(index=False), "metrics": metrics, "v": PLOTS_VERSION})
+    if not store.done("plots", key):
+        with store.lock("plots", key):
+            if not store.done("plots", key):
+                with store.write_dir("plots", key) as folder:
+                    write_plots(cells, metrics, folder)
+    shutil.copytree(store.path("plots", key), out)
+
+
+def _png_copy(src: Path, dest: Path) -> None:
+    """Sources are re-encoded as PNG so the report can inline them whatever their format."""
+    from PIL import Image
+
+    with Image.open(src) as img:
+        img.convert("RGB").save(dest, format="PNG")
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    if dest.exists():  # two cells with one edit key (e.g. 'native' == 'source-aspect')
+        return
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def run_protocol(
+    path: str | Path,
+    *,
+    executor: Executor | None = None,
+    progress: bool = True,
+    threads: int = 0,
+    log=print,
+) -> Path:
+    """Run (or resume) a protocol; returns its run directory. ``threads`` > 0 sets
+    torch's CPU threads (1 is much faster on a machine shared with other jobs)."""
+    from ..environment import device_description, git_commit, library_versions
+
+    if threads > 0:
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return run_protocol(path, executor=executor, progress=progress, log=log)
+        finally:
+            torch.set_num_threads(previous)
+    started = time.perf_counter()
+    protocol = load_protocol(path)
+    check_output_dir(protocol.output_dir)
+    plan = build_plan(protocol)
+    check_backbones(plan)  # fail before hours of fine-tuning, not after
+    store = Store(protocol.store)
+    stages = Stages(plan, store, executor or make_executor("local", progress=progress))
+    stages.finetune_all()
+    _log_stage(log, "fine-tune", stages)
+    stages.edit_all()
+    _log_stage(log, "edit", stages)
+    scores = stages.score_all()
+    _log_stage(log, "score", stages)
+    planned = {
+        "cells": sum(edit_evaluations(store, plan.edits[c.edit]) for c in plan.cells),
+        "extra_edits": sum(
+            edit_evaluations(store, j) for j in plan.edits.values() if j.kind != "cell"
+        ),
+        "computed_this_run": stages.stats["edit"].unet_evaluations,
+        "finetune_steps": sum(j.settings["steps"] for j in plan.finetunes.values()),
+    }
+    manifest = {
+        "protocol": protocol.name,
+        "protocol_file": str(path),
+        "sine_bench": __version__,
+        "method_version": METHOD_VERSION,
+        "git_commit": git_commit(),
+        "libraries": library_versions(),
+        "device": device_description() | {"requested": protocol.model.device},
+        "model_identity": plan.model_id,
+        "cells": len(plan.cells),
+        "stages": {name: asdict(s) for name, s in stages.stats.items()},
+        "metric_backbones": stages.backbones,
+        "unet_evaluations": planned,
+        "all_cached": all(s.computed == 0 for s in stages.stats.values()),
+    }
+    out = protocol.output_dir
+    manifest["seconds_total"] = time.perf_counter() - started
+    write_run_dir(plan, stages, scores, manifest, out)
+    log(f"run directory: {out}  ({time.perf_counter() - started:.1f} s)")
+    return out
+
+
+def check_output_dir(out: Path) -> None:
+    """A run replaces its output folder: refuse one that is not a previous run's."""
+    from ..protocol import ProtocolError
+
+    occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    if occupied and not (out / "manifest.json").is_file():
+        raise ProtocolError(
+            f"output {str(out)!r} exists and is not a sine-bench run directory; "
+            "choose another 'output' (a run replaces its output folder)"
+        )
+
+
+def check_backbones(plan: RunPlan) -> None:
+    """Load every backbone the metrics need (once per process); raises MetricError."""
+    from ..metrics.registry import load_backbone
+
+    for metric in plan.metrics:
+        for kind, name in metric.backbones().items():
+            load_backbone(kind, name, metric.text)
+
+
+def _log_stage(log, name: str, stages: Stages) -> None:
+    s = stages.stats[name]
+    status = "all cached" if s.computed == 0 else f"{s.computed} computed"
+    log(f"{name:10s} {s.total} jobs: {s.cached} cached, {status} ({s.seconds:.1f} s)")
+
+
+def plan_summary(protocol: Protocol) -> dict:
+    """What ``run`` would do, without running: cells, fine-tunes, cache status, cost."""
+    plan = build_plan(protocol)
+    store = Store(protocol.store)
+    ft_cached = sum(store.done("finetunes", k) for k in plan.finetunes)
+    ed_cached = sum(store.done("edits", k) for k in plan.edits)
+    evals = {k: unet_evaluations(j) for k, j in plan.edits.items()}
+    return {
+        "plan": plan,
+        "finetunes": len(plan.finetunes),
+        "finetunes_cached": ft_cached,
+        "finetune_steps": sum(j.settings["steps"] for j in plan.finetunes.values()),
+        "edits": len(plan.edits),
+        "edits_cached": ed_cached,
+        "cells": len(plan.cells),
+        "unet_evaluations": sum(evals.values()),
+        "unet_evaluations_todo": sum(n for k, n in evals.items() if not store.done("edits", k)),
+    }

@@ -1,0 +1,310 @@
+"""The three stages, each a set of keyed jobs: fine-tune -> edit -> score.
+
+Each job takes its key's lock, returns at once if the key is already done, and
+otherwise computes and writes its entry atomically. Edits always load their
+fine-tune from the store (never the in-memory copy), so a resumed run and an
+uninterrupted one compute from the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..images import load_image, save_png_atomic
+from ..metrics import registry
+from ..metrics.inputs import CellInputs
+from .executors import Executor
+from .keys import digest, file_sha256, score_key
+from .plan import CellPlan, EditJob, FinetuneJob, RunPlan, unet_evaluations
+from .store import Store
+
+RESAMPLE = {
+    "bicubic": Image.BICUBIC,
+    "bilinear": Image.BILINEAR,
+    "lanczos": Image.LANCZOS,
+    "nearest": Image.NEAREST,
+}
+
+
+@dataclass
+class StageStats:
+    total: int = 0
+    cached: int = 0
+    computed: int = 0
+    seconds: float = 0.0
+    unet_evaluations: int = 0  # edits only: computed in this run
+
+
+@dataclass
+class Stages:
+    plan: RunPlan
+    store: Store
+    executor: Executor
+    stats: dict[str, StageStats] = field(default_factory=dict)
+    backbones: dict[str, dict[str, str]] = field(default_factory=dict)  # metric -> resolved
+    _model: object = None
+    _finetuned: tuple[str, object] | None = None
+
+    # ------------------------------------------------------------------ models
+    @property
+    def model(self):
+        if self._model is None:
+            from ..models import load_model
+
+            _quiet_hf_progress()
+            spec = self.plan.protocol.model
+            self._model = load_model(
+                spec.name, device=spec.device, dtype=spec.dtype, seed=spec.seed
+            )
+        return self._model
+
+    def _load_finetune(self, key: str):
+        from ..sine import load_finetune
+
+        if self._finetuned is None or self._finetuned[0] != key:
+            result = load_finetune(self.store.path("finetunes", key), self.model)
+            self._finetuned = (key, result.model)
+        return self._finetuned[1]
+
+    def _run(self, stage: str, jobs: list, done, fn) -> list:
+        stats = self.stats.setdefault(stage, StageStats())
+        stats.total += len(jobs)
+        todo = [j for j in jobs if not done(j)]
+        stats.cached += len(jobs) - len(todo)
+        start = time.perf_counter()
+        results = self.executor.map(stage, todo, fn)
+        stats.seconds += time.perf_counter() - start
+        stats.computed += sum(1 for r in results if r)
+        stats.cached += sum(1 for r in results if not r)  # finished by another run meanwhile
+        return results
+
+    # ------------------------------------------------------------------ fine-tune
+    def finetune_all(self) -> None:
+        for stage in ("finetunes", "edits"):  # leftovers of a killed run
+            self.store.sweep(stage)
+        jobs = sorted(self.plan.finetunes.values(), key=lambda j: j.key)
+        self._run("fine-tune", jobs, lambda j: self.store.done("finetunes", j.key), self._finetune)
+
+    def _finetune(self, job: FinetuneJob) -> bool:
+        from ..sine import FinetuneSettings, finetune, save_finetune
+
+        with self.store.lock("finetunes", job.key):
+            if self.store.done("finetunes", job.key):
+                return False
+            image = load_image(job.image)
+            settings = FinetuneSettings.from_dict(job.settings)
+            result = finetune(self.model, image, job.prompt, settings, progress=False)
+            with self.store.write_dir("finetunes", job.key) as folder:
+                save_finetune(result, folder)
+        return True
+
+    # ------------------------------------------------------------------ edit
+    def edit_all(self) -> None:
+        jobs = sorted(self.plan.edits.values(), key=lambda j: (j.finetune or "", j.key))
+        self._run("edit", jobs, lambda j: self.store.done("edits", j.key), self._edit)
+
+    def _edit(self, job: EditJob) -> bool:
+        from ..sine import EvaluationCounter, SinePlan, sample_latents
+
+        with self.store.lock("edits", job.key):
+            if self.store.done("edits", job.key):
+                return False
+            s = job.settings
+            finetuned = [self._load_finetune(job.finetune)] if job.finetune else []
+            counter = EvaluationCounter()
+            start = time.perf_counter()
+            latents = sample_latents(
+                self.model,
+                finetuned,
+                SinePlan(v=s["v"], k=s["K"], guidance_scale=s["guidance"]),
+                job.prompt,
+                height=s["height"],
+                width=s["width"],
+                steps=s["steps"],
+                eta=s["eta"],
+                generator=torch.Generator().manual_seed(s["seed"]),
+                counter=counter,
+            )
+            image = self.model.decode(latents)
+            meta = {
+                "kind": job.kind,
+                "prompt": job.prompt,
+                "finetune": job.finetune,
+                "settings": s,
+                "unet_evaluations": counter.total,
+                "seconds": time.perf_counter() - start,
+            }
+            with self.store.write_dir("edits", job.key) as folder:
+                save_png_atomic(image, folder / "edit.png")
+                (folder / "edit.json").write_text(json.dumps(meta, indent=1))
+        self.stats["edit"].unet_evaluations += counter.total
+        return True
+
+    def edit_image(self, key: str) -> Path:
+        return self.store.path("edits", key) / "edit.png"
+
+    # ------------------------------------------------------------------ score
+    def score_all(self) -> list[dict[str, float]]:
+        """Per cell, {column label: value} for every metric; counts one job per
+        (cell, metric) or (group, metric)."""
+        stats = self.stats.setdefault("score", StageStats())
+        start = time.perf_counter()
+        rows = self.executor.map("score", self.plan.cells, self._score_cell)
+        for metric in (m for m in self.plan.metrics if m.info.scope == "group"):
+            self._score_group(metric, rows)
+        stats.seconds += time.perf_counter() - start
+        stats.total = stats.cached + stats.computed
+        return rows
+
+    def _context(self, cell: CellPlan) -> dict:
+        item = self.plan.items[cell.cell.item]
+        mask = file_sha256(item.mask_path) if item.mask_path else None
+        return {
+            "scoring": self.plan.protocol.scoring.model_dump(),
+            "source": self.plan.image_sha[cell.cell.item],
+            "mask": mask,
+            "source_text": item.spec.source,
+            "target": item.spec.expected.get(cell.cell.prompt, cell.cell.prompt),
+            "reference": cell.reference,
+            "memorized": cell.memorized,
+        }
+
+    def _score_cell(self, cell: CellPlan) -> dict[str, float]:
+        context = self._context(cell)
+        values: dict[str, float] = {}
+        inputs = None
+        stats = self.stats["score"]
+        for metric in (m for m in self.plan.metrics if m.info.scope == "cell"):
+            key = score_key(cell.edit, metric.text, context)
+            if self.store.done("scores", key, ".json"):
+                record = self.store.read_json("scores", key)
+                stats.cached += 1
+            else:
+                inputs = inputs or self._inputs(cell, context)
+                value = registry.scorer(metric)(metric, inputs)
+                record = {"label": _label(metric), "value": _finite_or_nan(value)}
+                record["backbones"] = _resolved_backbones(metric)
+                self.store.write_json("scores", key, record)
+                stats.computed += 1
+            self.backbones[record["label"]] = record.get("backbones", {})
+            values[record["label"]] = _from_json(record["value"])
+        return values
+
+    def _score_group(self, metric, rows: list[dict]) -> None:
+        drop = "prompt" if metric.family == "prompt_insensitivity" else "seed"
+        groups: dict[str, list[int]] = defaultdict(list)
+        for index, cell in enumerate(self.plan.cells):
+            axes = {k: v for k, v in cell.cell.axes if k != drop}
+            ident = {"item": cell.cell.item, "axes": axes}
+            if drop != "prompt":
+                ident["prompt"] = cell.cell.prompt_index
+            groups[digest(ident)].append(index)
+        stats = self.stats["score"]
+        for members in groups.values():
+            edit_keys = sorted(self.plan.cells[i].edit for i in members)
+            key = score_key(digest(edit_keys), metric.text, {})
+            if self.store.done("scores", key, ".json"):
+                record = self.store.read_json("scores", key)
+                stats.cached += 1
+            else:
+                size = self._score_size(self.plan.cells[members[0]])
+                edits = [self._load01(self.edit_image(k), size) for k in edit_keys]
+                value = registry.scorer(metric)(metric, edits)
+                record = {"label": metric.text, "value": _finite_or_nan(value)}
+                record["backbones"] = _resolved_backbones(metric)
+                self.store.write_json("scores", key, record)
+                stats.computed += 1
+            self.backbones[record["label"]] = record.get("backbones", {})
+            for i in members:
+                rows[i][record["label"]] = _from_json(record["value"])
+
+    def _score_size(self, cell: CellPlan) -> tuple[int, int]:
+        size = self.plan.protocol.scoring.size
+        if size == "source":
+            with Image.open(self.plan.items[cell.cell.item].image_path) as img:
+                return img.height, img.width
+        h, w = size.split("x")
+        return int(h), int(w)
+
+    def _load01(self, path: Path, size: tuple[int, int], mode: str = "RGB") -> torch.Tensor:
+        resample = RESAMPLE[self.plan.protocol.scoring.resample] if mode == "RGB" else Image.NEAREST
+        with Image.open(path) as img:
+            img = img.convert(mode)
+            if (img.height, img.width) != size:
+                img = img.resize((size[1], size[0]), resample)
+            array = np.asarray(img, dtype=np.float32) / 255.0
+        tensor = torch.from_numpy(array.copy())
+        return tensor.permute(2, 0, 1)[None] if tensor.dim() == 3 else tensor[None, None]
+
+    def _inputs(self, cell: CellPlan, context: dict) -> CellInputs:
+        item = self.plan.items[cell.cell.item]
+        size = self._score_size(cell)
+        keep = None
+        if item.mask_path is not None:
+            keep = self._load01(item.mask_path, size, mode="L") < 0.5
+        return CellInputs(
+            source=self._load01(item.image_path, size),
+            edit=self._load01(self.edit_image(cell.edit), size),
+            prompt=cell.cell.prompt,
+            source_text=item.spec.source,
+            target_caption=context["target"],
+            keep=keep,
+            reference=self._load01(self.edit_image(cell.reference), size)
+            if cell.reference
+            else None,
+            memorized=self._load01(self.edit_image(cell.memorized), size)
+            if cell.memorized
+            else None,
+        )
+
+
+def _quiet_hf_progress() -> None:
+    """diffusers/transformers draw a bar per save/load; ours per stage is enough."""
+    import diffusers.utils.logging as dlog
+    import transformers.utils.logging as tlog
+
+    dlog.disable_progress_bar()
+    tlog.disable_progress_bar()
+
+
+def _resolved_backbones(metric) -> dict[str, str]:
+    """kind -> the name the loaded backbone reports (e.g. lpips -> 'st_lpips[alex]')."""
+    resolved = {}
+    for kind, name in metric.backbones().items():
+        loaded = registry.load_backbone(kind, name, metric.text)
+        resolved[kind] = getattr(loaded, "name", None) or f"{kind}:{name}"
+    return resolved
+
+
+def _label(metric) -> str:
+    if metric.family in ("lpips", "st_lpips"):
+        from ..metrics.lpips import label
+
+        return label(metric)
+    return metric.text
+
+
+def _finite_or_nan(value: float) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _from_json(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def edit_evaluations(store: Store, job: EditJob) -> int:
+    """Recorded UNet evaluations of a stored edit (or the planned count)."""
+    meta = store.path("edits", job.key) / "edit.json"
+    if meta.exists():
+        return int(json.loads(meta.read_text())["unet_evaluations"])
+    return unet_evaluations(job)

@@ -1,0 +1,59 @@
+"""Test-only backbones, registered under the name 'test-fake' (never a default).
+
+They are cheap deterministic stand-ins with the CLIP / LPIPS interfaces the metrics
+use, so metric plumbing can be tested without any trained network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+import torch.nn.functional as F
+
+from sine_bench.metrics.registry import register_backbone
+
+DIM = 48
+
+
+class FakeClip:
+    """Images: 4x4 average colours; texts: hashed bag of words; both L2-normalised."""
+
+    def encode_images(self, images01: torch.Tensor) -> torch.Tensor:
+        pooled = F.adaptive_avg_pool2d(images01.float(), 4).flatten(1) - 0.5
+        return F.normalize(pooled, dim=-1)
+
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        out = torch.zeros(len(texts), DIM)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                h = int(hashlib.md5(word.encode()).hexdigest(), 16)
+                out[i, h % DIM] += 1.0 if (h >> 8) % 2 else -1.0
+        return F.normalize(out, dim=-1)
+
+
+class FakeLpips:
+    name = "lpips[test-fake]"
+
+    def __call__(self, a01: torch.Tensor, b01: torch.Tensor) -> torch.Tensor:
+        pa, pb = F.adaptive_avg_pool2d(a01, 8), F.adaptive_avg_pool2d(b01, 8)
+        return (pa - pb).abs().mean(dim=(1, 2, 3))
+
+
+def register_fakes() -> None:
+    register_backbone("clip", "test-fake", FakeClip)
+    register_backbone("lpips", "test-fake", FakeLpips)
+
+
+FAKE_METRICS = [
+    "clip_t[test-fake]",
+    "clip_t_src[test-fake]",
+    "clip_i[test-fake]",
+    "clip_dir[test-fake]",
+    "lpips[test-fake]",
+    "copy_rate[test-fake+test-fake]",
+    "editability_gap[test-fake]",
+    "memorization[test-fake]",
+    "prompt_insensitivity[test-fake]",
+    "seed_collapse[test-fake]",
+]

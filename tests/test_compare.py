@@ -1,0 +1,59 @@
+"""The drift gate: passes on an unchanged run, fails beyond tolerance, accepts a baseline."""
+
+import json
+
+from typer.testing import CliRunner
+
+from sine_bench.cli import app
+
+runner = CliRunner()
+
+
+def _baseline(small_run, tmp_path):
+    _, out, _ = small_run
+    path = tmp_path / "baseline.json"
+    result = runner.invoke(app, ["compare", str(out), "--baseline", str(path), "--write-baseline"])
+    assert result.exit_code == 0, result.output
+    return out, path
+
+
+def test_unchanged_run_passes(small_run, tmp_path):
+    out, baseline = _baseline(small_run, tmp_path)
+    result = runner.invoke(app, ["compare", str(out), "--baseline", str(baseline)])
+    assert result.exit_code == 0, result.output
+    assert "0 drifted" in result.output
+    assert json.loads(baseline.read_text())["protocol"] == "test-small"
+
+
+def test_run_vs_run_passes(small_run):
+    _, out, _ = small_run
+    result = runner.invoke(app, ["compare", str(out), "--baseline", str(out)])
+    assert result.exit_code == 0, result.output
+
+
+def test_perturbed_baseline_fails_with_a_table(small_run, tmp_path):
+    out, baseline = _baseline(small_run, tmp_path)
+    data = json.loads(baseline.read_text())
+    data["rows"][0]["metrics"]["psnr"] += 1.0  # tolerance: 1e-3 + 1% of ~7 dB
+    data["rows"][1]["metrics"]["ssim"] += 1e-5  # within tolerance: not drift
+    baseline.write_text(json.dumps(data))
+    result = runner.invoke(app, ["compare", str(out), "--baseline", str(baseline)])
+    assert result.exit_code == 1, result.output
+    assert "1 drifted" in result.output
+    drift_lines = [line for line in result.output.splitlines() if line.startswith("DRIFT")]
+    assert len(drift_lines) == 1 and "psnr" in drift_lines[0]
+
+
+def test_missing_metric_is_drift(small_run, tmp_path):
+    out, baseline = _baseline(small_run, tmp_path)
+    data = json.loads(baseline.read_text())
+    data["rows"][0]["metrics"]["clip_t[gone]"] = 1.0
+    baseline.write_text(json.dumps(data))
+    result = runner.invoke(app, ["compare", str(out), "--baseline", str(baseline)])
+    assert result.exit_code == 1 and "missing" in result.output
+
+
+def test_bad_baseline_is_exit_2(small_run, tmp_path):
+    _, out, _ = small_run
+    result = runner.invoke(app, ["compare", str(out), "--baseline", str(tmp_path / "nope.json")])
+    assert result.exit_code == 2 and "no summary found" in result.output
