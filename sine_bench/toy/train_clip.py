@@ -31,6 +31,7 @@ from tqdm import tqdm
 from transformers import CLIPTokenizer
 
 from .clip import (
+    CONFIG_FILE,
     MEAN,
     STD,
     TOKENIZER_DIR,
@@ -149,9 +150,14 @@ def train_toy_clip(out_dir: str | Path, steps: int = 1500, batch_size: int = 64,
     out.mkdir(parents=True, exist_ok=True)
     if quick:
         n_pairs = min(n_pairs, 4 * batch_size)
-    tok_dir = write_toy_tokenizer(out / TOKENIZER_DIR, model_max_length=77)
+    tok_dir = out / TOKENIZER_DIR
+    if not (tok_dir / "vocab.json").exists():  # deterministic; a resumed run reuses it
+        write_toy_tokenizer(tok_dir, model_max_length=77)
     tokenizer = CLIPTokenizer.from_pretrained(tok_dir)
-    model = create_toy_clip_model(write_model_config(out, vocab_size=len(tokenizer)))
+    config_file = out / CONFIG_FILE  # a resumed run keeps the architecture it started with
+    if not config_file.exists():
+        write_model_config(out, vocab_size=len(tokenizer))
+    model = create_toy_clip_model(config_file)
     optimizer = torch.optim.AdamW(_param_groups(model, 0.1), lr=lr, betas=(0.9, 0.98))
     warmup = max(1, steps // 20)
     scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -45,10 +45,11 @@ def change_one_attribute(scene: Scene, rng: random.Random, kind: str | None = No
 
 
 def jitter(
-    scene: Scene, rng: random.Random, height: int, width: int, max_px: float = 2.0
+    scene: Scene, rng: random.Random, height: int, width: int,
+    min_px: float = 1.0, max_px: float = 2.0,
 ) -> Scene:
-    """The same scene with every object moved by 1..``max_px`` pixels (same direction)."""
-    dist = rng.uniform(1.0, max_px)
+    """The same scene with every object moved ``min_px``..``max_px`` pixels (one direction)."""
+    dist = rng.uniform(min_px, max_px)
     angle = rng.uniform(0, 2 * math.pi)
     dx, dy = dist * math.cos(angle) / width, dist * math.sin(angle) / height
     moved = tuple(replace(o, x=o.x + dx, y=o.y + dy) for o in scene.objects)
