@@ -1,0 +1,107 @@
+"""The perceptual distance backend: real pretrained LPIPS, never a random network.
+
+Preference order, both fully offline:
+
+1. ``lpips[alex]``: the standard LPIPS (``lpips`` package), only when torchvision's
+   ImageNet AlexNet weights are already in the local torch hub cache, so nothing is
+   downloaded.
+2. ``st_lpips[alex]``: shift-tolerant LPIPS (``stlpips-pytorch``, ECCV 2022), whose
+   wheel ships the complete network (backbone and linear heads).
+
+If neither is available ``load_lpips`` raises: a randomly initialised backbone would
+produce plausible-looking numbers that measure nothing.
+
+Inputs are float RGB in [0, 1], shape (B, 3, H, W); the backend maps them to [-1, 1]
+itself. By default images are compared at their native size (right for 64 x 64 toy
+images). ``resize=512`` reproduces the SINE paper's protocol (512 x 512, bicubic);
+``resample`` picks the ``torch.nn.functional.interpolate`` mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ALEXNET_CHECKPOINT = "alexnet-owt-7be5be79.pth"  # torchvision's ImageNet AlexNet file
+
+
+class LpipsUnavailableError(RuntimeError):
+    """No pretrained LPIPS network can be loaded offline."""
+
+
+class LpipsMetric:
+    """A callable perceptual distance with the name results report it under."""
+
+    def __init__(self, net: torch.nn.Module, name: str, resize: int | None = None,
+                 resample: str = "bicubic", device: str = "cpu"):
+        self.net = net.to(device).eval()
+        self.name = name
+        self.resize = resize
+        self.resample = resample
+        self.device = device
+
+    @torch.no_grad()
+    def __call__(self, img_a: torch.Tensor, img_b: torch.Tensor) -> torch.Tensor:
+        """Per-pair distance (B,) between two batches of [0, 1] images of equal size."""
+        if img_a.shape != img_b.shape or img_a.ndim != 4 or img_a.shape[1] != 3:
+            raise ValueError(f"need two (B, 3, H, W) batches of one shape, got "
+                             f"{tuple(img_a.shape)} and {tuple(img_b.shape)}")
+        a, b = (self._prepare(x) for x in (img_a, img_b))
+        return self.net(a, b).reshape(a.shape[0])
+
+    def _prepare(self, images01: torch.Tensor) -> torch.Tensor:
+        x = images01.to(self.device).float()
+        if self.resize is not None and x.shape[-2:] != (self.resize, self.resize):
+            smooth = self.resample in ("bilinear", "bicubic")
+            x = F.interpolate(x, size=(self.resize, self.resize), mode=self.resample,
+                              **({"align_corners": False, "antialias": True} if smooth else {}))
+        return x.clamp(0, 1) * 2 - 1
+
+
+def alexnet_weights_cached() -> bool:
+    """Whether torchvision's AlexNet ImageNet weights are in the local torch hub cache."""
+    return (Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_CHECKPOINT).is_file()
+
+
+def _standard_lpips(net: str) -> torch.nn.Module:
+    import lpips
+
+    return lpips.LPIPS(net=net, pretrained=True, pnet_rand=False, verbose=False)
+
+
+def _shift_tolerant_lpips(net: str) -> torch.nn.Module:
+    """stlpips' network with every weight checked as loaded from its shipped file.
+
+    stlpips loads with ``strict=False``; verifying the keys here is what guarantees
+    that no layer silently stays at its random initialisation.
+    """
+    try:
+        from stlpips_pytorch import stlpips
+    except ImportError as err:  # the package, or IPython / torchsummary it imports
+        raise LpipsUnavailableError(
+            f"stlpips-pytorch cannot be imported ({err}); install sine-bench's "
+            "dependencies (stlpips-pytorch, ipython, torchsummary)") from err
+    path = Path(stlpips.__file__).parent / "weights" / "vST0.0" / f"{net}_shift_tolerant.pth"
+    if not path.is_file():
+        raise LpipsUnavailableError(f"stlpips weights file is missing: {path}")
+    model = stlpips.LPIPS(net=net, variant="shift_tolerant", pretrained=False, verbose=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    missing = model.load_state_dict(state, strict=False).missing_keys
+    # ``lins.i.*`` are the same modules as ``lin{i}.*`` (registered twice by stlpips).
+    really_missing = [k for k in missing
+                      if not (k.startswith("lins.") and "lin" + k[5:] in state)]
+    if really_missing:
+        raise LpipsUnavailableError(f"stlpips weights lack {really_missing[:5]}")
+    return model
+
+
+def load_lpips(net: str = "alex", resize: int | None = None, resample: str = "bicubic",
+               device: str = "cpu") -> LpipsMetric:
+    """The best pretrained LPIPS available offline (see module docstring)."""
+    if net != "alex":
+        raise ValueError("only net='alex' is supported (the only network both backends ship)")
+    if alexnet_weights_cached():
+        return LpipsMetric(_standard_lpips(net), f"lpips[{net}]", resize, resample, device)
+    return LpipsMetric(_shift_tolerant_lpips(net), f"st_lpips[{net}]", resize, resample, device)
