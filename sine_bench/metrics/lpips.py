@@ -30,10 +30,22 @@ def lpips(name: MetricName, x: CellInputs) -> float:
 
 
 def label(name: MetricName) -> str:
-    """The column name: the backbone's own name (so a substitute is never mislabelled)."""
+    """The column name, from the backbone that really ran (a substitute is never mislabelled).
+
+    ``lpips[alex]`` becomes ``st_lpips[alex]`` when the shift-tolerant weights stood in;
+    metrics built on LPIPS carry the same tag: ``memorization[st_lpips-alex]``,
+    ``copy_rate[st_lpips-alex+toy]``.
+    """
+    resolved = getattr(backend(name), "name", None)
+    if not resolved:
+        return name.text
     if name.family in ("lpips", "st_lpips"):
-        return getattr(backend(name), "name", None) or name.text
-    return name.text
+        return resolved
+    family, net = resolved.rstrip("]").split("[", 1)
+    tag = net if family == "lpips" else f"{family}-{net}"
+    requested = name.backbones()["lpips"]
+    rest = name.backbone[len(requested):]  # e.g. "+toy" for lpips+clip metrics
+    return f"{name.family}[{tag}{rest}]"
 
 
 SCORERS = {"lpips": lpips, "st_lpips": lpips}

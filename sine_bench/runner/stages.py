@@ -286,7 +286,7 @@ def _resolved_backbones(metric) -> dict[str, str]:
 
 
 def _label(metric) -> str:
-    if metric.family in ("lpips", "st_lpips"):
+    if "lpips" in metric.backbones():
         from ..metrics.lpips import label
 
         return label(metric)

@@ -19,6 +19,7 @@ normalised with ``MEAN`` / ``STD``, the statistics used in training.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import open_clip
@@ -59,7 +60,13 @@ def write_model_config(directory: str | Path, vocab_size: int) -> Path:
 def create_toy_clip_model(config_path: str | Path) -> open_clip.CLIP:
     """Register ``config_path`` with open_clip and build an untrained ``toy-clip``."""
     open_clip.add_model_config(Path(config_path))
-    return open_clip.create_model(MODEL_NAME, pretrained=None)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # open_clip warns "initialized randomly"; weights follow
+    try:
+        return open_clip.create_model(MODEL_NAME, pretrained=None)
+    finally:
+        root.setLevel(level)
 
 
 def preprocess(images01: torch.Tensor) -> torch.Tensor:

@@ -87,7 +87,3 @@ def evaluate_toy_model(
     results["ddim_steps"] = steps
     results["guidance_scale"] = 7.5
     return results
-
-
-def check_bars(results: dict[str, float]) -> dict[str, bool]:
-    return {k: results[k] >= bar for k, bar in BARS.items() if k in results}
