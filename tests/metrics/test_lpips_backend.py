@@ -12,6 +12,15 @@ def _image(scene) -> torch.Tensor:
     return torch.from_numpy(render(scene)).permute(2, 0, 1)[None].float() / 255.0
 
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These small models run fastest on one thread; more only contend on a busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 @pytest.fixture(scope="module")
 def metric():
     return load_lpips()
