@@ -9,10 +9,13 @@ is an error naming the metric: never a silent substitute.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
+import importlib.metadata
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 
@@ -134,10 +137,71 @@ def check_metric_name(text: str) -> MetricName:
     return name
 
 
+# Bump when a scorer's code changes what it returns: it is part of every score key.
+METRICS_VERSION = "1"
+
+
+def _files_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def _package_version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _toy_clip_identity() -> str:
+    return "toy-clip:" + _files_digest(Path(__file__).parents[1] / "toy" / "weights" / "clip")
+
+
+def _lpips_identity(net: str) -> str:
+    """Which LPIPS would load (standard if AlexNet weights are cached), with its version."""
+    import torch  # only when a run scores: keeps protocol validation import-light
+
+    cached = Path(torch.hub.get_dir(), "checkpoints", "alexnet-owt-7be5be79.pth").is_file()
+    if cached:
+        return f"lpips[{net}]:{_package_version('lpips')}"
+    return f"st_lpips[{net}]:{_package_version('stlpips-pytorch')}"
+
+
+# kind -> backbone -> what identifies its weights without loading them (cache keys).
+IDENTITIES: dict[str, dict[str, Callable[[], str]]] = {
+    "clip": {
+        "toy": _toy_clip_identity,
+        "ViT-B-32/openai": lambda: (
+            "open_clip:ViT-B-32/openai:" + _package_version("open_clip_torch")
+        ),
+    },
+    "lpips": {"alex": lambda: _lpips_identity("alex")},
+}
+_IDENTITY_CACHE: dict[tuple[str, str], str] = {}
+
+
+def backbone_identity(kind: str, name: str) -> str:
+    """A string that changes when the backbone's weights (or choice) change."""
+    if (kind, name) not in _IDENTITY_CACHE:
+        factory = IDENTITIES.get(kind, {}).get(name)
+        _IDENTITY_CACHE[(kind, name)] = factory() if factory else f"{kind}:{name}"
+    return _IDENTITY_CACHE[(kind, name)]
+
+
+def score_identity(name: MetricName) -> dict[str, str]:
+    """Everything about how a metric is computed that belongs in its cache key."""
+    ids = {kind: backbone_identity(kind, b) for kind, b in name.backbones().items()}
+    return {"metrics_version": METRICS_VERSION, "backbones": ids}
+
+
 def register_backbone(kind: str, name: str, factory: Callable[[], Any]) -> None:
     """Add a backbone (plugins; tests register clearly named fakes such as 'test-fake')."""
     BACKBONES[kind][name] = factory
     _LOADED.pop((kind, name), None)
+    _IDENTITY_CACHE.pop((kind, name), None)
 
 
 _LOADED: dict[tuple[str, str], Any] = {}

@@ -184,7 +184,7 @@ class Stages:
         inputs = None
         stats = self.stats["score"]
         for metric in (m for m in self.plan.metrics if m.info.scope == "cell"):
-            key = score_key(cell.edit, metric.text, context)
+            key = score_key(cell.edit, metric.text, context | registry.score_identity(metric))
             if self.store.done("scores", key, ".json"):
                 record = self.store.read_json("scores", key)
                 stats.cached += 1
@@ -211,7 +211,7 @@ class Stages:
         stats = self.stats["score"]
         for members in groups.values():
             edit_keys = sorted(self.plan.cells[i].edit for i in members)
-            key = score_key(digest(edit_keys), metric.text, {})
+            key = score_key(digest(edit_keys), metric.text, registry.score_identity(metric))
             if self.store.done("scores", key, ".json"):
                 record = self.store.read_json("scores", key)
                 stats.cached += 1

@@ -11,9 +11,14 @@ from sine_bench.models import load_model
 
 def test_quick_training_writes_a_loadable_pipeline(tmp_path, monkeypatch):
     monkeypatch.setenv("SINE_BENCH_CACHE", str(tmp_path / "cache"))
-    out = tmp_path / "toy"
-    result = CliRunner().invoke(app, ["toy", "train", "--quick", "--out", str(out)])
+    root = tmp_path / "toy"
+    result = CliRunner().invoke(app, ["toy", "train", "--quick", "--out", str(root)])
     assert result.exit_code == 0, result.output
+    out = root / "sd"
+    from sine_bench.toy.clip import load_toy_clip
+
+    clip = load_toy_clip(weights_dir=root / "clip")
+    assert clip.encode_texts(["a red circle"]).shape[0] == 1
     record = json.loads((out / "toy_recipe.json").read_text())
     assert record["recipe"]["unet_steps"] == 20 and record["parameters"]["unet"] > 6e6
     model = load_model(str(out), device="cpu")
@@ -23,7 +28,8 @@ def test_quick_training_writes_a_loadable_pipeline(tmp_path, monkeypatch):
     assert model.unet.dtype == torch.float32  # fp16 on disk, fp32 in memory
     # resuming a finished run recomputes nothing and gives the same weights
     before = {k: v.clone() for k, v in model.unet.state_dict().items()}
-    again = CliRunner().invoke(app, ["toy", "train", "--quick", "--out", str(out)])
+    again = CliRunner().invoke(app, ["toy", "train", "--quick", "--stage", "sd", "--out",
+                                     str(root)])
     assert again.exit_code == 0, again.output
     reloaded = load_model(str(out), device="cpu")
     for key, value in reloaded.unet.state_dict().items():
