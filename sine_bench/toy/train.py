@@ -42,6 +42,10 @@ class ToyRecipe:
     unet_lr: float = 1e-3
     unet_lr_min: float = 1e-4
     unet_warmup: int = 200
+    # A second cosine cycle (warm restart) continuing from the first's end state.
+    unet_restart_steps: int = 1500
+    unet_restart_lr: float = 3e-4
+    unet_restart_lr_min: float = 3e-5
     ema_decay: float = 0.995
     caption_dropout: float = 0.1
     checkpoint_every: int = 250
@@ -56,18 +60,36 @@ class ToyRecipe:
             vae_full_steps=5,
             unet_steps=20,
             unet_warmup=5,
+            unet_restart_steps=5,
             checkpoint_every=10,
         )
 
+    @property
+    def unet_total_steps(self) -> int:
+        return self.unet_steps + self.unet_restart_steps
 
-def _cosine_with_warmup(optimizer, steps: int, warmup: int, lr: float, lr_min: float):
-    """Linear warm-up to lr, then cosine decay to lr_min (the decay makes conditioning work)."""
+
+def _cosine_with_warmup(
+    optimizer,
+    steps: int,
+    warmup: int,
+    lr: float,
+    lr_min: float,
+    restart: tuple[int, float, float] | None = None,
+):
+    """Linear warm-up to lr, then cosine decay to lr_min (the decay makes conditioning work);
+    optionally a second cosine cycle (steps, peak, floor) after the first (a warm restart)."""
+
+    def cosine(progress: float, hi: float, lo: float) -> float:
+        return lo + (hi - lo) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / max(warmup, 1)
-        progress = (step - warmup) / max(steps - warmup, 1)
-        return (lr_min + (lr - lr_min) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))) / lr
+        if step < steps or restart is None:
+            return cosine((step - warmup) / max(steps - warmup, 1), lr, lr_min) / lr
+        extra, hi, lo = restart
+        return cosine((step - steps) / max(extra, 1), hi, lo) / lr
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -186,9 +208,12 @@ def train_unet(
     params = list(unet.parameters()) + list(text_encoder.parameters())
     ema = EMAModel(params, decay=recipe.ema_decay)
     optimizer = torch.optim.AdamW(params, lr=recipe.unet_lr, weight_decay=0.01)
+    restart = (recipe.unet_restart_steps, recipe.unet_restart_lr, recipe.unet_restart_lr_min)
     scheduler = _cosine_with_warmup(
-        optimizer, recipe.unet_steps, recipe.unet_warmup, recipe.unet_lr, recipe.unet_lr_min
+        optimizer, recipe.unet_steps, recipe.unet_warmup, recipe.unet_lr, recipe.unet_lr_min,
+        restart,
     )
+    total = recipe.unet_total_steps
     noise_schedule = sd_ddim_scheduler()
     generator = torch.Generator().manual_seed(recipe.seed + 1)
     mean, std = latents
@@ -216,11 +241,11 @@ def train_unet(
     unet.train()
     text_encoder.train()
     bar = tqdm(
-        range(start, recipe.unet_steps),
+        range(start, total),
         desc="toy UNet+text",
         disable=not progress,
         initial=start,
-        total=recipe.unet_steps,
+        total=total,
     )
     for step in bar:
         idx = torch.randint(0, mean.shape[0], (recipe.unet_batch,), generator=generator)
@@ -244,7 +269,7 @@ def train_unet(
         ema.step(params)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-        if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == recipe.unet_steps:
+        if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == total:
             _save_atomic(
                 {
                     "unet": unet.state_dict(),
