@@ -13,21 +13,12 @@ from transformers import CLIPTextConfig, CLIPTextModel
 
 from .sine.components import DiffusionModel, sd_ddim_scheduler
 from .tokenizer import offline_clip_tokenizer
+from .toy.architecture import toy_vae
 
 
 def tiny_vae() -> AutoencoderKL:
-    """4x-downsampling VAE: three blocks (each block after the first halves the size)."""
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3,
-        block_out_channels=(32, 64, 64),
-        layers_per_block=1,
-        latent_channels=4,
-        norm_num_groups=32,
-        sample_size=64,
-    )
+    """4x-downsampling VAE: the toy model's architecture (three blocks), random weights."""
+    return toy_vae()
 
 
 def tiny_unet(sample_size: int = 16, cross_attention_dim: int = 32) -> UNet2DConditionModel:

@@ -43,10 +43,17 @@ def clip_vocabulary() -> tuple[dict[str, int], list[str]]:
 
 
 def write_clip_tokenizer(directory: str | Path, model_max_length: int = 77) -> Path:
-    """Write vocab.json, merges.txt and the tokenizer config into ``directory``."""
+    """Write the full CLIP tokenizer (vocab.json, merges.txt, configs) into ``directory``."""
+    vocab, merges = clip_vocabulary()
+    return write_bpe_tokenizer(directory, vocab, merges, model_max_length)
+
+
+def write_bpe_tokenizer(
+    directory: str | Path, vocab: dict[str, int], merges: list[str], model_max_length: int = 77
+) -> Path:
+    """Write a CLIP-style BPE vocabulary as files ``CLIPTokenizer.from_pretrained`` reads."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    vocab, merges = clip_vocabulary()
     (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
     (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
     config = {
@@ -64,16 +71,17 @@ def write_clip_tokenizer(directory: str | Path, model_max_length: int = 77) -> P
     return directory
 
 
-def _cache_dir() -> Path:
+def cache_root() -> Path:
+    """sine-bench's user cache: $SINE_BENCH_CACHE, else $XDG_CACHE_HOME/sine-bench."""
     root = os.environ.get("SINE_BENCH_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "sine-bench"
     )
-    return Path(root) / "clip-tokenizer"
+    return Path(root)
 
 
 def offline_clip_tokenizer() -> CLIPTokenizer:
     """The CLIP tokenizer, written once to the user cache (atomically) and loaded from it."""
-    target = _cache_dir()
+    target = cache_root() / "clip-tokenizer"
     if not (target / "tokenizer_config.json").exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".clip-tokenizer-", dir=target.parent))

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..tokenizer import cache_root
 from .scenes import random_scene, render
 
 DATA_VERSION = "1"
 TRAIN_SEED_OFFSET = 0  # training scenes use seeds [0, n)
 HELDOUT_SEED_OFFSET = 10_000_000  # evaluation scenes never overlap training ones
-
-
-def cache_root() -> Path:
-    root = os.environ.get("SINE_BENCH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "sine-bench"
-    )
-    return Path(root)
 
 
 def render_scenes(

@@ -9,10 +9,9 @@ same pieces as with the full vocabulary.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ..tokenizer import END, START, clip_vocabulary
+from ..tokenizer import END, START, clip_vocabulary, write_bpe_tokenizer
 from .scenes import COLORS, SHAPES, SIZES, TEXTURES
 
 # Words the toy captions, SINE's training prompts and typical edit prompts use.
@@ -63,21 +62,5 @@ def toy_vocabulary() -> tuple[dict[str, int], list[str]]:
 
 def write_toy_tokenizer(directory: str | Path, model_max_length: int = 77) -> Path:
     """vocab.json, merges.txt and config for a transformers CLIPTokenizer."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     vocab, merges = toy_vocabulary()
-    (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
-    (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    config = {
-        "tokenizer_class": "CLIPTokenizer",
-        "model_max_length": model_max_length,
-        "bos_token": START,
-        "eos_token": END,
-        "pad_token": END,
-        "unk_token": END,
-        "do_lower_case": True,
-    }
-    (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
-    special = {"bos_token": START, "eos_token": END, "pad_token": END, "unk_token": END}
-    (directory / "special_tokens_map.json").write_text(json.dumps(special, indent=2))
-    return directory
+    return write_bpe_tokenizer(directory, vocab, merges, model_max_length)
