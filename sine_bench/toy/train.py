@@ -101,13 +101,24 @@ def _save_atomic(state: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _rng_state(generator: torch.Generator) -> dict:
-    return {"torch": generator.get_state(), "python": random.getstate()}
+def _save_checkpoint(path: Path, stateful: dict, generator: torch.Generator, step: int) -> None:
+    """Every object's state_dict (by name), the RNG states and the step, written atomically."""
+    state = {name: obj.state_dict() for name, obj in stateful.items()}
+    state["rng"] = {"torch": generator.get_state(), "python": random.getstate()}
+    state["step"] = step
+    _save_atomic(state, path)
 
 
-def _restore_rng(generator: torch.Generator, state: dict) -> None:
-    generator.set_state(state["torch"])
-    random.setstate(state["python"])
+def _load_checkpoint(path: Path, stateful: dict, generator: torch.Generator) -> int:
+    """Restore what _save_checkpoint wrote (if the file exists); the step to resume at."""
+    if not path.exists():
+        return 0
+    state = torch.load(path, weights_only=False)
+    for name, obj in stateful.items():
+        obj.load_state_dict(state[name])
+    generator.set_state(state["rng"]["torch"])
+    random.setstate(state["rng"]["python"])
+    return state["step"]
 
 
 def train_vae(recipe: ToyRecipe, work: Path, images: torch.Tensor, progress: bool = True):
@@ -120,14 +131,8 @@ def train_vae(recipe: ToyRecipe, work: Path, images: torch.Tensor, progress: boo
     )
     generator = torch.Generator().manual_seed(recipe.seed)
     ckpt = work / "checkpoints" / "vae.pt"
-    start = 0
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        vae.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _restore_rng(generator, state["rng"])
-        start = state["step"]
+    stateful = {"model": vae, "optimizer": optimizer, "scheduler": scheduler}
+    start = _load_checkpoint(ckpt, stateful, generator)
     vae.train()
     bar = tqdm(
         range(start, recipe.vae_steps),
@@ -161,16 +166,7 @@ def train_vae(recipe: ToyRecipe, work: Path, images: torch.Tensor, progress: boo
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}")
         if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == recipe.vae_steps:
-            _save_atomic(
-                {
-                    "model": vae.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": _rng_state(generator),
-                    "step": step + 1,
-                },
-                ckpt,
-            )
+            _save_checkpoint(ckpt, stateful, generator, step + 1)
     vae.eval().requires_grad_(False)
     return vae
 
@@ -210,7 +206,11 @@ def train_unet(
     optimizer = torch.optim.AdamW(params, lr=recipe.unet_lr, weight_decay=0.01)
     restart = (recipe.unet_restart_steps, recipe.unet_restart_lr, recipe.unet_restart_lr_min)
     scheduler = _cosine_with_warmup(
-        optimizer, recipe.unet_steps, recipe.unet_warmup, recipe.unet_lr, recipe.unet_lr_min,
+        optimizer,
+        recipe.unet_steps,
+        recipe.unet_warmup,
+        recipe.unet_lr,
+        recipe.unet_lr_min,
         restart,
     )
     total = recipe.unet_total_steps
@@ -228,16 +228,14 @@ def train_unet(
         [""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt"
     ).input_ids
     ckpt = work / "checkpoints" / "unet.pt"
-    start = 0
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        unet.load_state_dict(state["unet"])
-        text_encoder.load_state_dict(state["text_encoder"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _restore_rng(generator, state["rng"])
-        start = state["step"]
+    stateful = {
+        "unet": unet,
+        "text_encoder": text_encoder,
+        "ema": ema,
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+    }
+    start = _load_checkpoint(ckpt, stateful, generator)
     unet.train()
     text_encoder.train()
     bar = tqdm(
@@ -270,18 +268,7 @@ def train_unet(
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
         if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == total:
-            _save_atomic(
-                {
-                    "unet": unet.state_dict(),
-                    "text_encoder": text_encoder.state_dict(),
-                    "ema": ema.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": _rng_state(generator),
-                    "step": step + 1,
-                },
-                ckpt,
-            )
+            _save_checkpoint(ckpt, stateful, generator, step + 1)
     ema.copy_to(params)
     unet.eval().requires_grad_(False)
     text_encoder.eval().requires_grad_(False)

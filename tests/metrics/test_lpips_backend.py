@@ -13,13 +13,7 @@ def _image(scene) -> torch.Tensor:
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These small models run fastest on one thread; more only contend on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def metric():

@@ -9,14 +9,7 @@ from sine_bench.toy.evaluator_quality import BARS, _images, evaluator_quality, h
 from sine_bench.toy.train_clip import train_toy_clip
 from sine_bench.toy.variants import change_one_attribute
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These small models run fastest on one thread; more only contend on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def clip():
