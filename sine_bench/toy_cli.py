@@ -14,7 +14,8 @@ app = typer.Typer(help="The embedded toy world: train, evaluate, render.", no_ar
 @app.command()
 def train(
     out: Annotated[Path, typer.Option(help="Output root: OUT/sd (diffusers) and OUT/clip.")] = Path(
-        "runs/toy-weights"),
+        "runs/toy-weights"
+    ),
     stage: Annotated[str, typer.Option(help="all, sd or clip.")] = "all",
     quick: Annotated[bool, typer.Option(help="Tiny budget smoke run of every stage.")] = False,
     vae_steps: Annotated[int | None, typer.Option(help="Override VAE steps.")] = None,
@@ -35,8 +36,9 @@ def train(
     results = {}
     if stage in ("all", "sd"):
         recipe = ToyRecipe.quick() if quick else ToyRecipe()
-        recipe = with_overrides(recipe, vae_steps=vae_steps, unet_steps=unet_steps,
-                                n_scenes=n_scenes, seed=seed)
+        recipe = with_overrides(
+            recipe, vae_steps=vae_steps, unet_steps=unet_steps, n_scenes=n_scenes, seed=seed
+        )
         results["sd"] = train_toy_model(out / "sd", recipe, out / "sd.work")
     if stage in ("all", "clip"):
         from .toy.train_clip import train_toy_clip
@@ -45,8 +47,9 @@ def train(
         # cosine schedule), on 10,000 scene pairs.
         schedule = (5,) if quick else (1000, 1500)
         for steps in schedule:
-            path = train_toy_clip(out / "clip", steps=steps, n_pairs=10_000, quick=quick,
-                                  seed=seed or 0)
+            path = train_toy_clip(
+                out / "clip", steps=steps, n_pairs=10_000, quick=quick, seed=seed or 0
+            )
         results["clip"] = str(path)
     typer.echo(json.dumps(results, indent=2))
 
@@ -76,8 +79,12 @@ def evaluate(
         results.update(quality)
         bars.update(EVAL_BARS)
     passed = {k: results[k] >= bar for k, bar in bars.items() if k in results}
-    report = {"results": results, "bars": bars, "passed": passed,
-              "all_bars_met": all(passed.values())}
+    report = {
+        "results": results,
+        "bars": bars,
+        "passed": passed,
+        "all_bars_met": all(passed.values()),
+    }
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

@@ -44,7 +44,7 @@ def label(name: MetricName) -> str:
     family, net = resolved.rstrip("]").split("[", 1)
     tag = net if family == "lpips" else f"{family}-{net}"
     requested = name.backbones()["lpips"]
-    rest = name.backbone[len(requested):]  # e.g. "+toy" for lpips+clip metrics
+    rest = name.backbone[len(requested) :]  # e.g. "+toy" for lpips+clip metrics
     return f"{name.family}[{tag}{rest}]"
 
 

@@ -34,8 +34,14 @@ class LpipsUnavailableError(RuntimeError):
 class LpipsMetric:
     """A callable perceptual distance with the name results report it under."""
 
-    def __init__(self, net: torch.nn.Module, name: str, resize: int | None = None,
-                 resample: str = "bicubic", device: str = "cpu"):
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        name: str,
+        resize: int | None = None,
+        resample: str = "bicubic",
+        device: str = "cpu",
+    ):
         self.net = net.to(device).eval()
         self.name = name
         self.resize = resize
@@ -46,8 +52,10 @@ class LpipsMetric:
     def __call__(self, img_a: torch.Tensor, img_b: torch.Tensor) -> torch.Tensor:
         """Per-pair distance (B,) between two batches of [0, 1] images of equal size."""
         if img_a.shape != img_b.shape or img_a.ndim != 4 or img_a.shape[1] != 3:
-            raise ValueError(f"need two (B, 3, H, W) batches of one shape, got "
-                             f"{tuple(img_a.shape)} and {tuple(img_b.shape)}")
+            raise ValueError(
+                f"need two (B, 3, H, W) batches of one shape, got "
+                f"{tuple(img_a.shape)} and {tuple(img_b.shape)}"
+            )
         a, b = (self._prepare(x) for x in (img_a, img_b))
         return self.net(a, b).reshape(a.shape[0])
 
@@ -55,8 +63,12 @@ class LpipsMetric:
         x = images01.to(self.device).float()
         if self.resize is not None and x.shape[-2:] != (self.resize, self.resize):
             smooth = self.resample in ("bilinear", "bicubic")
-            x = F.interpolate(x, size=(self.resize, self.resize), mode=self.resample,
-                              **({"align_corners": False, "antialias": True} if smooth else {}))
+            x = F.interpolate(
+                x,
+                size=(self.resize, self.resize),
+                mode=self.resample,
+                **({"align_corners": False, "antialias": True} if smooth else {}),
+            )
         return x.clamp(0, 1) * 2 - 1
 
 
@@ -82,7 +94,8 @@ def _shift_tolerant_lpips(net: str) -> torch.nn.Module:
     except ImportError as err:  # the package, or IPython / torchsummary it imports
         raise LpipsUnavailableError(
             f"stlpips-pytorch cannot be imported ({err}); install sine-bench's "
-            "dependencies (stlpips-pytorch, ipython, torchsummary)") from err
+            "dependencies (stlpips-pytorch, ipython, torchsummary)"
+        ) from err
     path = Path(stlpips.__file__).parent / "weights" / "vST0.0" / f"{net}_shift_tolerant.pth"
     if not path.is_file():
         raise LpipsUnavailableError(f"stlpips weights file is missing: {path}")
@@ -90,15 +103,15 @@ def _shift_tolerant_lpips(net: str) -> torch.nn.Module:
     state = torch.load(path, map_location="cpu", weights_only=True)
     missing = model.load_state_dict(state, strict=False).missing_keys
     # ``lins.i.*`` are the same modules as ``lin{i}.*`` (registered twice by stlpips).
-    really_missing = [k for k in missing
-                      if not (k.startswith("lins.") and "lin" + k[5:] in state)]
+    really_missing = [k for k in missing if not (k.startswith("lins.") and "lin" + k[5:] in state)]
     if really_missing:
         raise LpipsUnavailableError(f"stlpips weights lack {really_missing[:5]}")
     return model
 
 
-def load_lpips(net: str = "alex", resize: int | None = None, resample: str = "bicubic",
-               device: str = "cpu") -> LpipsMetric:
+def load_lpips(
+    net: str = "alex", resize: int | None = None, resample: str = "bicubic", device: str = "cpu"
+) -> LpipsMetric:
     """The best pretrained LPIPS available offline (see module docstring)."""
     if net != "alex":
         raise ValueError("only net='alex' is supported (the only network both backends ship)")

@@ -40,10 +40,21 @@ TOKENIZER_DIR = "tokenizer"
 
 MODEL_CONFIG: dict = {
     "embed_dim": 128,
-    "vision_cfg": {"image_size": IMAGE_SIZE, "patch_size": 8, "width": 128, "layers": 4,
-                   "head_width": 64, "mlp_ratio": 4.0},
-    "text_cfg": {"context_length": CONTEXT_LENGTH, "vocab_size": 642, "width": 128,
-                 "heads": 2, "layers": 3},
+    "vision_cfg": {
+        "image_size": IMAGE_SIZE,
+        "patch_size": 8,
+        "width": 128,
+        "layers": 4,
+        "head_width": 64,
+        "mlp_ratio": 4.0,
+    },
+    "text_cfg": {
+        "context_length": CONTEXT_LENGTH,
+        "vocab_size": 642,
+        "width": 128,
+        "heads": 2,
+        "layers": 3,
+    },
 }
 
 
@@ -75,8 +86,9 @@ def preprocess(images01: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"expected (B, 3, H, W) images, got {tuple(images01.shape)}")
     x = images01.float()
     if x.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE):
-        x = F.interpolate(x, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bicubic",
-                          align_corners=False, antialias=True)
+        x = F.interpolate(
+            x, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bicubic", align_corners=False, antialias=True
+        )
     x = x.clamp(0, 1)
     mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
@@ -85,8 +97,13 @@ def preprocess(images01: torch.Tensor) -> torch.Tensor:
 
 def tokenize(tokenizer: CLIPTokenizer, texts: list[str]) -> torch.Tensor:
     """Token ids (N, CONTEXT_LENGTH): truncated, end-of-text kept, padded with end-of-text."""
-    out = tokenizer(list(texts), padding="max_length", truncation=True,
-                    max_length=CONTEXT_LENGTH, return_tensors="pt")
+    out = tokenizer(
+        list(texts),
+        padding="max_length",
+        truncation=True,
+        max_length=CONTEXT_LENGTH,
+        return_tensors="pt",
+    )
     return out.input_ids
 
 
@@ -129,7 +146,8 @@ def load_toy_clip(device: str = "cpu", weights_dir: str | Path | None = None) ->
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
         raise FileNotFoundError(
-            "toy CLIP weights are missing: " + ", ".join(missing)
+            "toy CLIP weights are missing: "
+            + ", ".join(missing)
             + ". Reinstall sine-bench, or train them with "
             "`python -m sine_bench.toy.train_clip --out DIR` and pass weights_dir=DIR."
         )

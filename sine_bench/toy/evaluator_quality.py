@@ -102,15 +102,17 @@ def lpips_ranking(metric, n: int, seed: int = 0) -> dict[str, float]:
     return out
 
 
-def evaluator_quality(n: int = 200, clip: ToyClip | None = None, lpips=None,
-                      seed: int = 0) -> dict:
+def evaluator_quality(n: int = 200, clip: ToyClip | None = None, lpips=None, seed: int = 0) -> dict:
     """All evaluator-quality numbers on ``n`` held-out scenes (a few for a smoke test)."""
     from ..metrics.lpips_backend import load_lpips
 
     clip = clip or load_toy_clip()
     lpips = lpips or load_lpips()
-    result: dict = {"n": n, "lpips_backend": lpips.name,
-                    "clip_retrieval_top1": retrieval_top1(clip, n)}
+    result: dict = {
+        "n": n,
+        "lpips_backend": lpips.name,
+        "clip_retrieval_top1": retrieval_top1(clip, n),
+    }
     result.update(swap_auroc(clip, n, seed))
     result.update(lpips_ranking(lpips, n, seed))
     result["bars_met"] = all(result[k] >= v for k, v in BARS.items())

@@ -75,8 +75,12 @@ def build_pool(n_pairs: int, seed: int, show_progress: bool = True) -> dict:
         variant.append(to_model_size(render_01(other, h, w)))
         scenes.append(scene.to_dict())
         variants.append(other.to_dict())
-    return {"base": torch.stack(base), "variant": torch.stack(variant),
-            "scenes": scenes, "variants": variants}
+    return {
+        "base": torch.stack(base),
+        "variant": torch.stack(variant),
+        "scenes": scenes,
+        "variants": variants,
+    }
 
 
 def augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -87,28 +91,39 @@ def augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = images.shape[0]
     blur = torch.rand(n, generator=gen) < 0.3
     if blur.any():
-        small = F.interpolate(images[blur], scale_factor=0.5, mode="bilinear",
-                              antialias=True, align_corners=False)
-        images[blur] = F.interpolate(small, size=images.shape[-2:], mode="bilinear",
-                                     align_corners=False)
+        small = F.interpolate(
+            images[blur], scale_factor=0.5, mode="bilinear", antialias=True, align_corners=False
+        )
+        images[blur] = F.interpolate(
+            small, size=images.shape[-2:], mode="bilinear", align_corners=False
+        )
     sigma = 0.03 * torch.rand(n, 1, 1, 1, generator=gen)
     return (images + sigma * torch.randn(images.shape, generator=gen)).clamp(0, 1)
 
 
-def contrastive_loss(img: torch.Tensor, txt: torch.Tensor, n_images: int,
-                     captions: list[str], logit_scale: torch.Tensor) -> torch.Tensor:
+def contrastive_loss(
+    img: torch.Tensor,
+    txt: torch.Tensor,
+    n_images: int,
+    captions: list[str],
+    logit_scale: torch.Tensor,
+) -> torch.Tensor:
     """Symmetric InfoNCE; texts beyond ``n_images`` are text-only negatives.
 
     Identical captions in a batch (two scenes can share one) are all positives, so
     the targets are spread evenly over them instead of penalising a correct match.
     """
     logits = logit_scale.exp().clamp(max=100) * img @ txt.T  # (n_images, n_texts)
-    same = torch.tensor([[a == b for b in captions] for a in captions[:n_images]],
-                        dtype=torch.float32)
+    same = torch.tensor(
+        [[a == b for b in captions] for a in captions[:n_images]], dtype=torch.float32
+    )
     i2t = -(F.log_softmax(logits, dim=1) * same / same.sum(1, keepdim=True)).sum(1).mean()
     t_same = same[:, :n_images].T
-    t2i = -(F.log_softmax(logits[:, :n_images].T, dim=1) * t_same
-            / t_same.sum(1, keepdim=True)).sum(1).mean()
+    t2i = (
+        -(F.log_softmax(logits[:, :n_images].T, dim=1) * t_same / t_same.sum(1, keepdim=True))
+        .sum(1)
+        .mean()
+    )
     return (i2t + t2i) / 2
 
 
@@ -133,13 +148,19 @@ def _batch(pool: dict, scenes, size: int, step: int, seed: int):
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     decay = [p for p in model.parameters() if p.ndim >= 2]
     other = [p for p in model.parameters() if p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": other, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
 
 
-def train_toy_clip(out_dir: str | Path, steps: int = 1500, batch_size: int = 64,
-                   seed: int = 0, quick: bool = False, lr: float = 1e-3,
-                   n_pairs: int = 12000, show_progress: bool = True) -> Path:
+def train_toy_clip(
+    out_dir: str | Path,
+    steps: int = 1500,
+    batch_size: int = 64,
+    seed: int = 0,
+    quick: bool = False,
+    lr: float = 1e-3,
+    n_pairs: int = 12000,
+    show_progress: bool = True,
+) -> Path:
     """Train (or resume) the toy CLIP into ``out_dir``; returns the weights directory.
 
     ``batch_size`` counts scene pairs: each step sees 2 x batch_size images and
@@ -160,8 +181,7 @@ def train_toy_clip(out_dir: str | Path, steps: int = 1500, batch_size: int = 64,
     model = create_toy_clip_model(config_file)
     optimizer = torch.optim.AdamW(_param_groups(model, 0.1), lr=lr, betas=(0.9, 0.98))
     warmup = max(1, steps // 20)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: _lr_factor(s, steps, warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, steps, warmup))
 
     pool_file = out / f"pool-{n_pairs}-{seed}.pt"
     if pool_file.exists():
@@ -170,8 +190,10 @@ def train_toy_clip(out_dir: str | Path, steps: int = 1500, batch_size: int = 64,
         pool = build_pool(n_pairs, seed, show_progress)
         if not quick:
             torch.save(pool, pool_file)
-    scenes = ([Scene.from_dict(d) for d in pool["scenes"]],
-              [Scene.from_dict(d) for d in pool["variants"]])
+    scenes = (
+        [Scene.from_dict(d) for d in pool["scenes"]],
+        [Scene.from_dict(d) for d in pool["variants"]],
+    )
 
     ckpt_file, start, elapsed = out / "checkpoint.pt", 0, 0.0
     if ckpt_file.exists():
@@ -183,8 +205,9 @@ def train_toy_clip(out_dir: str | Path, steps: int = 1500, batch_size: int = 64,
 
     model.train()
     t0 = time.perf_counter()
-    bar = tqdm(range(start, steps), desc="toy clip", initial=start, total=steps,
-               disable=not show_progress)
+    bar = tqdm(
+        range(start, steps), desc="toy clip", initial=start, total=steps, disable=not show_progress
+    )
     for step in bar:
         images, captions = _batch(pool, scenes, batch_size, step, seed)
         img = model.encode_image(preprocess(images), normalize=True)
@@ -200,17 +223,31 @@ def train_toy_clip(out_dir: str | Path, steps: int = 1500, batch_size: int = 64,
         bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{model.logit_scale.exp().item():.1f}")
         done = step + 1
         if done % 100 == 0 or done == steps:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "step": done,
-                        "elapsed_s": elapsed + time.perf_counter() - t0}, ckpt_file)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "step": done,
+                    "elapsed_s": elapsed + time.perf_counter() - t0,
+                },
+                ckpt_file,
+            )
     elapsed += time.perf_counter() - t0
 
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
     save_file(state, out / WEIGHTS_FILE)
-    info = {"steps": steps, "batch_size_pairs": batch_size, "seed": seed, "lr": lr,
-            "n_pairs": n_pairs, "quick": quick, "train_seconds": round(elapsed, 1),
-            "threads": torch.get_num_threads(),
-            "params": sum(p.numel() for p in model.parameters())}
+    info = {
+        "steps": steps,
+        "batch_size_pairs": batch_size,
+        "seed": seed,
+        "lr": lr,
+        "n_pairs": n_pairs,
+        "quick": quick,
+        "train_seconds": round(elapsed, 1),
+        "threads": torch.get_num_threads(),
+        "params": sum(p.numel() for p in model.parameters()),
+    }
     (out / "train_info.json").write_text(json.dumps(info, indent=2))
     return out
 
@@ -226,8 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    train_toy_clip(args.out, args.steps, args.batch_size, args.seed, args.quick,
-                   n_pairs=args.pairs)
+    train_toy_clip(args.out, args.steps, args.batch_size, args.seed, args.quick, n_pairs=args.pairs)
 
 
 if __name__ == "__main__":

@@ -45,8 +45,12 @@ def change_one_attribute(scene: Scene, rng: random.Random, kind: str | None = No
 
 
 def jitter(
-    scene: Scene, rng: random.Random, height: int, width: int,
-    min_px: float = 1.0, max_px: float = 2.0,
+    scene: Scene,
+    rng: random.Random,
+    height: int,
+    width: int,
+    min_px: float = 1.0,
+    max_px: float = 2.0,
 ) -> Scene:
     """The same scene with every object moved ``min_px``..``max_px`` pixels (one direction)."""
     dist = rng.uniform(min_px, max_px)
