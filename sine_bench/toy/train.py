@@ -42,10 +42,9 @@ class ToyRecipe:
     unet_lr: float = 1e-3
     unet_lr_min: float = 1e-4
     unet_warmup: int = 200
-    # A second cosine cycle (warm restart) continuing from the first's end state.
-    unet_restart_steps: int = 1500
-    unet_restart_lr: float = 3e-4
-    unet_restart_lr_min: float = 3e-5
+    # Further cosine cycles (warm restarts), each (steps, peak lr, floor lr), continuing
+    # from the previous cycle's end state.
+    unet_restarts: tuple[tuple[int, float, float], ...] = ((1500, 3e-4, 3e-5), (3000, 4e-4, 2e-5))
     ema_decay: float = 0.995
     caption_dropout: float = 0.1
     checkpoint_every: int = 250
@@ -60,13 +59,13 @@ class ToyRecipe:
             vae_full_steps=5,
             unet_steps=20,
             unet_warmup=5,
-            unet_restart_steps=5,
+            unet_restarts=((5, 3e-4, 3e-5),),
             checkpoint_every=10,
         )
 
     @property
     def unet_total_steps(self) -> int:
-        return self.unet_steps + self.unet_restart_steps
+        return self.unet_steps + sum(cycle[0] for cycle in self.unet_restarts)
 
 
 def _cosine_with_warmup(
@@ -75,10 +74,10 @@ def _cosine_with_warmup(
     warmup: int,
     lr: float,
     lr_min: float,
-    restart: tuple[int, float, float] | None = None,
+    restarts: tuple[tuple[int, float, float], ...] = (),
 ):
     """Linear warm-up to lr, then cosine decay to lr_min (the decay makes conditioning work);
-    optionally a second cosine cycle (steps, peak, floor) after the first (a warm restart)."""
+    then optional further cosine cycles (steps, peak, floor): warm restarts."""
 
     def cosine(progress: float, hi: float, lo: float) -> float:
         return lo + (hi - lo) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
@@ -86,10 +85,14 @@ def _cosine_with_warmup(
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / max(warmup, 1)
-        if step < steps or restart is None:
+        if step < steps:
             return cosine((step - warmup) / max(steps - warmup, 1), lr, lr_min) / lr
-        extra, hi, lo = restart
-        return cosine((step - steps) / max(extra, 1), hi, lo) / lr
+        start, hi, lo = steps, lr, lr_min
+        for extra, hi, lo in restarts:
+            if step < start + extra:
+                return cosine((step - start) / max(extra, 1), hi, lo) / lr
+            start += extra
+        return lo / lr
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -204,14 +207,13 @@ def train_unet(
     params = list(unet.parameters()) + list(text_encoder.parameters())
     ema = EMAModel(params, decay=recipe.ema_decay)
     optimizer = torch.optim.AdamW(params, lr=recipe.unet_lr, weight_decay=0.01)
-    restart = (recipe.unet_restart_steps, recipe.unet_restart_lr, recipe.unet_restart_lr_min)
     scheduler = _cosine_with_warmup(
         optimizer,
         recipe.unet_steps,
         recipe.unet_warmup,
         recipe.unet_lr,
         recipe.unet_lr_min,
-        restart,
+        recipe.unet_restarts,
     )
     total = recipe.unet_total_steps
     noise_schedule = sd_ddim_scheduler()
