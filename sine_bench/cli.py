@@ -252,6 +252,26 @@ def compare(
         raise typer.Exit(1)
 
 
+@app.command("reproduce-report")
+def reproduce_report(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories to pool.")],
+    out: Annotated[Path, typer.Option(help="Folder for reproduction.md/.json and plots.")] = Path(
+        "runs/reproduction"
+    ),
+) -> None:
+    """Test the paper's claims on finished runs: trends over K and v, duplication with
+    and without patches, fine-tuned-only vs SINE vs pretrained, metric validity."""
+    from .report.reproduction import ReproductionError
+    from .report.reproduction import reproduce_report as analyse_runs
+
+    try:
+        analyse_runs(runs, out)
+    except ReproductionError as err:
+        fail(_one_line(err))
+    typer.echo((out / "reproduction.md").read_text())
+    typer.echo(f"written: {out / 'reproduction.md'}, {out / 'reproduction.json'}")
+
+
 def main() -> None:  # pragma: no cover - console entry
     app(prog_name="sine-bench")
 

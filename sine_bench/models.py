@@ -95,8 +95,46 @@ def load_model(
     return model
 
 
+# (native resolution, VAE factor) of well-known hub checkpoints, from their published
+# unet/vae configs: lets ``plan`` work offline before the weights are downloaded.
+KNOWN_HUB_GEOMETRY: dict[str, tuple[int, int]] = {
+    "CompVis/stable-diffusion-v1-1": (512, 8),
+    "CompVis/stable-diffusion-v1-2": (512, 8),
+    "CompVis/stable-diffusion-v1-3": (512, 8),
+    "CompVis/stable-diffusion-v1-4": (512, 8),
+    "stable-diffusion-v1-5/stable-diffusion-v1-5": (512, 8),
+    "stabilityai/stable-diffusion-2-base": (512, 8),
+    "stabilityai/stable-diffusion-2-1-base": (512, 8),
+    "stabilityai/stable-diffusion-2": (768, 8),
+    "stabilityai/stable-diffusion-2-1": (768, 8),
+}
+
+
+def _hub_configs(name: str, revision: str, *, local_only: bool) -> tuple[dict, dict] | None:
+    """The unet and vae configs of a hub model; with ``local_only`` from the local
+    cache alone (None when they are not there), else from the hub."""
+    import warnings
+
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    kwargs = dict(revision=revision, local_files_only=local_only)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # hub client deprecation noise on each lookup
+            unet = UNet2DConditionModel.load_config(name, subfolder="unet", **kwargs)
+            vae = AutoencoderKL.load_config(name, subfolder="vae", **kwargs)
+    except Exception:
+        if local_only:
+            return None
+        raise
+    return unet, vae
+
+
 def model_geometry(name: str, revision: str = "main") -> tuple[int, int]:
-    """(native square resolution in pixels, VAE factor) without loading any weights."""
+    """(native square resolution in pixels, VAE factor) without loading any weights.
+
+    Hub ids are read from the local cache, else from ``KNOWN_HUB_GEOMETRY``, and only
+    then from the network, so planning a run needs no download."""
     import json
 
     if name == "tiny-random":
@@ -115,11 +153,11 @@ def model_geometry(name: str, revision: str = "main") -> tuple[int, int]:
         unet = json.loads((folder / "unet" / "config.json").read_text())
         vae = json.loads((folder / "vae" / "config.json").read_text())
     elif name.count("/") == 1 and not name.startswith((".", "/")):
-        from diffusers import AutoencoderKL, UNet2DConditionModel
-
+        cached = _hub_configs(name, revision, local_only=True)
+        if cached is None and name in KNOWN_HUB_GEOMETRY:
+            return KNOWN_HUB_GEOMETRY[name]
         try:
-            unet = UNet2DConditionModel.load_config(name, subfolder="unet", revision=revision)
-            vae = AutoencoderKL.load_config(name, subfolder="vae", revision=revision)
+            unet, vae = cached or _hub_configs(name, revision, local_only=False)
         except Exception as err:
             raise UnknownModelError(
                 f"model {name!r}: could not read its config from the hub or the local cache "

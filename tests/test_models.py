@@ -26,3 +26,48 @@ def test_unknown_model_is_one_clear_error(tmp_path, monkeypatch):
         load_model(str(tmp_path / "empty"))
     with pytest.raises(ValueError, match="dtype"):
         load_model("tiny-random", dtype="float8")
+
+
+def _geometry_in_subprocess(cache, *names) -> list[str]:
+    """huggingface_hub reads HF_HUB_CACHE / HF_HUB_OFFLINE at import: a fresh process."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from sine_bench.models import model_geometry, UnknownModelError\n"
+        "for name in sys.argv[1:]:\n"
+        "    try: print(model_geometry(name))\n"
+        "    except UnknownModelError as err: print('error:', err)\n"
+    )
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
+    out = subprocess.run(
+        [sys.executable, "-c", code, *names], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()
+
+
+def test_hub_geometry_offline_without_cache_and_from_cache(tmp_path):
+    """`plan` on an SD protocol must not download: a known hub id resolves from the table
+    when its configs are not cached, a cached config wins over the table (e.g. another
+    sample size), and an unknown id is still one clear error."""
+    import json
+
+    from sine_bench.models import KNOWN_HUB_GEOMETRY
+
+    assert KNOWN_HUB_GEOMETRY["stabilityai/stable-diffusion-2-1"] == (768, 8)
+    cached = tmp_path / "cache"
+    repo = cached / "models--someone--sd-fork"
+    for part, config in (("unet", {"sample_size": 96}), ("vae", {"block_out_channels": [1] * 3})):
+        (repo / "snapshots" / "abc" / part).mkdir(parents=True)
+        (repo / "snapshots" / "abc" / part / "config.json").write_text(json.dumps(config))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc")
+    lines = _geometry_in_subprocess(
+        cached, "CompVis/stable-diffusion-v1-4", "someone/sd-fork", "no-such-org/no-model"
+    )
+    assert lines[0] == "(512, 8)"
+    assert lines[1] == "(384, 4)"
+    assert lines[2].startswith("error:") and "could not read its config" in lines[2]
