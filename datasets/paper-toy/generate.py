@@ -6,7 +6,9 @@ objects, rendered 64x64 (the toy model's native size). Each scene gets three
 one-attribute edits the oracle can check: the background colour, the colour of the
 leftmost object, and the shape of the leftmost object. The prompt is the full target
 caption, so the oracle knows exactly which attribute was asked to change and that
-every other one should stay. Writes the PNGs and ``manifest.yaml``.
+every other one should stay. Writes the PNGs, ``manifest.yaml`` and
+``../paper-toy-sources/manifest.yaml`` (the same scenes, each prompted with its own
+caption).
 """
 
 from __future__ import annotations
@@ -75,6 +77,22 @@ def main() -> None:
         "items": items,
     }
     (HERE / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False, width=100))
+    # The same scenes with one prompt, their own caption: reconstructions, to read how
+    # many objects each model draws at each output size (protocols/paper-nonsquare-why).
+    sources = {
+        "description": (
+            "paper-toy-sources: the paper-toy scenes, each with its own caption as the only "
+            "prompt; written by ../paper-toy/generate.py"
+        ),
+        "items": [
+            {**item, "image": f"../paper-toy/{item['image']}", "prompts": [item["source"]]}
+            for item in items
+        ],
+    }
+    (HERE.parent / "paper-toy-sources").mkdir(exist_ok=True)
+    (HERE.parent / "paper-toy-sources" / "manifest.yaml").write_text(
+        yaml.safe_dump(sources, sort_keys=False, width=100)
+    )
     for item in items:
         print(item["id"], "|", item["source"])
 

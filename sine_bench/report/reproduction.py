@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -209,6 +210,37 @@ def caption_count(caption: str) -> float:
     return float(len(facts.objects)) if facts.objects else math.nan
 
 
+def extra_same_color_objects(image: np.ndarray, caption: str) -> float:
+    """Objects the oracle reads beyond the caption's, counting only objects of a colour
+    the caption gives an object: a duplicated object, not a background blotch (the
+    oracle's raw count also picks up blotches of other colours on generated images)."""
+    from ..toy.oracle import parse_caption, read_image
+
+    try:
+        wanted = Counter(color for _, color, _ in parse_caption(caption).objects if color)
+    except Exception:
+        return math.nan
+    if not wanted:
+        return math.nan
+    got = Counter(o.color for o in read_image(image).objects)
+    return float(sum(max(0, got[color] - n) for color, n in wanted.items()))
+
+
+def _duplicates_from_images(cells: pd.DataFrame) -> pd.Series:
+    """extra_same_color_objects per cell, read from the edit PNGs (NaN where missing)."""
+    from PIL import Image
+
+    values = []
+    for _, row in cells.iterrows():
+        path = Path(row["run_dir"]) / row["image"] if "run_dir" in row and "image" in row else None
+        if path is None or not path.is_file():
+            values.append(math.nan)
+            continue
+        with Image.open(path) as img:
+            values.append(extra_same_color_objects(np.asarray(img.convert("RGB")), row["prompt"]))
+    return pd.Series(values, index=cells.index, dtype=float)
+
+
 def duplication_table(cells: pd.DataFrame) -> pd.DataFrame:
     """Per fine-tune method and output size: mean oracle count vs the caption's, the
     rate of cells with more objects than asked (duplication), edit success, fidelity."""
@@ -221,13 +253,17 @@ def duplication_table(cells: pd.DataFrame) -> pd.DataFrame:
         for f in ("oracle_edit_success", "oracle_preserved", "lpips", "clip_t")
         if (c := metric_column(data, f))
     ]
+    settings = [c for c in ("v", "K") if data[c].nunique() > 1]
     rows = []
-    for (method, size), group in data.groupby(["finetune.method", "size"], sort=True):
-        row = {"finetune.method": method, "size": size, "n": len(group)}
+    for values, group in data.groupby([*settings, "finetune.method", "size"], sort=True):
+        row = dict(zip([*settings, "finetune.method", "size"], values, strict=True))
+        row["n"] = len(group)
         row["caption_count"] = group["expected_count"].mean()
         row["oracle_count"] = group[count].mean()
         row["count_error"] = group["count_error"].mean()
         row["duplication_rate"] = group["duplicated"].mean()
+        row["extra_same_color"] = group["extra_same_color"].mean()
+        row["same_color_duplication_rate"] = group["duplicated_same_color"].mean()
         for column in extra:
             row[column] = group[column].mean()
         rows.append(row)
@@ -243,6 +279,9 @@ def _with_duplication(cells: pd.DataFrame, count: str) -> pd.DataFrame:
     data["count_error"] = (data[count] - data["expected_count"]).abs()
     data["duplicated"] = (data[count] > data["expected_count"]).astype(float)
     data.loc[data["expected_count"].isna(), ["count_error", "duplicated"]] = math.nan
+    data["extra_same_color"] = _duplicates_from_images(data)
+    data["duplicated_same_color"] = (data["extra_same_color"] > 0).astype(float)
+    data.loc[data["extra_same_color"].isna(), "duplicated_same_color"] = math.nan
     return data
 
 
@@ -251,6 +290,7 @@ class PairedTest:
     """sine-patch vs sine-full on matched cells (same item, prompt, seed, size)."""
 
     sizes: str
+    measure: str
     pairs: int
     full_rate: float
     patch_rate: float
@@ -258,20 +298,24 @@ class PairedTest:
     patch_only: int
     p: float  # two-sided exact sign test on the discordant pairs
     verdict: str
+    setting: str = ""  # the v and K the pairs were edited at
 
 
-def patch_vs_full(cells: pd.DataFrame, square: bool | None = False) -> PairedTest:
+def patch_vs_full(
+    cells: pd.DataFrame, square: bool | None = False, measure: str = "duplicated"
+) -> PairedTest:
     """Duplication of sine-full vs sine-patch on matched cells; ``square`` False keeps
-    only non-square sizes, True only square ones, None all."""
+    only non-square sizes, True only square ones, None all. ``measure``: "duplicated"
+    (oracle count above the caption's) or "duplicated_same_color" (from the images)."""
     count = metric_column(cells, "oracle_count")
     if count is None:
         raise ReproductionError("claim (c) needs oracle_count (toy world only)")
     data = _with_duplication(cells, count)
     if square is not None:
         data = data[(data["height"] == data["width"]) == square]
-    keys = ["item", "prompt_index", "seed", "size"]
-    full = data[data["finetune.method"] == "sine-full"].set_index(keys)["duplicated"]
-    patch = data[data["finetune.method"] == "sine-patch"].set_index(keys)["duplicated"]
+    keys = ["item", "prompt_index", "seed", "size", "v", "K"]
+    full = data[data["finetune.method"] == "sine-full"].set_index(keys)[measure]
+    patch = data[data["finetune.method"] == "sine-patch"].set_index(keys)[measure]
     joined = pd.concat({"full": full, "patch": patch}, axis=1).dropna()
     full_only = int(((joined["full"] == 1) & (joined["patch"] == 0)).sum())
     patch_only = int(((joined["patch"] == 1) & (joined["full"] == 0)).sum())
@@ -288,6 +332,7 @@ def patch_vs_full(cells: pd.DataFrame, square: bool | None = False) -> PairedTes
     label = {False: "non-square", True: "square", None: "all"}[square]
     return PairedTest(
         label,
+        measure,
         len(joined),
         float(joined["full"].mean()) if len(joined) else math.nan,
         float(joined["patch"].mean()) if len(joined) else math.nan,
@@ -435,7 +480,14 @@ def analyse(cells: pd.DataFrame) -> Reproduction:
     methods = set(cells["finetune.method"].unique())
     if {"sine-full", "sine-patch"} <= methods and metric_column(cells, "oracle_count"):
         result.duplication = duplication_table(cells)
-        result.paired = [patch_vs_full(cells, square=s) for s in (False, True)]
+        for (v, k), group in cells.groupby(["v", "K"]):
+            if group["finetune.method"].nunique() < 2 or v == 1.0:  # v = 1: no fine-tune
+                continue
+            for measure in ("duplicated", "duplicated_same_color"):
+                for square in (False, True):
+                    test = patch_vs_full(group, square=square, measure=measure)
+                    test.setting = f"v={v:g}, K={k}"
+                    result.paired.append(test)
     if len(ft_only) and (cells["v"] == 1.0).any():
         result.overfit = overfit_table(cells)
         result.overfit_checks = overfit_verdict(result.overfit)
@@ -515,21 +567,28 @@ def write_plots(cells: pd.DataFrame, result: Reproduction, out: Path) -> list[Pa
         plt.close(fig)
         written.append(path)
     if result.duplication is not None:
-        df = result.duplication
+        df = result.duplication.copy()
+        settings = [c for c in ("v", "K") if c in df]
+        df["label"] = (
+            df[[*settings, "finetune.method"]]
+            .astype(str)
+            .agg(lambda r: ", ".join(f"{k}={v}" for k, v in r.items()), axis=1)
+        )
         sizes = list(dict.fromkeys(df["size"]))
-        fig, ax = plt.subplots(figsize=(5, 3))
-        width = 0.4
-        for i, method in enumerate(sorted(df["finetune.method"].unique())):
-            part = df[df["finetune.method"] == method].set_index("size").reindex(sizes)
-            ax.bar(
-                np.arange(len(sizes)) + (i - 0.5) * width,
-                part["duplication_rate"],
-                width,
-                label=method,
-            )
-        ax.set_xticks(np.arange(len(sizes)), sizes)
-        ax.set(ylabel="cells with more objects than asked", title="duplication (oracle_count)")
-        ax.legend(fontsize=8)
+        labels = list(dict.fromkeys(df["label"]))
+        fig, axs = plt.subplots(1, 2, figsize=(10, 3.4))
+        width = 0.8 / len(labels)
+        for ax, column in zip(
+            axs, ("duplication_rate", "same_color_duplication_rate"), strict=True
+        ):
+            for i, label in enumerate(labels):
+                part = df[df["label"] == label].set_index("size").reindex(sizes)
+                x = np.arange(len(sizes)) + (i - (len(labels) - 1) / 2) * width
+                ax.bar(x, part[column], width, label=label)
+            ax.set_xticks(np.arange(len(sizes)), sizes)
+            ax.set(ylim=(0, 1), title=column, ylabel="fraction of cells")
+        axs[0].legend(fontsize=7)
+        fig.suptitle(f"{', '.join(result.runs)}: objects beyond the caption's", fontsize=9)
         fig.tight_layout()
         path = out / "duplication.png"
         fig.savefig(path, dpi=80)

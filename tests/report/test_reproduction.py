@@ -216,3 +216,18 @@ def test_cli_writes_report_json_and_plots(tmp_path):
     assert list(out.glob("trend_K_*.png"))
     bad = CliRunner().invoke(app, ["reproduce-report", str(tmp_path / "nope")])
     assert bad.exit_code == 2 and "not a run directory" in bad.output
+
+
+def test_extra_same_color_objects_counts_duplicates_not_other_colors():
+    from sine_bench.toy.scenes import Scene, SceneObject, render
+
+    one = SceneObject("circle", "red", "large", 0.3, 0.5)
+    twin = SceneObject("circle", "red", "large", 0.75, 0.5)
+    other = SceneObject("square", "yellow", "small", 0.75, 0.5)
+    caption = "a large red circle on a blue background"
+    assert rep.extra_same_color_objects(render(Scene("blue", (one,)), 64, 128), caption) == 0
+    doubled = render(Scene("blue", (one, twin)), 64, 128)
+    assert rep.extra_same_color_objects(doubled, caption) == 1
+    blotch = render(Scene("blue", (one, other)), 64, 128)  # an extra object of another colour
+    assert rep.extra_same_color_objects(blotch, caption) == 0
+    assert np.isnan(rep.extra_same_color_objects(doubled, "a photo of a dog"))
