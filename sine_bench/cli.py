@@ -183,11 +183,14 @@ def plan(
         f"{summary['finetune_steps']} training steps"
     )
     typer.echo(f"edits:       {summary['edits']} ({summary['edits_cached']} cached)")
+    naive = summary["unet_evaluations_naive"]
+    shared = summary["unet_evaluations"]
     typer.echo(
-        f"UNet evals:  {summary['unet_evaluations']} sampling "
-        f"({summary['unet_evaluations_todo']} still to run) + {summary['finetune_steps']} "
-        "fine-tune steps (one forward and backward each)"
+        f"UNet evals:  {shared} sampling with K-prefix sharing ({naive} edit by edit, "
+        f"{naive / max(shared, 1):.2f}x; {summary['unet_evaluations_todo']} still to run) "
+        f"+ {summary['finetune_steps']} fine-tune steps (one forward and backward each)"
     )
+    typer.echo(f"edit units:  {summary['edit_units']} (sampler passes; see docs/performance.md)")
 
 
 @app.command()
