@@ -171,6 +171,7 @@ def plan(
     store = Store(run_plan.protocol.store)
     for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: kv[1].item):
         method = "sine-patch" if job.settings["patches"] else "sine-full"
+        method = "sine-lora" if job.settings.get("lora") else method
         state = "cached" if store.done("finetunes", key) else "to run"
         typer.echo(
             f"fine-tune {key[:10]} {job.item:16s} {method} {job.settings['steps']} steps  "

@@ -81,9 +81,14 @@ class RunPlan:
 
 def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
     """The sine FinetuneSettings (as a dict) a protocol's fine-tune section means."""
-    from ..sine import FinetuneSettings, PatchSettings
+    from ..sine import FinetuneSettings, LoraSettings, PatchSettings
 
-    patches = None
+    patches = lora = None
+    if spec.method == "sine-lora":
+        lora = LoraSettings(rank=spec.lora_rank, alpha=spec.lora_alpha)
+    train_text_encoder = spec.train_text_encoder
+    if train_text_encoder is None:
+        train_text_encoder = spec.method != "sine-lora"
     if spec.method == "sine-patch":
         grid = spec.patch_grid or 2 * (native // factor)
         patches = PatchSettings(grid=grid, min_frac=spec.patch_min_frac)
@@ -91,10 +96,12 @@ def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
         steps=spec.steps,
         learning_rate=spec.lr,
         weight_decay=spec.weight_decay,
-        train_text_encoder=spec.train_text_encoder,
+        train_text_encoder=train_text_encoder,
         x0_l1_weight=spec.x0_l1_weight,
+        gradient_checkpointing=spec.gradient_checkpointing,
         seed=spec.seed,
         patches=patches,
+        lora=lora,
     )
     return settings.to_dict()
 
