@@ -171,6 +171,7 @@ def plan(
     store = Store(run_plan.protocol.store)
     for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: kv[1].item):
         method = "sine-patch" if job.settings["patches"] else "sine-full"
+        method = "sine-lora" if job.settings.get("lora") else method
         state = "cached" if store.done("finetunes", key) else "to run"
         typer.echo(
             f"fine-tune {key[:10]} {job.item:16s} {method} {job.settings['steps']} steps  "
@@ -183,11 +184,14 @@ def plan(
         f"{summary['finetune_steps']} training steps"
     )
     typer.echo(f"edits:       {summary['edits']} ({summary['edits_cached']} cached)")
+    naive = summary["unet_evaluations_naive"]
+    shared = summary["unet_evaluations"]
     typer.echo(
-        f"UNet evals:  {summary['unet_evaluations']} sampling "
-        f"({summary['unet_evaluations_todo']} still to run) + {summary['finetune_steps']} "
-        "fine-tune steps (one forward and backward each)"
+        f"UNet evals:  {shared} sampling with K-prefix sharing ({naive} edit by edit, "
+        f"{naive / max(shared, 1):.2f}x; {summary['unet_evaluations_todo']} still to run) "
+        f"+ {summary['finetune_steps']} fine-tune steps (one forward and backward each)"
     )
+    typer.echo(f"edit units:  {summary['edit_units']} (sampler passes; see docs/performance.md)")
 
 
 @app.command()

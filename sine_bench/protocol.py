@@ -94,7 +94,7 @@ class DatasetSpec(_Strict):
 class FinetuneSpec(_Strict):
     """Stage 1 settings (defaults: the paper's, SD scale)."""
 
-    method: Literal["sine-patch", "sine-full"] = "sine-patch"
+    method: Literal["sine-patch", "sine-full", "sine-lora"] = "sine-patch"
     steps: int = Field(800, ge=0)
     lr: float = Field(1e-6, gt=0)
     weight_decay: float = Field(0.01, ge=0)
@@ -102,7 +102,11 @@ class FinetuneSpec(_Strict):
     patch_grid: int = Field(0, ge=0)  # G in latent cells; 0 = twice the native latent side
     patch_min_frac: float = Field(0.1, gt=0, le=1)
     x0_l1_weight: float = Field(0.0, ge=0)
-    train_text_encoder: bool = True
+    # None: trained for sine-full / sine-patch (the paper), frozen for sine-lora
+    train_text_encoder: bool | None = None
+    lora_rank: int = Field(8, ge=1)
+    lora_alpha: float | None = Field(None, gt=0)  # None = rank (adapter scale 1)
+    gradient_checkpointing: bool = False
     seed: int = 0
 
     @field_validator("prompt_template")
@@ -124,6 +128,9 @@ class EditSpec(_Strict):
     K: int = Field(400, ge=0, le=1000)
     resolution: str = "native"
     seed: int = 0
+    # Grid rows per UNet call. 1 reproduces edit-by-edit sampling bit for bit; larger
+    # batches are faster on a GPU and equal to it within float tolerance.
+    batch_size: int = Field(1, ge=1, le=1024)
 
     @field_validator("resolution")
     @classmethod

@@ -6,10 +6,10 @@ VAE cannot produce, unknown models) fails here, before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..images import ImageInputError
@@ -42,6 +42,19 @@ class EditJob:
     settings: dict  # v, K, guidance, steps, eta, height, width, seed
 
 
+@dataclass(frozen=True)
+class EditUnit:
+    """Edits computed in one pass of the grid sampler: one fine-tune, one output size and
+    sampler setting, whole K sweeps (they share trajectory prefixes) and, with
+    ``batch_size`` > 1, that many trunks batched. Its membership is a function of the
+    protocol alone, so a resumed run batches exactly as a fresh one."""
+
+    key: str
+    finetune: str | None
+    jobs: tuple[EditJob, ...]
+    batch_size: int
+
+
 @dataclass
 class CellPlan:
     cell: Cell
@@ -63,13 +76,19 @@ class RunPlan:
     cells: list[CellPlan] = field(default_factory=list)
     finetunes: dict[str, FinetuneJob] = field(default_factory=dict)
     edits: dict[str, EditJob] = field(default_factory=dict)
+    units: list[EditUnit] = field(default_factory=list)
 
 
 def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
     """The sine FinetuneSettings (as a dict) a protocol's fine-tune section means."""
-    from ..sine import FinetuneSettings, PatchSettings
+    from ..sine import FinetuneSettings, LoraSettings, PatchSettings
 
-    patches = None
+    patches = lora = None
+    if spec.method == "sine-lora":
+        lora = LoraSettings(rank=spec.lora_rank, alpha=spec.lora_alpha)
+    train_text_encoder = spec.train_text_encoder
+    if train_text_encoder is None:
+        train_text_encoder = spec.method != "sine-lora"
     if spec.method == "sine-patch":
         grid = spec.patch_grid or 2 * (native // factor)
         patches = PatchSettings(grid=grid, min_frac=spec.patch_min_frac)
@@ -77,10 +96,12 @@ def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
         steps=spec.steps,
         learning_rate=spec.lr,
         weight_decay=spec.weight_decay,
-        train_text_encoder=spec.train_text_encoder,
+        train_text_encoder=train_text_encoder,
         x0_l1_weight=spec.x0_l1_weight,
+        gradient_checkpointing=spec.gradient_checkpointing,
         seed=spec.seed,
         patches=patches,
+        lora=lora,
     )
     return settings.to_dict()
 
@@ -137,6 +158,8 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
         )
         e = cell.edit
         common = dict(guidance=e.guidance, steps=e.steps, eta=e.eta, scheduler=e.scheduler)
+        if e.batch_size > 1:  # batched kernels may change the last bits: part of the key
+            common["batch_size"] = e.batch_size
         common |= dict(height=cell.height, width=cell.width, seed=e.seed)
         settings = dict(v=e.v, K=e.K, **common)
         key = edit_key(ft_key, cell.prompt, settings)
@@ -155,21 +178,52 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
             )
             entry.memorized = memo_key
         plan.cells.append(entry)
+    plan.units = edit_units(plan.edits.values())
     return plan
+
+
+def edit_request(job: EditJob):
+    """The grid sampler's view of an edit job."""
+    from ..sine.grid_sampler import EditRequest
+
+    s = job.settings
+    return EditRequest(job.prompt, s["v"], s["K"], s["guidance"], s["seed"])
+
+
+def edit_units(edits: Iterable[EditJob]) -> list[EditUnit]:
+    """Group edits into units: same fine-tune and sampler settings, whole trunks (edits
+    differing only in K), ``batch_size`` trunks per unit; deterministic order."""
+    groups: dict[tuple, dict[tuple, list[EditJob]]] = {}
+    for job in edits:
+        s = job.settings
+        shape = (job.finetune or "", s["height"], s["width"], s["steps"], s["eta"])
+        shape += (s["scheduler"], s.get("batch_size", 1))
+        groups.setdefault(shape, {}).setdefault(edit_request(job).trunk, []).append(job)
+    units = []
+    for shape in sorted(groups, key=str):
+        trunks = list(groups[shape].values())
+        batch = shape[-1]
+        for i in range(0, len(trunks), batch):
+            jobs = tuple(j for trunk in trunks[i : i + batch] for j in trunk)
+            key = digest(sorted(j.key for j in jobs))
+            units.append(EditUnit(key, jobs[0].finetune, jobs, batch))
+    return units
 
 
 def item_path(items: dict[str, ResolvedItem], cell: Cell) -> Path:
     return items[cell.item].image_path
 
 
-def unet_evaluations(job: EditJob, num_train_timesteps: int = 1000) -> int:
-    """UNet evaluations of one edit: 3 per guided DDIM step (t > K, v < 1), 2 otherwise."""
-    from ..sine.sampler import DDIMScheduler
+def unet_evaluations(jobs: Iterable[EditJob]) -> dict[str, int]:
+    """UNet evaluations of edits run together (one unit): ``shared`` with K-prefix
+    sharing, ``naive`` edit by edit (3 per guided DDIM step, t > K and v < 1; 2 otherwise)."""
+    from ..sine.grid_sampler import count_evaluations, timesteps_for
 
-    scheduler = DDIMScheduler(
-        num_train_timesteps=num_train_timesteps, steps_offset=1, timestep_spacing="leading"
-    )
-    scheduler.set_timesteps(job.settings["steps"])
-    t = np.asarray(scheduler.timesteps)
-    guided = int((t > job.settings["K"]).sum()) if job.settings["v"] < 1.0 else 0
-    return 3 * guided + 2 * (len(t) - guided)
+    jobs = list(jobs)
+    if not jobs:
+        return {"naive": 0, "shared": 0}
+    steps = {j.settings["steps"] for j in jobs}
+    if len(steps) != 1:  # different step counts never share a trajectory
+        counts = [unet_evaluations([j for j in jobs if j.settings["steps"] == n]) for n in steps]
+        return {k: sum(c[k] for c in counts) for k in ("naive", "shared")}
+    return count_evaluations([edit_request(j) for j in jobs], timesteps_for(steps.pop()))

@@ -161,6 +161,7 @@ def run_protocol(
         "extra_edits": sum(
             edit_evaluations(store, j) for j in plan.edits.values() if j.kind != "cell"
         ),
+        "grid_with_sharing": sum(unet_evaluations(u.jobs)["shared"] for u in plan.units),
         "computed_this_run": stages.stats["edit"].unet_evaluations,
         "finetune_steps": sum(j.settings["steps"] for j in plan.finetunes.values()),
     }
@@ -219,7 +220,8 @@ def plan_summary(protocol: Protocol) -> dict:
     store = Store(protocol.store)
     ft_cached = sum(store.done("finetunes", k) for k in plan.finetunes)
     ed_cached = sum(store.done("edits", k) for k in plan.edits)
-    evals = {k: unet_evaluations(j) for k, j in plan.edits.items()}
+    units = {u.key: unet_evaluations(u.jobs) for u in plan.units}
+    todo = [u for u in plan.units if not all(store.done("edits", j.key) for j in u.jobs)]
     return {
         "plan": plan,
         "finetunes": len(plan.finetunes),
@@ -228,6 +230,8 @@ def plan_summary(protocol: Protocol) -> dict:
         "edits": len(plan.edits),
         "edits_cached": ed_cached,
         "cells": len(plan.cells),
-        "unet_evaluations": sum(evals.values()),
-        "unet_evaluations_todo": sum(n for k, n in evals.items() if not store.done("edits", k)),
+        "edit_units": len(plan.units),
+        "unet_evaluations": sum(c["shared"] for c in units.values()),
+        "unet_evaluations_naive": sum(c["naive"] for c in units.values()),
+        "unet_evaluations_todo": sum(units[u.key]["shared"] for u in todo),
     }

@@ -24,7 +24,15 @@ from ..metrics import registry
 from ..metrics.inputs import CellInputs
 from .executors import Executor
 from .keys import digest, file_sha256, score_key
-from .plan import CellPlan, EditJob, FinetuneJob, RunPlan, unet_evaluations
+from .plan import (
+    CellPlan,
+    EditJob,
+    EditUnit,
+    FinetuneJob,
+    RunPlan,
+    edit_request,
+    unet_evaluations,
+)
 from .store import Store
 
 RESAMPLE = {
@@ -41,7 +49,8 @@ class StageStats:
     cached: int = 0
     computed: int = 0
     seconds: float = 0.0
-    unet_evaluations: int = 0  # edits only: computed in this run
+    unet_evaluations: int = 0  # edits: UNet forward passes sampling in this run
+    training_steps: int = 0  # fine-tunes: forward + backward steps run in this run
 
 
 @dataclass
@@ -92,7 +101,10 @@ class Stages:
         for stage in ("finetunes", "edits"):  # leftovers of a killed run
             self.store.sweep(stage)
         jobs = sorted(self.plan.finetunes.values(), key=lambda j: j.key)
-        self._run("fine-tune", jobs, lambda j: self.store.done("finetunes", j.key), self._finetune)
+        todo = [j for j in jobs if not self.store.done("finetunes", j.key)]
+        results = self._run("fine-tune", jobs, lambda j: j not in todo, self._finetune)
+        for job, computed in zip(todo, results, strict=True):
+            self.stats["fine-tune"].training_steps += job.settings["steps"] if computed else 0
 
     def _finetune(self, job: FinetuneJob) -> bool:
         from ..sine import FinetuneSettings, finetune, save_finetune
@@ -109,45 +121,75 @@ class Stages:
 
     # ------------------------------------------------------------------ edit
     def edit_all(self) -> None:
-        jobs = sorted(self.plan.edits.values(), key=lambda j: (j.finetune or "", j.key))
-        self._run("edit", jobs, lambda j: self.store.done("edits", j.key), self._edit)
+        """Run every edit unit with a missing edit; counts edits (not units) in the stats."""
+        stats = self.stats.setdefault("edit", StageStats())
+        stats.total += len(self.plan.edits)
+        done = {k for k in self.plan.edits if self.store.done("edits", k)}
+        stats.cached += len(done)
+        todo = [u for u in self.plan.units if any(j.key not in done for j in u.jobs)]
+        start = time.perf_counter()
+        results = self.executor.map("edit", todo, self._edit_unit)
+        stats.seconds += time.perf_counter() - start
+        for result in results:
+            stats.computed += result["computed"]
+            stats.cached += result["cached"]
+            stats.unet_evaluations += result["unet_evaluations"]
 
-    def _edit(self, job: EditJob) -> bool:
-        from ..sine import EvaluationCounter, SinePlan, sample_latents
+    def _edit_unit(self, unit: EditUnit) -> dict[str, int]:
+        """Sample a whole unit (so batching never depends on what was cached) and store
+        the edits still missing; returns counts instead of touching shared state, so the
+        executor may run it in another process."""
+        from ..sine import EvaluationCounter
+        from ..sine.grid_sampler import sample_grid
 
-        with self.store.lock("edits", job.key):
-            if self.store.done("edits", job.key):
-                return False
-            s = job.settings
-            finetuned = [self._load_finetune(job.finetune)] if job.finetune else []
+        with self.store.lock("edit-units", unit.key):
+            missing = [j for j in unit.jobs if not self.store.done("edits", j.key)]
+            result = {"computed": 0, "cached": len(unit.jobs) - len(missing)}
+            result["unet_evaluations"] = 0
+            if not missing:
+                return result
+            s = unit.jobs[0].settings
+            finetuned = self._load_finetune(unit.finetune) if unit.finetune else None
             counter = EvaluationCounter()
             start = time.perf_counter()
-            latents = sample_latents(
+            latents = sample_grid(
                 self.model,
                 finetuned,
-                SinePlan(v=s["v"], k=s["K"], guidance_scale=s["guidance"]),
-                job.prompt,
+                [edit_request(j) for j in unit.jobs],
                 height=s["height"],
                 width=s["width"],
                 steps=s["steps"],
                 eta=s["eta"],
-                generator=torch.Generator().manual_seed(s["seed"]),
+                batch_size=unit.batch_size,
                 counter=counter,
             )
-            image = self.model.decode(latents)
+            seconds = time.perf_counter() - start
+            shared = {"key": unit.key, "edits": len(unit.jobs), "seconds": seconds}
+            shared["unet_evaluations"] = counter.total
+            for job, z in zip(unit.jobs, latents, strict=True):
+                if job in missing:
+                    result["computed"] += self._write_edit(job, self.model.decode(z), shared)
+            result["cached"] = len(unit.jobs) - result["computed"]
+            result["unet_evaluations"] = counter.total
+        return result
+
+    def _write_edit(self, job: EditJob, image: torch.Tensor, unit: dict) -> int:
+        """Store one edit (1 if written, 0 if another run stored it meanwhile)."""
+        with self.store.lock("edits", job.key):
+            if self.store.done("edits", job.key):
+                return 0
             meta = {
                 "kind": job.kind,
                 "prompt": job.prompt,
                 "finetune": job.finetune,
-                "settings": s,
-                "unet_evaluations": counter.total,
-                "seconds": time.perf_counter() - start,
+                "settings": job.settings,
+                "unet_evaluations": unet_evaluations([job])["naive"],  # this edit alone
+                "unit": unit,
             }
             with self.store.write_dir("edits", job.key) as folder:
                 save_png_atomic(image, folder / "edit.png")
                 (folder / "edit.json").write_text(json.dumps(meta, indent=1))
-        self.stats["edit"].unet_evaluations += counter.total
-        return True
+        return 1
 
     def edit_image(self, key: str) -> Path:
         return self.store.path("edits", key) / "edit.png"
@@ -307,4 +349,4 @@ def edit_evaluations(store: Store, job: EditJob) -> int:
     meta = store.path("edits", job.key) / "edit.json"
     if meta.exists():
         return int(json.loads(meta.read_text())["unet_evaluations"])
-    return unet_evaluations(job)
+    return unet_evaluations([job])["naive"]

@@ -10,6 +10,7 @@ from .finetune import (
     save_finetune,
 )
 from .guidance import ModelWindow, multi_model_guidance, pretrained_guidance, sine_guidance
+from .lora import LoraSettings
 from .patches import PatchSettings, sample_crop_box
 from .position import PositionEncodingConfig, sinusoidal_table
 from .sampler import (
@@ -40,6 +41,7 @@ __all__ = [
     "SinePlan",
     "enable_position_encoding",
     "finetune",
+    "LoraSettings",
     "load_finetune",
     "load_unet",
     "multi_model_guidance",

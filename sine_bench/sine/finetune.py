@@ -21,12 +21,20 @@ from tqdm.auto import tqdm
 from transformers import CLIPTextModel
 
 from .components import DiffusionModel
+from .lora import LoraSettings, add_lora, attach_lora, detach_lora, save_lora
 from .patches import PatchSettings, crop_canvas, resize_image, sample_crop_box, to_canvas
 from .position import PositionEncodingConfig
 from .sampler import FinetunedModel
-from .unet import crop_boxes, enable_position_encoding, load_unet, save_unet
+from .unet import (
+    check_compatible,
+    crop_boxes,
+    enable_position_encoding,
+    load_unet,
+    save_unet,
+)
 
 FINETUNE_FILENAME = "sine_finetune.json"
+LORA_FOLDER = "unet_lora"
 
 
 class FinetuneDivergedError(RuntimeError):
@@ -47,21 +55,29 @@ class FinetuneSettings:
     gradient_checkpointing: bool = False
     seed: int = 0
     patches: PatchSettings | None = None
+    lora: LoraSettings | None = None  # sine-lora: train an adapter, not a UNet copy
 
     def __post_init__(self) -> None:
+        if self.lora is not None and self.patches is not None:
+            raise ValueError("LoRA fine-tuning with patches (position encoding) is not supported")
         if self.steps < 0:
             raise ValueError(f"fine-tune steps must be >= 0, got {self.steps}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning rate must be > 0, got {self.learning_rate}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.lora is None:  # keeps the keys of full fine-tunes what they were
+            del data["lora"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> FinetuneSettings:
         data = dict(data)
         if data.get("patches") is not None:
             data["patches"] = PatchSettings(**data["patches"])
+        if data.get("lora") is not None:
+            data["lora"] = LoraSettings.from_dict(data["lora"])
         data["betas"] = tuple(data.get("betas", (0.9, 0.999)))
         return cls(**data)
 
@@ -136,8 +152,9 @@ def finetune(
     """Fine-tune copies of the UNet and text encoder on ``image`` ((3, H, W) in [-1, 1]).
 
     The pretrained components in ``model`` are left untouched (both are needed at
-    edit time).
+    edit time), except that a LoRA fine-tune attached to it is detached first.
     """
+    detach_lora(model.unet)
     generator = torch.Generator().manual_seed(settings.seed)
     torch.manual_seed(settings.seed)  # dropout and other global-RNG users, if any
     unet = copy.deepcopy(model.unet)
@@ -153,6 +170,8 @@ def finetune(
             _text_encoder_checkpointing(text_encoder, True)
 
     params = list(unet.parameters())
+    if settings.lora is not None:
+        params = add_lora(unet, settings.lora)
     if settings.train_text_encoder:
         params += list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(
@@ -214,7 +233,10 @@ def save_finetune(result: FinetuneResult, path: str | Path) -> None:
     """Write unet/ (with PE settings), text_encoder/ if trained, and sine_finetune.json."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    save_unet(result.model.unet, path / "unet")
+    if result.settings.lora is not None:
+        save_lora(result.model.unet, path / LORA_FOLDER)
+    else:
+        save_unet(result.model.unet, path / "unet")
     if result.settings.train_text_encoder:
         result.model.text_encoder.save_pretrained(path / "text_encoder")
     pe = result.position_encoding
@@ -250,7 +272,12 @@ def load_finetune(
                 channels=saved["channels"],
                 interpolation=saved["interpolation"],
             )
-    unet = load_unet(path / "unet", expect=expect, torch_dtype=base.dtype).to(base.device)
+    if settings.lora is not None:
+        if expect != "saved":
+            check_compatible(None, expect, str(path))  # type: ignore[arg-type]
+        unet = attach_lora(base.unet, path / LORA_FOLDER, settings.lora)
+    else:
+        unet = load_unet(path / "unet", expect=expect, torch_dtype=base.dtype).to(base.device)
     if settings.train_text_encoder:
         text_encoder = CLIPTextModel.from_pretrained(path / "text_encoder", torch_dtype=base.dtype)
         text_encoder = text_encoder.to(base.device)

@@ -12,8 +12,8 @@ def _image(scene) -> torch.Tensor:
     return torch.from_numpy(render(scene)).permute(2, 0, 1)[None].float() / 255.0
 
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def metric():
@@ -28,8 +28,10 @@ def test_backend_is_pretrained_and_named_for_what_it_is(metric):
 def test_identical_is_zero_and_recolour_is_farther_than_jitter(metric):
     scene = random_scene(11, n_objects=2)
     base = _image(scene)
-    moved = scene_with(scene, objects=tuple(
-        type(o)(o.shape, o.color, o.size, o.x + 1 / 64, o.y) for o in scene.objects))
+    moved = scene_with(
+        scene,
+        objects=tuple(type(o)(o.shape, o.color, o.size, o.x + 1 / 64, o.y) for o in scene.objects),
+    )
     recolour = scene_with(scene, background="green" if scene.background != "green" else "red")
     same = metric(base, base.clone())
     jitter = metric(base, _image(moved))

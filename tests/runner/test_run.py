@@ -82,7 +82,18 @@ def test_plan_reports_cached_counts(small_run):
     result = CliRunner().invoke(app, ["plan", str(path), "--no-cells"])
     assert result.exit_code == 0, result.output
     assert "fine-tunes:  2 (2 cached)" in result.output
-    assert "still to run" in result.output and "(0 still to run)" in result.output
+    assert "; 0 still to run)" in result.output
+
+
+def test_manifest_records_evaluations_and_time_per_stage(small_run):
+    _, out, _ = small_run
+    manifest = json.loads((out / "manifest.json").read_text())
+    evaluations = manifest["unet_evaluations"]
+    # toy-smoke's K sweep {400, 700} shares prefixes: fewer evaluations than edit by edit
+    assert evaluations["grid_with_sharing"] < evaluations["cells"] + evaluations["extra_edits"]
+    stages = manifest["stages"]
+    assert stages["fine-tune"]["training_steps"] > 0 or stages["fine-tune"]["computed"] == 0
+    assert all(stage["seconds"] >= 0 for stage in stages.values())
 
 
 def _cli(*args):

@@ -1,7 +1,5 @@
 """The SINE edit loop on the tiny random model: exactness, counting, sizes, errors."""
 
-import copy
-
 import pytest
 import torch
 
@@ -18,17 +16,6 @@ from sine_bench.sine import (
 from sine_bench.sine.sampler import initial_latents, make_scheduler
 
 STEPS = 10
-
-
-@pytest.fixture(scope="module")
-def perturbed(tiny_model) -> FinetunedModel:
-    """A stand-in fine-tune: the pretrained weights plus a fixed perturbation."""
-    unet = copy.deepcopy(tiny_model.unet)
-    g = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for p in unet.parameters():
-            p.add_(0.05 * torch.randn(p.shape, generator=g))
-    return FinetunedModel(unet, tiny_model.text_encoder, "a photo of a sks disc")
 
 
 def _run(model, ft, v, k, prompt="a blue square", seed=0, h=64, w=64, counter=None):

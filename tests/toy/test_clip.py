@@ -11,6 +11,7 @@ from sine_bench.toy.variants import change_one_attribute
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+
 @pytest.fixture(scope="module")
 def clip():
     return load_toy_clip()
@@ -21,8 +22,9 @@ def test_shipped_clip_scores_matching_caption_highest(clip):
     images = _images(scenes)
     rng = random.Random(0)
     right = clip.score(images, [s.caption() for s in scenes])
-    swapped = clip.score(images, [change_one_attribute(s, rng, "background").caption()
-                                  for s in scenes])
+    swapped = clip.score(
+        images, [change_one_attribute(s, rng, "background").caption() for s in scenes]
+    )
     other = clip.score(images, [s.caption() for s in scenes[1:] + scenes[:1]])
     assert (right > swapped).all()
     assert (right > other).all()

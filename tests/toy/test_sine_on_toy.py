@@ -17,8 +17,10 @@ from sine_bench.toy.scenes import Scene, SceneObject, render
 
 SCENE = Scene(
     "blue",
-    (SceneObject("circle", "red", "large", 0.35, 0.5), SceneObject("square", "yellow", "small",
-                                                                   0.75, 0.4)),
+    (
+        SceneObject("circle", "red", "large", 0.35, 0.5),
+        SceneObject("square", "yellow", "small", 0.75, 0.4),
+    ),
 )
 EDIT = "a large red circle and a small yellow square on a green background"
 
@@ -28,13 +30,19 @@ def edits():
     torch.set_num_threads(1)
     model = load_model("toy", device="cpu")
     source = torch.from_numpy(render(SCENE)).permute(2, 0, 1).float() / 127.5 - 1
-    result = finetune(model, source, "a photo of a sks circle",
-                      FinetuneSettings(steps=150, learning_rate=1e-4, seed=0), progress=False)
+    result = finetune(
+        model,
+        source,
+        "a photo of a sks circle",
+        FinetuneSettings(steps=150, learning_rate=1e-4, seed=0),
+        progress=False,
+    )
     out = {}
     for v in (0.0, 0.5, 0.7):
         for seed in (0, 1):
-            image = sine_edit(model, result.model, EDIT, v=v, k=400, guidance_scale=5.0,
-                              steps=50, seed=seed)
+            image = sine_edit(
+                model, result.model, EDIT, v=v, k=400, guidance_scale=5.0, steps=50, seed=seed
+            )
             out[(v, seed)] = read_image(to_uint8(image)[0])
     return out
 
@@ -44,7 +52,9 @@ def test_finetuned_model_alone_reproduces_the_source(edits):
         reading = edits[(0.0, seed)]
         assert reading.background == "blue"
         assert sorted((o.color, o.shape) for o in reading.objects) == [
-            ("red", "circle"), ("yellow", "square")]
+            ("red", "circle"),
+            ("yellow", "square"),
+        ]
 
 
 def test_sine_edit_changes_the_background_as_asked(edits):

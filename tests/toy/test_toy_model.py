@@ -55,7 +55,15 @@ def test_toy_eval_cli_json_on_a_few_samples():
     result = CliRunner().invoke(app, ["toy", "eval", "--json", "--n", "4", "--steps", "10"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    for key in ("vae_psnr_db", "t2i_background", "t2i_color", "t2i_shape", "t2i_count",
-                "clip_retrieval_top1", "clip_t_auroc", "lpips_rank_rate"):
+    for key in (
+        "vae_psnr_db",
+        "t2i_background",
+        "t2i_color",
+        "t2i_shape",
+        "t2i_count",
+        "clip_retrieval_top1",
+        "clip_t_auroc",
+        "lpips_rank_rate",
+    ):
         assert key in report["results"], key
     assert set(report["passed"]) >= {"vae_psnr_db", "t2i_color", "clip_t_auroc"}

@@ -28,8 +28,9 @@ def test_quick_training_writes_a_loadable_pipeline(tmp_path, monkeypatch):
     assert model.unet.dtype == torch.float32  # fp16 on disk, fp32 in memory
     # resuming a finished run recomputes nothing and gives the same weights
     before = {k: v.clone() for k, v in model.unet.state_dict().items()}
-    again = CliRunner().invoke(app, ["toy", "train", "--quick", "--stage", "sd", "--out",
-                                     str(root)])
+    again = CliRunner().invoke(
+        app, ["toy", "train", "--quick", "--stage", "sd", "--out", str(root)]
+    )
     assert again.exit_code == 0, again.output
     reloaded = load_model(str(out), device="cpu")
     for key, value in reloaded.unet.state_dict().items():

@@ -1,0 +1,234 @@
+"""Many SINE edits of one fine-tune at the cost of the UNet evaluations they truly need.
+
+Two savings over running each edit with :func:`sample_latents`:
+
+* **K-prefix sharing.** Edits that differ only in K follow one trajectory while every
+  one of them is still guided (t > K) and fork when t drops to an edit's K; after the
+  fork each branch runs the pretrained-only tail. The tree is general: any edits that
+  share (prompt, seed, v, guidance) share a trunk, and a row splits exactly when its
+  edits disagree on the step type (guided or not) at a timestep. A fork copies the
+  latent and the generator state, so each branch continues exactly as its unshared run
+  would have: with one row per UNet call the results are bitwise equal.
+* **Batching.** Rows at a timestep go through the UNet ``batch_size`` at a time (each
+  row contributing its unconditional and conditional pretrained inputs, and, if
+  guided, one fine-tuned input). Every edit keeps its own generator, so what an edit
+  produces does not depend on what it was batched with; batched kernels may differ from
+  unbatched ones in the last bits (tested tolerance in ``tests/sine``).
+
+Text embeddings are computed once per prompt per model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .components import DiffusionModel
+from .guidance import is_guided, pretrained_guidance, sine_guidance
+from .sampler import EvaluationCounter, FinetunedModel, initial_latents, make_scheduler
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """One edit of a grid: what :func:`sine_edit` takes, minus the shared fine-tune."""
+
+    prompt: str
+    v: float
+    k: int
+    guidance_scale: float
+    seed: int
+
+    def guided(self, t: int) -> bool:
+        """Whether this edit uses the fine-tuned model at timestep t (v = 1 never does)."""
+        return is_guided(t, self.k) and self.v < 1.0
+
+    @property
+    def trunk(self) -> tuple:
+        """Edits with equal trunks differ at most in K: they can share a trajectory."""
+        return (self.prompt, self.v, self.guidance_scale, self.seed)
+
+
+@dataclass
+class _Row:
+    """One latent trajectory and the edits (indices) that follow it."""
+
+    latents: torch.Tensor
+    generator: torch.Generator
+    members: list[int]
+    guided: bool = False
+
+
+def _fork(row: _Row, members: list[int]) -> _Row:
+    generator = torch.Generator(device=row.generator.device)
+    generator.set_state(row.generator.get_state())
+    return _Row(row.latents.clone(), generator, members)
+
+
+def _split_rows(rows: list[_Row], requests: Sequence[EditRequest], t: int) -> list[_Row]:
+    """Fork every row whose edits disagree on the step type at t; tag each row's type."""
+    out = []
+    for row in rows:
+        guided = [i for i in row.members if requests[i].guided(t)]
+        plain = [i for i in row.members if not requests[i].guided(t)]
+        if guided and plain:
+            row.members = guided
+            out.append(row)
+            out.append(_fork(row, plain))
+            out[-1].guided = False
+            row.guided = True
+        else:
+            row.guided = bool(guided)
+            out.append(row)
+    return out
+
+
+def count_evaluations(requests: Sequence[EditRequest], timesteps: Sequence[int]) -> dict[str, int]:
+    """UNet evaluations of a grid with sharing (``shared``) and edit by edit (``naive``);
+    pure bookkeeping, the same tree the sampler walks (plans and benchmarks use it)."""
+    naive = 0
+    for request in requests:
+        guided = sum(request.guided(t) for t in timesteps)
+        naive += 3 * guided + 2 * (len(timesteps) - guided)
+    shared = 0
+    for members in _trunks(requests).values():
+        groups = [members]
+        for t in timesteps:
+            split = []
+            for group in groups:
+                guided = [i for i in group if requests[i].guided(t)]
+                plain = [i for i in group if not requests[i].guided(t)]
+                split += [g for g in (guided, plain) if g]
+            groups = split
+            shared += sum(3 if requests[g[0]].guided(t) else 2 for g in groups)
+    return {"naive": naive, "shared": shared}
+
+
+def _trunks(requests: Sequence[EditRequest]) -> dict[tuple, list[int]]:
+    trunks: dict[tuple, list[int]] = {}
+    for i, request in enumerate(requests):
+        trunks.setdefault(request.trunk, []).append(i)
+    return trunks
+
+
+@dataclass
+class _TextCache:
+    """Prompt embeddings, computed once per prompt per model."""
+
+    model: DiffusionModel
+    finetuned: FinetunedModel | None
+    pretrained: dict[str, torch.Tensor] = field(default_factory=dict)
+    _finetuned: torch.Tensor | None = None
+
+    def pair(self, prompt: str) -> torch.Tensor:
+        """(2, L, D): the empty prompt and ``prompt``, as one pretrained call sees them."""
+        if prompt not in self.pretrained:
+            self.pretrained[prompt] = self.model.encode_text(["", prompt])
+        return self.pretrained[prompt]
+
+    def finetuned_prompt(self) -> torch.Tensor:
+        if self.finetuned is None:
+            raise ValueError("a guided edit (t > K, v < 1) needs a fine-tuned model")
+        if self._finetuned is None:
+            ft = self.finetuned
+            self._finetuned = self.model.encode_text([ft.prompt], ft.text_encoder)
+        return self._finetuned
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@torch.no_grad()
+def sample_grid(
+    model: DiffusionModel,
+    finetuned: FinetunedModel | None,
+    requests: Sequence[EditRequest],
+    *,
+    height: int,
+    width: int,
+    steps: int = 100,
+    eta: float = 0.0,
+    batch_size: int = 1,
+    counter: EvaluationCounter | None = None,
+    progress: bool = False,
+) -> list[torch.Tensor]:
+    """Final latents (1, C, H/f, W/f) of every request, in order: the same as calling
+    :func:`sample_latents` with ``SinePlan(v, K, guidance)`` per request, for fewer
+    UNet evaluations. ``finetuned`` may be None when no request is ever guided."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    scheduler = make_scheduler(model, steps)
+    texts = _TextCache(model, finetuned)
+    counter = counter if counter is not None else EvaluationCounter()
+    rows = []
+    for members in _trunks(requests).values():
+        generator = torch.Generator().manual_seed(requests[members[0]].seed)
+        noise = initial_latents(model, height, width, generator) * scheduler.init_noise_sigma
+        rows.append(_Row(noise, generator, list(members)))
+
+    for t in tqdm(scheduler.timesteps, desc="sampling", disable=not progress, leave=False):
+        t_int = int(t)
+        rows = _split_rows(rows, requests, t_int)
+        inputs = [scheduler.scale_model_input(row.latents, t) for row in rows]
+        eps_u, eps_c = _pretrained(model, rows, requests, inputs, texts, t, batch_size)
+        eps_f = _finetuned(finetuned, rows, inputs, texts, t, batch_size)
+        for r, row in enumerate(rows):
+            request = requests[row.members[0]]
+            if row.guided:
+                eps = sine_guidance(
+                    eps_u[r], eps_c[r], eps_f[r], v=request.v, w=request.guidance_scale
+                )
+            else:
+                eps = pretrained_guidance(eps_u[r], eps_c[r], request.guidance_scale)
+            step = scheduler.step(eps, t, row.latents, eta=eta, generator=row.generator)
+            row.latents = step.prev_sample
+        counter.pretrained += 2 * len(rows)
+        counter.finetuned += len(eps_f)
+        counter.per_step.append(2 * len(rows) + len(eps_f))
+
+    out: list[torch.Tensor | None] = [None] * len(requests)
+    for row in rows:
+        for i in row.members:
+            out[i] = row.latents.clone()
+    return out  # type: ignore[return-value]
+
+
+def _pretrained(model, rows, requests, inputs, texts, t, batch_size):
+    """(eps_u, eps_c) per row: each row is the pair (z, z) against ("", prompt)."""
+    eps_u, eps_c = [], []
+    for chunk in _chunks(list(range(len(rows))), batch_size):
+        z = torch.cat([inputs[r].repeat(2, 1, 1, 1) for r in chunk])
+        text = torch.cat([texts.pair(requests[rows[r].members[0]].prompt) for r in chunk])
+        pred = model.unet(z, t, text).sample
+        for j in range(len(chunk)):
+            eps_u.append(pred[2 * j : 2 * j + 1])
+            eps_c.append(pred[2 * j + 1 : 2 * j + 2])
+    return eps_u, eps_c
+
+
+def _finetuned(finetuned, rows, inputs, texts, t, batch_size) -> dict[int, torch.Tensor]:
+    """The fine-tuned model's prediction for each guided row (by row index)."""
+    guided = [r for r, row in enumerate(rows) if row.guided]
+    eps = {}
+    for chunk in _chunks(guided, batch_size):
+        z = torch.cat([inputs[r] for r in chunk])
+        text = texts.finetuned_prompt().expand(len(chunk), -1, -1)
+        pred = finetuned.unet(z, t, text).sample
+        for j, r in enumerate(chunk):
+            eps[r] = pred[j : j + 1]
+    return eps
+
+
+def timesteps_for(steps: int, num_train_timesteps: int = 1000) -> list[int]:
+    """The DDIM timesteps a ``steps``-step SD sampler visits (no model needed)."""
+    from diffusers import DDIMScheduler
+
+    scheduler = DDIMScheduler(
+        num_train_timesteps=num_train_timesteps, steps_offset=1, timestep_spacing="leading"
+    )
+    scheduler.set_timesteps(steps)
+    return [int(t) for t in np.asarray(scheduler.timesteps)]

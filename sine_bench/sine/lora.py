@@ -1,0 +1,144 @@
+"""``sine-lora``: SINE's Stage 1 as a low-rank adapter (peft) instead of a UNet copy.
+
+The stored fine-tune is the adapter alone (megabytes for SD, not a 3.4 GB UNet). At
+edit time one base UNet stays resident: the adapter is attached to it, disabled for
+the pretrained model's evaluations and enabled only inside the fine-tuned model's
+(:class:`LoraView`). One LoRA fine-tune is attached to a base UNet at a time;
+attaching another (or starting a fine-tune) detaches the previous one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from diffusers import UNet2DConditionModel
+from torch import nn
+
+ADAPTER = "sine"
+ADAPTER_FILENAME = "adapter.safetensors"
+# Attention projections (where text enters) and the ResNet convolutions (where a
+# scene's layout and colours live: without them a toy scene is not memorised).
+DEFAULT_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "conv1", "conv2")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """Rank, scale (alpha; None = rank, i.e. scale 1) and the module names adapted."""
+
+    rank: int = 8
+    alpha: float | None = None
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+
+    def __post_init__(self) -> None:
+        if self.rank < 1:
+            raise ValueError(f"LoRA rank must be >= 1, got {self.rank}")
+        if not self.targets:
+            raise ValueError("LoRA needs at least one target module name")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LoraSettings:
+        return cls(data["rank"], data.get("alpha"), tuple(data["targets"]))
+
+
+def add_lora(unet: UNet2DConditionModel, settings: LoraSettings) -> list[nn.Parameter]:
+    """Attach a fresh adapter (B = 0: the model is unchanged) and return its parameters,
+    the only ones that train."""
+    from peft import LoraConfig
+
+    config = LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha if settings.alpha is not None else settings.rank,
+        target_modules=list(settings.targets),
+        init_lora_weights=True,
+    )
+    unet.requires_grad_(False)
+    unet.add_adapter(config, adapter_name=ADAPTER)
+    params = [p for name, p in unet.named_parameters() if f".{ADAPTER}." in name]
+    for p in params:
+        p.requires_grad_(True)
+    if not params:
+        raise ValueError(f"no UNet module matches the LoRA targets {settings.targets}")
+    return params
+
+
+def save_lora(unet: UNet2DConditionModel, folder: str | Path) -> None:
+    """The adapter's weights only (safetensors)."""
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    state = get_peft_model_state_dict(unet, adapter_name=ADAPTER)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous() for k, v in state.items()}, folder / ADAPTER_FILENAME)
+
+
+def has_lora(unet: nn.Module) -> bool:
+    return ADAPTER in (getattr(unet, "peft_config", None) or {})
+
+
+def detach_lora(unet: UNet2DConditionModel) -> None:
+    """Remove the SINE adapter, if any: the UNet is the plain base model again."""
+    if has_lora(unet):
+        unet.delete_adapters(ADAPTER)
+
+
+class LoraView(nn.Module):
+    """The fine-tuned model at edit time: the base UNet with the adapter switched on for
+    the duration of a call (so the base's own calls stay the pretrained model)."""
+
+    def __init__(self, base: UNet2DConditionModel) -> None:
+        super().__init__()
+        object.__setattr__(self, "base", base)  # not a submodule: no second copy in .to()
+
+    @property
+    def config(self):
+        return self.base.config
+
+    def forward(self, *args, **kwargs):
+        if not has_lora(self.base):
+            raise RuntimeError("this LoRA fine-tune was detached from its base UNet")
+        self.base.enable_adapters()
+        try:
+            return self.base(*args, **kwargs)
+        finally:
+            self.base.disable_adapters()
+
+
+def attach_lora(base: UNet2DConditionModel, folder: str | Path, settings: LoraSettings) -> LoraView:
+    """Load a saved adapter onto ``base`` (replacing any attached one), disabled."""
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    file = Path(folder) / ADAPTER_FILENAME
+    if not file.is_file():
+        raise FileNotFoundError(f"LoRA fine-tune is missing its adapter: {file}")
+    detach_lora(base)
+    add_lora(base, settings)
+    param = next(base.parameters())
+    state = {k: v.to(param.device, param.dtype) for k, v in load_file(file).items()}
+    result = set_peft_model_state_dict(base, state, adapter_name=ADAPTER)
+    unexpected = getattr(result, "unexpected_keys", None) or []
+    if unexpected:
+        raise ValueError(f"{file} does not fit this UNet (unexpected keys, e.g. {unexpected[0]})")
+    base.requires_grad_(False)
+    base.disable_adapters()
+    return LoraView(base)
+
+
+def adapter_bytes(folder: str | Path) -> int:
+    return (Path(folder) / ADAPTER_FILENAME).stat().st_size
+
+
+def lora_parameter_count(unet: nn.Module) -> int:
+    return sum(p.numel() for name, p in unet.named_parameters() if f".{ADAPTER}." in name)
+
+
+__all__ = [
+    "LoraSettings",
+    "LoraView",
+    "add_lora",
+    "attach_lora",
+    "detach_lora",
+    "save_lora",
+]
