@@ -21,8 +21,14 @@ import torch.nn.functional as F
 
 from benchmarks.common import parser, peak_rss_gib, report, run_isolated, setup, sync
 
-VARIANTS = ("bare-fwd-bwd", "bare-fwd-bwd-adamw", "sine-full", "sine-full-ckpt",
-            "sine-patch", "sine-lora")
+VARIANTS = (
+    "bare-fwd-bwd",
+    "bare-fwd-bwd-adamw",
+    "sine-full",
+    "sine-full-ckpt",
+    "sine-patch",
+    "sine-lora",
+)
 
 
 def bare(model, steps: int, optimizer_step: bool, device: str) -> float:
@@ -98,8 +104,16 @@ def main() -> None:
     if args.variant:
         return child(args)
     setup(args)
-    common = ["--model", args.model, "--steps", str(args.steps), "--device", args.device,
-              "--threads", str(args.threads)]
+    common = [
+        "--model",
+        args.model,
+        "--steps",
+        str(args.steps),
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+    ]
     results = {}
     for variant in VARIANTS:
         results[variant] = run_isolated("benchmarks.finetune_step", *common, "--variant", variant)
@@ -110,8 +124,10 @@ def main() -> None:
     for variant in VARIANTS[2:]:
         goal = "<= 1.1" if variant == "sine-full" else ""
         report(f"{variant} step / bare fwd+bwd+AdamW", results[variant]["seconds"] / base, "", goal)
-    report("sine-full step / bare fwd+bwd (no optimizer)",
-           results["sine-full"]["seconds"] / results["bare-fwd-bwd"]["seconds"])
+    report(
+        "sine-full step / bare fwd+bwd (no optimizer)",
+        results["sine-full"]["seconds"] / results["bare-fwd-bwd"]["seconds"],
+    )
     if args.json:
         print(json.dumps(results))
 

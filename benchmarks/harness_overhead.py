@@ -2,11 +2,12 @@
 
     python benchmarks/harness_overhead.py [--steps 50] [--device cpu]
 
-Runs a small toy protocol (after a warm-up run) (one scene, K sweep x 2 seeds, v = 0.7) in a temporary store,
-reads the evaluations it performed from the run's manifest, and times the two kinds of
-UNet call it makes (a batch-2 pretrained call, a batch-1 fine-tuned call) in the same
-process (median of 40 calls). Everything else in the edit stage (loading the fine-tune, DDIM updates,
-decoding, PNG and metadata writes, locks) is overhead. Goal: ratio <= 1.15.
+After a warm-up run, runs a small toy protocol (toy-smoke's scenes, a K sweep x 2 seeds,
+v = 0.7) in a temporary store, reads the evaluations it performed from the run's
+manifest, and times the two kinds of UNet call it makes (a batch-2 pretrained call, a
+batch-1 fine-tuned call; median of 40) in the same process. Everything else in the edit
+stage (loading fine-tunes, DDIM updates, decoding, PNG and metadata writes, locks) is
+overhead. Goal: ratio <= 1.15.
 """
 
 from __future__ import annotations
@@ -90,8 +91,16 @@ def main() -> None:
     report("harness overhead: edit stage / UNet cost", edit["seconds"] / predicted, "", "<= 1.15")
     report("whole run wall time (fine-tune, edit, score, report)", manifest["seconds_total"], "s")
     if args.json:
-        print(json.dumps({"edit_s": edit["seconds"], "predicted_s": predicted,
-                          "overhead": edit["seconds"] / predicted, "evaluations": evaluations}))
+        print(
+            json.dumps(
+                {
+                    "edit_s": edit["seconds"],
+                    "predicted_s": predicted,
+                    "overhead": edit["seconds"] / predicted,
+                    "evaluations": evaluations,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

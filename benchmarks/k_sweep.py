@@ -55,7 +55,13 @@ def shared(model, ft, requests, steps, h, w, device, batch_size=1):
     sync(device)
     start = time.perf_counter()
     sample_grid(
-        model, ft, requests, height=h, width=w, steps=steps, batch_size=batch_size,
+        model,
+        ft,
+        requests,
+        height=h,
+        width=w,
+        steps=steps,
+        batch_size=batch_size,
         counter=counter,
     )
     sync(device)
@@ -88,8 +94,14 @@ def main() -> None:
         report(f"{label}: wall time with sharing", t_shared, "s")
         report(f"{label}: wall-time ratio naive/shared", time_ratio, "x")
         report(f"{label}: wall ratio / evaluation ratio", time_ratio / count_ratio, "", ">= 0.9")
-        results[label] = dict(naive_evals=n_naive, shared_evals=n_shared, naive_s=t_naive,
-                              shared_s=t_shared, count_ratio=count_ratio, time_ratio=time_ratio)
+        results[label] = dict(
+            naive_evals=n_naive,
+            shared_evals=n_shared,
+            naive_s=t_naive,
+            shared_s=t_shared,
+            count_ratio=count_ratio,
+            time_ratio=time_ratio,
+        )
     grid = [EditRequest(PROMPT, 0.7, k, 7.5, s) for s in range(3) for k in range(0, 1001, 100)]
     common = (model, ft, grid, args.steps, size, size, args.device)
     t_one, n = best_of(args.repeats, shared, *common, 1)
@@ -97,8 +109,9 @@ def main() -> None:
     report(f"3 seeds x 11 K: shared, 1 row per call ({n} evals)", t_one, "s")
     report(f"3 seeds x 11 K: shared, batch {args.batch_size}", t_batched, "s")
     report("batching speed-up", t_one / t_batched, "x")
-    results["batching"] = dict(evals=n, one_row_s=t_one, batched_s=t_batched,
-                               batch_size=args.batch_size)
+    results["batching"] = dict(
+        evals=n, one_row_s=t_one, batched_s=t_batched, batch_size=args.batch_size
+    )
     if args.json:
         print(json.dumps(results))
 

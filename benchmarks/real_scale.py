@@ -58,8 +58,8 @@ def child(args) -> dict:
 
         @torch.no_grad()
         def step():
-            model(z.repeat(2, 1, 1, 1), t, text).sample
-            model(z, t, text[1:]).sample
+            model(z.repeat(2, 1, 1, 1), t, text)
+            model(z, t, text[1:])
     else:
         unet.train()
         unet.enable_gradient_checkpointing()
@@ -102,8 +102,16 @@ def main() -> None:
         print(json.dumps(child(args)))
         return
     setup(args)
-    common = ["--device", args.device, "--threads", str(args.threads), "--dtype", args.dtype,
-              "--repeats", str(args.repeats)] + (["--compile"] if args.compile else [])
+    common = [
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+        "--dtype",
+        args.dtype,
+        "--repeats",
+        str(args.repeats),
+    ] + (["--compile"] if args.compile else [])
     results = {}
     tag = f"[{args.device}, {args.dtype}{', compiled' if args.compile else ''}]"
     for mode in args.modes.split(","):
