@@ -60,8 +60,9 @@ def bare(model, steps: int, optimizer_step: bool, device: str) -> float:
 
 def finetune_step(model, variant: str, steps: int, device: str) -> float:
     from sine_bench.sine import FinetuneSettings, LoraSettings, PatchSettings, finetune
+    from sine_bench.sine.patches import default_patch_grid
 
-    grid = 2 * model.native_resolution // model.vae_factor
+    grid = default_patch_grid(model.native_resolution, model.vae_factor)
     options = {
         "sine-full": {},
         "sine-full-ckpt": {"gradient_checkpointing": True},
