@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests``, ``nox -s lint``."""
+"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``."""
 
 import nox
 
@@ -16,3 +16,16 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", "sine_bench")
+
+
+BENCHMARKS = ("k_sweep", "harness_overhead", "finetune_step", "real_scale")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark under benchmarks/ (printing ratios measured in one run each);
+    extra arguments (e.g. ``-- --device cuda --threads 2``) go to every script.
+    real_scale (the SD-1.5 UNet at 512x512) takes ~15 min on a 2-core CPU."""
+    session.install("-e", ".")
+    for name in BENCHMARKS:
+        session.run("python", "-m", f"benchmarks.{name}", *session.posargs)

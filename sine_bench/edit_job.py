@@ -19,6 +19,7 @@ from .environment import device_description, git_commit, library_versions
 from .images import load_image, save_png_atomic, write_text_atomic
 from .models import load_model
 from .sine import FinetuneSettings, PatchSettings, finetune, save_finetune, sine_edit
+from .sine.patches import default_patch_grid
 
 
 @dataclass
@@ -60,7 +61,7 @@ def run_edit_job(job: EditJob) -> dict:
     height = job.height or model.native_resolution
     width = job.width or model.native_resolution
     model.check_resolution(height, width)
-    grid = job.grid or 2 * (model.native_resolution // model.vae_factor)
+    grid = job.grid or default_patch_grid(model.native_resolution, model.vae_factor)
     settings = FinetuneSettings(
         steps=job.finetune_steps,
         learning_rate=job.lr,

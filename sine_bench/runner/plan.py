@@ -82,6 +82,7 @@ class RunPlan:
 def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
     """The sine FinetuneSettings (as a dict) a protocol's fine-tune section means."""
     from ..sine import FinetuneSettings, LoraSettings, PatchSettings
+    from ..sine.patches import default_patch_grid
 
     patches = lora = None
     if spec.method == "sine-lora":
@@ -90,7 +91,7 @@ def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
     if train_text_encoder is None:
         train_text_encoder = spec.method != "sine-lora"
     if spec.method == "sine-patch":
-        grid = spec.patch_grid or 2 * (native // factor)
+        grid = spec.patch_grid or default_patch_grid(native, factor)
         patches = PatchSettings(grid=grid, min_frac=spec.patch_min_frac)
     settings = FinetuneSettings(
         steps=spec.steps,

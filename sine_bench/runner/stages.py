@@ -50,6 +50,7 @@ class StageStats:
     computed: int = 0
     seconds: float = 0.0
     unet_evaluations: int = 0  # edits: UNet forward passes sampling in this run
+    unet_evaluations_finetuned: int = 0  # edits: the part by fine-tuned models
     training_steps: int = 0  # fine-tunes: forward + backward steps run in this run
 
 
@@ -134,6 +135,7 @@ class Stages:
             stats.computed += result["computed"]
             stats.cached += result["cached"]
             stats.unet_evaluations += result["unet_evaluations"]
+            stats.unet_evaluations_finetuned += result["unet_evaluations_finetuned"]
 
     def _edit_unit(self, unit: EditUnit) -> dict[str, int]:
         """Sample a whole unit (so batching never depends on what was cached) and store
@@ -145,7 +147,7 @@ class Stages:
         with self.store.lock("edit-units", unit.key):
             missing = [j for j in unit.jobs if not self.store.done("edits", j.key)]
             result = {"computed": 0, "cached": len(unit.jobs) - len(missing)}
-            result["unet_evaluations"] = 0
+            result["unet_evaluations"] = result["unet_evaluations_finetuned"] = 0
             if not missing:
                 return result
             s = unit.jobs[0].settings
@@ -171,6 +173,7 @@ class Stages:
                     result["computed"] += self._write_edit(job, self.model.decode(z), shared)
             result["cached"] = len(unit.jobs) - result["computed"]
             result["unet_evaluations"] = counter.total
+            result["unet_evaluations_finetuned"] = counter.finetuned
         return result
 
     def _write_edit(self, job: EditJob, image: torch.Tensor, unit: dict) -> int:

@@ -19,6 +19,12 @@ import torch.nn.functional as F
 from .position import CropBox
 
 
+def default_patch_grid(native_resolution: int, vae_factor: int) -> int:
+    """G when a protocol leaves it open: twice the native latent side, so a patch at the
+    native size covers at most half the canvas side."""
+    return 2 * (native_resolution // vae_factor)
+
+
 @dataclass(frozen=True)
 class PatchSettings:
     """How patches are drawn; ``grid`` is G, the canvas side in latent cells."""
