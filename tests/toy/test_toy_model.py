@@ -15,7 +15,8 @@ from sine_bench.cli import app
 from sine_bench.models import load_model
 from sine_bench.toy.evaluate import text_to_image_accuracy, vae_psnr
 
-LOOSE = {"t2i_background": 0.25, "t2i_color": 0.55}  # measured here: 0.375, 0.69
+# measured here on these 8 samples: background 1.0, colour 1.0, count 1.0, shape 0.83
+LOOSE = {"t2i_background": 0.75, "t2i_color": 0.7, "t2i_count": 0.6}
 
 
 @pytest.fixture(scope="module")
