@@ -182,8 +182,9 @@ class _Context:
 class RayExecutor:
     """Runs ``map`` on Ray workers; see the module docstring for the contract.
 
-    ``address``: None joins ``$RAY_ADDRESS`` or starts a local cluster; "auto" joins the
-    cluster started on this node (``ray start``); "ray://HOST:10001" uses Ray Client.
+    ``address``: None joins ``$RAY_ADDRESS`` or else starts a local cluster of its own;
+    "auto" joins the cluster running on this node (``ray start``); "HOST:6379" a
+    cluster's head; "ray://HOST:10001" goes through Ray Client.
     ``workers``: at most this many (0: as many as the cluster's CPUs/GPUs fit).
     ``num_gpus``: GPU share per worker (None: 1 when the protocol's device is cuda, or
     auto on a cluster with GPUs; else 0). ``batch``: jobs sent per call, per stage
@@ -222,10 +223,12 @@ class RayExecutor:
         if ray.is_initialized():
             return
         kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
-        if self.address is None and not os.environ.get("RAY_ADDRESS"):
-            kwargs["include_dashboard"] = False  # a local cluster just for this run
+        address = self.address
+        if address is None and not os.environ.get("RAY_ADDRESS"):
+            # a cluster just for this run: "local" never joins another run's cluster
+            address, kwargs["include_dashboard"] = "local", False
         try:
-            ray.init(address=self.address, **(kwargs | init_kwargs))
+            ray.init(address=address, **(kwargs | init_kwargs))
         except (ConnectionError, RuntimeError, ValueError) as err:
             where = self.address or os.environ.get("RAY_ADDRESS") or "a local cluster"
             raise ExecutorError(f"cannot start or join Ray at {where}: {_one_line(err)}") from None

@@ -36,6 +36,7 @@ def _import_ray():
 def ray_cluster():
     ray = _import_ray()
     ray.init(
+        address="local",  # never another run's cluster
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
