@@ -7,7 +7,7 @@ nox.options.sessions = ["tests", "lint"]
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,ray]")
     session.run("pytest", *session.posargs)
 
 
