@@ -1,5 +1,7 @@
 """Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``."""
 
+import sys
+
 import nox
 
 nox.options.sessions = ["tests", "lint"]
@@ -7,7 +9,7 @@ nox.options.sessions = ["tests", "lint"]
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,ray]")
     session.run("pytest", *session.posargs)
 
 
@@ -26,6 +28,10 @@ def bench(session: nox.Session) -> None:
     """Every benchmark under benchmarks/ (printing ratios measured in one run each);
     extra arguments (e.g. ``-- --device cuda --threads 2``) go to every script.
     real_scale (the SD-1.5 UNet at 512x512) takes ~15 min on a 2-core CPU."""
-    session.install("-e", ".")
+    python = "python"
+    if session.venv_backend == "none":  # `nox -s bench --no-venv`: nox's own environment
+        python = sys.executable
+    else:
+        session.install("-e", ".")
     for name in BENCHMARKS:
-        session.run("python", "-m", f"benchmarks.{name}", *session.posargs)
+        session.run(python, "-m", f"benchmarks.{name}", *session.posargs)

@@ -38,24 +38,8 @@ def setup(args) -> dict:
     return machine
 
 
-def best_time(fn: Callable[[], object], repeats: int, device: str = "cpu") -> float:
-    """Minimum wall time of ``fn`` over ``repeats`` runs (after one warm-up run)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def median_time(fn: Callable[[], object], calls: int, device: str = "cpu") -> float:
-    """Median wall time of ``fn`` over ``calls`` runs (after one warm-up run): robust to a
-    few calls slowed by other processes."""
-    import statistics
-
+def call_times(fn: Callable[[], object], calls: int, device: str = "cpu") -> list[float]:
+    """Wall time of each of ``calls`` runs of ``fn``, after one warm-up run."""
     fn()
     times = []
     for _ in range(calls):
@@ -64,7 +48,15 @@ def median_time(fn: Callable[[], object], calls: int, device: str = "cpu") -> fl
         fn()
         sync(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_time(fn: Callable[[], object], calls: int, device: str = "cpu") -> float:
+    """Median wall time over ``calls`` runs: robust to a few calls slowed by other
+    processes."""
+    import statistics
+
+    return statistics.median(call_times(fn, calls, device))
 
 
 def sync(device: str) -> None:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
-from benchmarks.common import parser, peak_rss_gib, report, run_isolated, setup, sync
+from benchmarks.common import call_times, parser, peak_rss_gib, report, run_isolated, setup
 
 MODES = ("guided-step", "finetune-step", "finetune-step-lora")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -77,14 +76,7 @@ def child(args) -> dict:
             loss.backward()
             optimizer.step()
 
-    step()  # warm-up (and compilation)
-    times = []
-    for _ in range(args.repeats):
-        sync(args.device)
-        start = time.perf_counter()
-        step()
-        sync(args.device)
-        times.append(time.perf_counter() - start)
+    times = call_times(step, args.repeats, args.device)  # after a warm-up (and compile)
     result = {"seconds": min(times), "peak_rss_gib": peak_rss_gib(), "parameters": params}
     if args.device.startswith("cuda"):
         result["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30

@@ -201,15 +201,55 @@ def run(
     threads: Annotated[
         int, typer.Option(help="torch CPU threads (0 = torch's default; 1 on shared CPUs).")
     ] = 0,
+    executor: Annotated[
+        str, typer.Option(help="local, or ray (needs sine-bench[ray]; docs/distributed.md).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster: auto, HOST:6379 or ray://HOST:10001 "
+            "(default: $RAY_ADDRESS, else a new local cluster)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Ray workers at most (0 = as many as the cluster fits).")
+    ] = 0,
+    gpus_per_worker: Annotated[
+        float | None,
+        typer.Option(help="GPU share per Ray worker (default: 1 for a cuda protocol, else 0)."),
+    ] = None,
+    retries: Annotated[
+        int, typer.Option(help="Retries of a job whose Ray worker died (then it is reported).")
+    ] = 1,
 ) -> None:
     """Fine-tune, edit and score a protocol's grid; resumes from the store; writes the run
     directory (tables, plots, report.html)."""
+    from .runner.executors import ExecutorError, JobsFailed, make_executor
+
+    if executor != "ray" and (address or workers or gpus_per_worker is not None):
+        fail("--address, --workers and --gpus-per-worker need --executor ray")
+    runner = None
     try:
+        if executor != "local":
+            options = dict(address=address, workers=workers, num_gpus=gpus_per_worker)
+            options |= dict(retries=retries, progress=progress, log=typer.echo)
+            runner = make_executor(executor, **options)
         from .runner.run import run_protocol
 
-        out = run_protocol(protocol, progress=progress, threads=threads, log=typer.echo)
+        out = run_protocol(
+            protocol, executor=runner, progress=progress, threads=threads, log=typer.echo
+        )
     except _input_errors() as err:
         fail(_one_line(err))
+    except ExecutorError as err:
+        fail(_one_line(err))
+    except JobsFailed as err:
+        for line in err.details():
+            typer.echo(line, err=True)
+        fail(str(err), code=1)
+    finally:
+        if runner is not None and hasattr(runner, "close"):
+            runner.close()
     typer.echo(f"report: {out / 'report.html'}")
 
 

@@ -80,3 +80,28 @@ def small_run(tmp_path_factory):
     start = time.perf_counter()
     out = run_protocol(path, progress=False, threads=1, log=lambda *_: None)
     return path, out, time.perf_counter() - start
+
+
+def toy_smoke_here(tmp_path: Path) -> Path:
+    """protocols/toy-smoke.yaml with its output and store in ``tmp_path``."""
+    import yaml
+
+    protocol = tmp_path / "toy-smoke-here.yaml"
+    here = {
+        "include": str(ROOT / "protocols" / "toy-smoke.yaml"),
+        "dataset": str(ROOT / "datasets" / "toy-smoke"),
+        "output": str(tmp_path / "run"),
+        "store": str(tmp_path / "store"),
+    }
+    protocol.write_text(yaml.safe_dump(here))
+    return protocol
+
+
+@pytest.fixture(scope="session")
+def toy_smoke_local(tmp_path_factory) -> Path:
+    """The CI smoke protocol run once by the local executor (its run directory); shared by
+    the baseline check and the Ray executor's comparison."""
+    from sine_bench.runner.run import run_protocol
+
+    protocol = toy_smoke_here(tmp_path_factory.mktemp("toy_smoke_local"))
+    return run_protocol(protocol, progress=False, threads=1, log=lambda *_: None)

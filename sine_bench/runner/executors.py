@@ -1,9 +1,10 @@
 """Executors run a stage's jobs. The local one runs them in order in this process.
 
-The seam for a distributed executor (Ray): ``map`` receives picklable jobs and a
-function; a Ray executor would ship the jobs to workers that each build their own
-``Stages`` (so each loads the model once) and rely on the store's per-key locks,
-which already make concurrent workers safe on a shared filesystem.
+The seam for a distributed executor: ``map`` receives picklable jobs and a function
+(a bound method of ``Stages``). The Ray executor (``ray_executor.py``, imported only
+when asked for, so the CLI never imports ray) ships the jobs to workers that each
+build their own ``Stages`` (so each loads the model once) and relies on the store's
+per-key locks, which make concurrent workers safe on a shared filesystem.
 """
 
 from __future__ import annotations
@@ -45,10 +46,45 @@ class LocalExecutor:
         return results
 
 
-EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor}
+class ExecutorError(RuntimeError):
+    """An executor cannot start (e.g. ray is not installed, or no cluster to join)."""
+
+
+class JobsFailed(RuntimeError):
+    """Some jobs of a stage failed while the others finished (and are in the store).
+
+    Raised after the whole stage ran, so a rerun only has the failed jobs left to do.
+    """
+
+    def __init__(self, stage: str, total: int, failures: list[tuple[str, str]]):
+        self.stage, self.total, self.failures = stage, total, failures
+        names = ", ".join(key for key, _ in failures[:3])
+        more = f" and {len(failures) - 3} more" if len(failures) > 3 else ""
+        super().__init__(
+            f"{len(failures)} of {total} {stage} jobs failed ({names}{more}; first: "
+            f"{failures[0][1]}); finished work is in the store: rerun to complete the rest"
+        )
+
+    def details(self) -> list[str]:
+        """One line per failed job: its key and why it failed."""
+        return [f"{self.stage} job {key} failed: {reason}" for key, reason in self.failures]
+
+
+def _ray(**kwargs) -> Executor:
+    try:
+        from .ray_executor import RayExecutor
+    except ImportError as err:
+        if (err.name or "").split(".")[0] != "ray":
+            raise
+        raise ExecutorError("ray is not installed: pip install 'sine-bench[ray]'") from None
+    return RayExecutor(**kwargs)
+
+
+EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": _ray}
 
 
 def make_executor(name: str = "local", **kwargs) -> Executor:
+    """The executor registered as ``name``; optional ones import their backend only here."""
     if name not in EXECUTORS:
-        raise ValueError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
+        raise ExecutorError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
     return EXECUTORS[name](**kwargs)

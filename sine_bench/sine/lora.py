@@ -78,9 +78,10 @@ def has_lora(unet: nn.Module) -> bool:
 
 
 def detach_lora(unet: UNet2DConditionModel) -> None:
-    """Remove the SINE adapter, if any: the UNet is the plain base model again."""
+    """Remove the SINE adapter and peft's wrapper layers, if any: the UNet is the plain
+    base model again (same modules and state-dict keys as before attaching)."""
     if has_lora(unet):
-        unet.delete_adapters(ADAPTER)
+        unet.unload_lora()
 
 
 class LoraView(nn.Module):

@@ -29,6 +29,14 @@ def _unet_out(unet, seed=0):
 
 
 @pytest.fixture(scope="module")
+def tiny_model():
+    """A private tiny model: these tests attach adapters to its UNet."""
+    from sine_bench.tiny_random import build_tiny_random
+
+    return build_tiny_random(seed=0)
+
+
+@pytest.fixture(scope="module")
 def lora_run(tiny_model, source_image, tmp_path_factory):
     before = {k: v.clone() for k, v in tiny_model.unet.state_dict().items()}
     result = finetune(tiny_model, source_image, PROMPT, SETTINGS, progress=False)
@@ -70,8 +78,12 @@ def test_loaded_adapter_reproduces_training_and_keeps_base_pretrained(tiny_model
 def test_new_finetune_detaches_the_attached_adapter(tiny_model, lora_run, source_image):
     _, folder, _ = lora_run
     loaded = load_finetune(folder, tiny_model)
+    keys = set(tiny_model.unet.state_dict())
     finetune(tiny_model, source_image, PROMPT, FinetuneSettings(steps=1), progress=False)
     assert not has_lora(tiny_model.unet)
+    plain = set(tiny_model.unet.state_dict())
+    assert not any("lora" in k or "base_layer" in k for k in plain)
+    assert {k for k in keys if "lora" not in k and "base_layer" not in k} <= plain
     with pytest.raises(RuntimeError, match="detached"):
         _unet_out(loaded.model.unet)
 

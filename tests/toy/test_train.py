@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -35,3 +36,21 @@ def test_quick_training_writes_a_loadable_pipeline(tmp_path, monkeypatch):
     reloaded = load_model(str(out), device="cpu")
     for key, value in reloaded.unet.state_dict().items():
         assert torch.equal(value, before[key]), key
+
+
+def test_unet_schedule_runs_each_warm_restart_as_its_own_cosine_cycle():
+    from sine_bench.toy.train import _cosine_with_warmup
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    cycles = ((10, 0.5, 0.05), (20, 0.4, 0.02))
+    scheduler = _cosine_with_warmup(optimizer, 30, 5, 1.0, 0.1, cycles)
+    lrs = []
+    for _ in range(62):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(0.2) and lrs[4] == pytest.approx(1.0)  # warm-up
+    assert lrs[30] == pytest.approx(0.5) and lrs[40] == pytest.approx(0.4)  # restart peaks
+    assert lrs[39] < lrs[31] and 0.02 < lrs[59] < lrs[41]  # each cycle decays
+    assert lrs[61] == pytest.approx(0.02)  # past the last cycle: its floor

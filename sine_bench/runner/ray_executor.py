@@ -1,0 +1,471 @@
+"""Run a stage's jobs on a Ray cluster: long-lived workers, each with its own ``Stages``.
+
+What goes over the wire is small: the plan once per worker (a Ray object, fetched on
+the worker's first job), then picklable jobs and their picklable results. Weights
+never do: each worker loads the model, fine-tunes and backbones itself, from the
+store on a filesystem that every node mounts at the same path. The store's atomic
+renames and per-key locks make workers, local runs and Ray runs safe together, so
+either kind of run resumes the other's work.
+
+A worker that dies loses only the job it was running: the job is retried on a fresh
+worker (``retries`` times) and otherwise reported in ``JobsFailed`` once the rest of
+the stage has finished. An exception raised by a job is reported the same way (it is
+not retried: it would fail again).
+
+Only ``make_executor("ray")`` imports this module, so ray stays an optional extra.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import ray
+from ray.exceptions import RayError, RayTaskError
+
+from .executors import ExecutorError, JobsFailed
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+AUTO = 0  # batch size chosen from the number of jobs and workers
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+@ray.remote
+class StageWorker:
+    """One worker slot. Builds the driver's ``Stages`` once per run (so the model and the
+    last fine-tune stay loaded across jobs and stages) and runs its methods on jobs."""
+
+    def __init__(self, threads: int):
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        self._token: str | None = None
+        self._target: Any = None
+
+    def info(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "node": socket.gethostname()}
+
+    def run(self, token: str, boxed_context: list, method: str | None, jobs: list) -> dict:
+        """Run ``jobs`` one by one; one job's exception does not cost the others."""
+        if token != self._token:
+            self._target = None  # a new run: drop the previous one's model first
+            self._target = _build_target(ray.get(boxed_context[0]))
+            self._token = token
+        target = self._target
+        call = target if method is None else getattr(target, method)
+        before = _side_state(target)
+        outcomes = []
+        for job in jobs:
+            try:
+                outcomes.append(("ok", call(job)))
+            except Exception as err:  # reported to the driver, which fails the job
+                last = traceback.extract_tb(err.__traceback__)[-1]
+                where = f" at {Path(last.filename).name}:{last.lineno}"
+                outcomes.append(("error", f"{_one_line(err)}{where}"))
+        side = _side_delta(before, _side_state(target))
+        return {"pid": os.getpid(), "outcomes": outcomes, "side": side}
+
+
+def _build_target(context: dict) -> Any:
+    """The object whose methods run the jobs: the driver's ``Stages`` rebuilt on the plan
+    and store, or a plain function shipped as is."""
+    if context["kind"] == "function":
+        return context["fn"]
+    from .. import __version__
+    from .executors import LocalExecutor
+    from .store import Store
+
+    if context["version"] != __version__:
+        raise ExecutorError(
+            f"worker has sine-bench {__version__}, the driver {context['version']}: "
+            "install the same version on every node"
+        )
+    if os.path.isdir(context["cwd"]):  # relative paths in the plan mean the driver's
+        os.chdir(context["cwd"])
+    target = context["cls"](context["plan"], Store(context["root"]), LocalExecutor(progress=False))
+    stats = getattr(target, "stats", None)
+    if isinstance(stats, dict) and context.get("stats_type") is not None:
+        from collections import defaultdict
+
+        target.stats = defaultdict(context["stats_type"], stats)  # stages write stats[name]
+    return target
+
+
+def _side_state(target: Any) -> dict:
+    """What job methods may still record on ``self`` (stats counters, resolved backbones)
+    instead of returning it; mirrored to the driver's object after each batch."""
+    state: dict = {}
+    stats = getattr(target, "stats", None)
+    if isinstance(stats, dict):
+        state["stats"] = {k: asdict(v) for k, v in stats.items() if is_dataclass(v)}
+    backbones = getattr(target, "backbones", None)
+    if isinstance(backbones, dict):
+        state["backbones"] = dict(backbones)
+    return state
+
+
+def _side_delta(before: dict, after: dict) -> dict:
+    delta: dict = {"stats": {}, "backbones": {}}
+    for name, fields in after.get("stats", {}).items():
+        old = before.get("stats", {}).get(name, {})
+        changed = {
+            k: v - old.get(k, 0)
+            for k, v in fields.items()
+            if isinstance(v, int | float) and v != old.get(k, 0)
+        }
+        if changed:
+            delta["stats"][name] = changed
+    old_bb = before.get("backbones", {})
+    delta["backbones"] = {k: v for k, v in after.get("backbones", {}).items() if old_bb.get(k) != v}
+    return delta
+
+
+def _apply_side(target: Any, delta: dict, stats_type: type | None) -> None:
+    stats = getattr(target, "stats", None)
+    if isinstance(stats, dict) and stats_type is not None:
+        for name, changed in delta.get("stats", {}).items():
+            entry = stats.setdefault(name, stats_type())
+            for key, value in changed.items():
+                setattr(entry, key, getattr(entry, key) + value)
+    backbones = getattr(target, "backbones", None)
+    if isinstance(backbones, dict):
+        backbones.update(delta.get("backbones", {}))
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+# --------------------------------------------------------------------------- driver side
+
+
+@dataclass
+class _Batch:
+    group: Any
+    indices: list[int]
+    attempt: int = 0
+
+
+@dataclass
+class _Slot:
+    index: int
+    handle: Any
+    group: Any = None
+    pid: int | None = None
+    busy: bool = False
+
+
+@dataclass
+class _Context:
+    token: str
+    boxed: list
+    method: str | None
+    target: Any
+    stats_type: type | None = None
+
+
+class RayExecutor:
+    """Runs ``map`` on Ray workers; see the module docstring for the contract.
+
+    ``address``: None joins ``$RAY_ADDRESS`` or else starts a local cluster of its own;
+    "auto" joins the cluster running on this node (``ray start``); "HOST:6379" a
+    cluster's head; "ray://HOST:10001" goes through Ray Client.
+    ``workers``: at most this many (0: as many as the cluster's CPUs/GPUs fit).
+    ``num_gpus``: GPU share per worker (None: 1 when the protocol's device is cuda, or
+    auto on a cluster with GPUs; else 0). ``batch``: jobs sent per call, per stage
+    (AUTO = from the job count; stages not named send one job per call).
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        workers: int = 0,
+        num_cpus: float = 1.0,
+        num_gpus: float | None = None,
+        retries: int = 1,
+        progress: bool = True,
+        batch: Mapping[str, int] | None = None,
+        log: Callable[[str], Any] | None = print,
+        init_kwargs: Mapping[str, Any] | None = None,
+    ):
+        self.address = address
+        self.max_workers = workers
+        self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
+        self.retries = retries
+        self.progress = progress
+        self.batch = dict({"score": AUTO} if batch is None else batch)
+        self.log = log
+        self.retried: list[tuple[str, str, str]] = []  # (stage, job key, why)
+        self._slots: list[_Slot] = []
+        self._context: _Context | None = None
+        self._owns_ray = False
+        self._connect(dict(init_kwargs or {}))
+
+    # ---------------------------------------------------------------- cluster
+    def _connect(self, init_kwargs: dict) -> None:
+        if ray.is_initialized():
+            return
+        kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+        address = self.address
+        if address is None and not os.environ.get("RAY_ADDRESS"):
+            # a cluster just for this run: "local" never joins another run's cluster
+            address, kwargs["include_dashboard"] = "local", False
+        try:
+            ray.init(address=address, **(kwargs | init_kwargs))
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            where = self.address or os.environ.get("RAY_ADDRESS") or "a local cluster"
+            raise ExecutorError(f"cannot start or join Ray at {where}: {_one_line(err)}") from None
+        self._owns_ray = True
+
+    def close(self) -> None:
+        """Stop the workers (and the local cluster if this executor started it)."""
+        for slot in self._slots:
+            _kill(slot.handle)
+        self._slots.clear()
+        self._context = None
+        if self._owns_ray and ray.is_initialized():
+            ray.shutdown()
+        self._owns_ray = False
+
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the workers that have finished a job (for diagnostics and tests;
+        asks no worker, so it answers while they are busy)."""
+        return [s.pid for s in self._slots if s.pid is not None]
+
+    def _gpus(self, target: Any) -> float:
+        if self.num_gpus is not None:
+            return self.num_gpus
+        plan = getattr(target, "plan", None)
+        device = str(getattr(getattr(getattr(plan, "protocol", None), "model", None), "device", ""))
+        if device.startswith("cuda"):
+            return 1.0
+        if device == "auto" and ray.cluster_resources().get("GPU", 0) > 0:
+            return 1.0
+        return 0.0
+
+    def _capacity(self, gpus: float) -> int:
+        resources = ray.cluster_resources()
+        fits = [math.floor(resources.get("CPU", 0) / self.num_cpus)] if self.num_cpus else []
+        if gpus:
+            fits.append(math.floor(resources.get("GPU", 0) / gpus))
+        slots = min(fits) if fits else 1
+        if slots < 1:
+            raise ExecutorError(
+                f"the Ray cluster has no room for a worker needing {self.num_cpus} CPU and "
+                f"{gpus} GPU (it has {resources.get('CPU', 0)} CPU, "
+                f"{resources.get('GPU', 0)} GPU)"
+            )
+        return min(slots, self.max_workers) if self.max_workers > 0 else slots
+
+    def _new_handle(self, gpus: float) -> Any:
+        threads = max(1, int(self.num_cpus))
+        env = {"OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
+        env |= {"TOKENIZERS_PARALLELISM": "false"}
+        return StageWorker.options(
+            num_cpus=self.num_cpus,
+            num_gpus=gpus,
+            max_restarts=0,
+            runtime_env={"env_vars": env},
+        ).remote(threads)
+
+    def _ensure_slots(self, wanted: int, gpus: float) -> None:
+        while len(self._slots) < wanted:
+            self._slots.append(_Slot(len(self._slots), self._new_handle(gpus)))
+
+    def _replace(self, slot: _Slot, gpus: float) -> None:
+        _kill(slot.handle)
+        slot.handle, slot.group, slot.pid, slot.busy = self._new_handle(gpus), None, None, False
+
+    # ---------------------------------------------------------------- context
+    def _context_for(self, fn: Callable) -> _Context:
+        """What workers need to run ``fn``: for a bound method of a Stages-like object
+        (``plan`` and ``store``) the plan, store root and class; else ``fn`` itself."""
+        target = getattr(fn, "__self__", None)
+        current = self._context
+        same = current is not None and current.target is (fn if target is None else target)
+        if same:
+            if target is not None:
+                current.method = fn.__name__
+            return current
+        token = uuid.uuid4().hex
+        if target is not None and hasattr(target, "plan") and hasattr(target, "store"):
+            from .. import __version__
+
+            stats = getattr(target, "stats", None)
+            stats_type = None
+            if isinstance(stats, dict):
+                from .stages import StageStats
+
+                stats_type = StageStats
+            context = {
+                "kind": "stages",
+                "cls": type(target),
+                "plan": target.plan,
+                "root": str(Path(target.store.root).resolve()),
+                "cwd": os.getcwd(),
+                "version": __version__,
+                "stats_type": stats_type,
+            }
+            self._context = _Context(token, [ray.put(context)], fn.__name__, target, stats_type)
+        else:
+            boxed = [ray.put({"kind": "function", "fn": fn})]
+            self._context = _Context(token, boxed, None, fn)
+        return self._context
+
+    # ---------------------------------------------------------------- map
+    def map(self, stage: str, jobs: Sequence[J], fn: Callable[[J], R]) -> list[R]:
+        """Results in job order; raises ``JobsFailed`` after the stage if any job failed."""
+        jobs = list(jobs)
+        if not jobs:
+            return []
+        context = self._context_for(fn)
+        target = getattr(fn, "__self__", None)
+        gpus = self._gpus(target)
+        capacity = self._capacity(gpus)
+        pending = self._batches(stage, jobs, capacity)
+        self._ensure_slots(min(capacity, sum(len(q) for q in pending.values())), gpus)
+        results: list[Any] = [None] * len(jobs)
+        failures: list[tuple[str, str]] = []
+        inflight: dict[Any, tuple[_Slot, _Batch]] = {}
+        with self._bar(stage, len(jobs)) as (advance, say):
+            while pending or inflight:
+                for slot in self._slots:
+                    if slot.busy or not pending:
+                        continue
+                    batch = self._pick(slot, pending)
+                    ref = slot.handle.run.remote(
+                        context.token,
+                        context.boxed,
+                        context.method,
+                        [jobs[i] for i in batch.indices],
+                    )
+                    slot.busy = True
+                    inflight[ref] = (slot, batch)
+                ready, _ = ray.wait(list(inflight), num_returns=1)
+                for ref in ready:
+                    slot, batch = inflight.pop(ref)
+                    slot.busy = False
+                    keys = [_key(jobs[i]) for i in batch.indices]
+                    try:
+                        reply = ray.get(ref)
+                    except RayTaskError as err:  # the worker could not set up (not a job)
+                        reason = _one_line(err.cause) if err.cause else _one_line(err)
+                        failures += [(k, reason) for k in keys]
+                        advance(len(keys), failed=len(keys))
+                        continue
+                    except RayError as err:  # the worker died or became unreachable
+                        self._replace(slot, gpus)
+                        why = f"worker died ({type(err).__name__})"
+                        if batch.attempt < self.retries:
+                            batch.attempt += 1
+                            pending.setdefault(batch.group, deque()).appendleft(batch)
+                            self.retried += [(stage, k, why) for k in keys]
+                            say(f"{stage}: {why} running {', '.join(keys)}; retrying")
+                        else:
+                            failures += [(k, why) for k in keys]
+                            advance(len(keys), failed=len(keys))
+                        continue
+                    slot.pid = reply["pid"]
+                    if target is not None:
+                        _apply_side(target, reply["side"], context.stats_type)
+                    bad = 0
+                    for i, key, (status, value) in zip(
+                        batch.indices, keys, reply["outcomes"], strict=True
+                    ):
+                        if status == "ok":
+                            results[i] = value
+                        else:
+                            failures.append((key, value))
+                            bad += 1
+                    advance(len(keys), failed=bad)
+        if failures:
+            raise JobsFailed(stage, len(jobs), failures)
+        return results
+
+    def _batches(self, stage: str, jobs: list, capacity: int) -> dict[Any, deque[_Batch]]:
+        """Jobs grouped by fine-tune (``job.finetune``) in first-seen order, each group cut
+        into batches; a worker stays on one group so it loads each fine-tune once."""
+        size = self.batch.get(stage, 1)
+        if size == AUTO:  # about four batches per worker, at most 16 jobs each
+            size = max(1, min(16, math.ceil(len(jobs) / (4 * capacity))))
+        groups: dict[Any, list[int]] = {}
+        for i, job in enumerate(jobs):
+            groups.setdefault(getattr(job, "finetune", None), []).append(i)
+        return {
+            g: deque(_Batch(g, ids[s : s + size]) for s in range(0, len(ids), size))
+            for g, ids in groups.items()
+        }
+
+    def _pick(self, slot: _Slot, pending: dict[Any, deque[_Batch]]) -> _Batch:
+        """The slot's own group first, then a group nobody works on, then help the group
+        with the most batches left."""
+        if slot.group not in pending:
+            taken = {s.group for s in self._slots if s.busy}
+            fresh = [g for g in pending if g not in taken]
+            slot.group = fresh[0] if fresh else max(pending, key=lambda g: len(pending[g]))
+        queue = pending[slot.group]
+        batch = queue.popleft()
+        if not queue:
+            del pending[slot.group]
+        return batch
+
+    @contextmanager
+    def _bar(self, stage: str, total: int) -> Iterator[tuple[Callable, Callable]]:
+        """One bar per stage in the driver, advanced as workers' results arrive; yields
+        (advance(n, failed=0), say(message))."""
+        if not self.progress:
+            yield (lambda n, failed=0: None), (self.log or (lambda message: None))
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        failures = 0
+        with Progress(*columns, TimeElapsedColumn(), transient=False) as bar:
+            task = bar.add_task(f"{stage:10s}", total=total)
+
+            def advance(n: int, failed: int = 0) -> None:
+                nonlocal failures
+                failures += failed
+                label = f"{stage:10s}" + (f" ({failures} failed)" if failures else "")
+                bar.update(task, advance=n, description=label)
+
+            yield advance, bar.console.print
+
+
+def _key(job: Any) -> str:
+    key = getattr(job, "key", None)
+    return str(key)[:12] if key is not None else repr(job)[:40]
+
+
+def _kill(handle: Any) -> None:
+    with suppress(Exception):  # already dead or the cluster is gone: nothing to stop
+        ray.kill(handle, no_restart=True)

@@ -1,0 +1,236 @@
+"""The Ray executor on a local two-CPU cluster started here: job order, fine-tune
+affinity, failure reports, dead workers retried, and toy-smoke under Ray (with a
+worker killed mid-edit) giving the local executor's cells table."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from sine_bench.cli import app
+from sine_bench.runner.executors import EXECUTORS, JobsFailed
+from tests.conftest import ROOT, toy_smoke_here, write_protocol
+
+
+def _import_ray():
+    """In CI ray must be there (README installs .[test,ray]); elsewhere skip without it."""
+    if os.environ.get("CI"):
+        import ray
+
+        return ray
+    return pytest.importorskip("ray", reason="ray is not installed: pip install 'sine-bench[ray]'")
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = _import_ray()
+    ray.init(
+        address="local",  # never another run's cluster
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+        runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}},
+    )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ex(ray_cluster):
+    """Two workers for the whole module (starting one costs seconds); tests set retries."""
+    from sine_bench.runner.ray_executor import RayExecutor
+
+    with RayExecutor(workers=2, progress=False, log=None) as executor:
+        yield executor
+
+
+@pytest.fixture
+def retries(ex):
+    def set_retries(n: int):
+        ex.retries = n
+        return ex
+
+    yield set_retries
+    ex.retries = 1
+
+
+# ----------------------------------------------------------------- plain functions
+
+
+def test_results_in_job_order_and_groups_stay_on_a_worker(ex):
+    def work(job):
+        time.sleep(0.02)
+        return job.finetune, job.n * job.n, os.getpid()
+
+    jobs = [SimpleNamespace(key=f"j{n}", finetune=f"ft{n % 3}", n=n) for n in range(12)]
+    results = ex.map("edit", jobs, work)
+    assert [r[1] for r in results] == [n * n for n in range(12)]
+    assert len(set(ex.worker_pids())) == 2
+    pairs = {(ft, pid) for ft, _, pid in results}
+    # three fine-tunes on two workers: each worker loads each fine-tune at most once, and
+    # only the last group may be shared (an idle worker helps with it)
+    assert len(pairs) <= 4
+
+
+def test_scores_are_batched_and_other_stages_are_not(ex, monkeypatch):
+    # automatic: about four batches per worker
+    assert len(ex._batches("score", list(range(100)), capacity=2)[None]) == 8
+    monkeypatch.setitem(ex.batch, "score", 5)
+    batches = ex._batches("score", list(range(12)), capacity=2)
+    assert [b.indices for b in batches[None]] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]
+    assert all(len(b.indices) == 1 for b in ex._batches("edit", list(range(4)), 2)[None])
+    results = ex.map("score", list(range(12)), lambda n: (n, os.getpid()))
+    assert [n for n, _ in results] == list(range(12))
+
+
+def _dies_once(marker: str, doomed: int):
+    def work(n):
+        if n == doomed and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)  # the worker process dies mid-job
+        return n
+
+    return work
+
+
+def test_dead_worker_is_reported_and_a_rerun_completes(retries, tmp_path):
+    work = _dies_once(str(tmp_path / "died"), doomed=3)
+    ex = retries(0)
+    with pytest.raises(JobsFailed) as failed:
+        ex.map("edit", list(range(8)), work)
+    assert [key for key, _ in failed.value.failures] == ["3"]
+    assert "worker died" in failed.value.failures[0][1]
+    assert "1 of 8 edit jobs failed (3;" in str(failed.value)
+    assert "rerun" in str(failed.value)
+    assert ex.map("edit", list(range(8)), work) == list(range(8))
+
+
+def test_dead_worker_job_is_retried_on_a_new_worker(retries, tmp_path):
+    work = _dies_once(str(tmp_path / "died"), doomed=5)
+    ex = retries(1)
+    ex.retried.clear()
+    assert ex.map("edit", list(range(8)), work) == list(range(8))
+    assert [(stage, key) for stage, key, _ in ex.retried] == [("edit", "5")]
+
+
+def test_job_exception_fails_only_that_job(ex):
+    def work(n):
+        if n == 2:
+            raise ValueError("two is bad")
+        return n
+
+    with pytest.raises(JobsFailed) as failed:
+        ex.map("score", list(range(6)), work)
+    (key, reason), *rest = failed.value.failures
+    assert key == "2" and not rest and reason.startswith("ValueError: two is bad")
+
+
+# ----------------------------------------------------------------- the protocol
+
+
+def test_toy_smoke_on_ray_matches_local_with_a_worker_killed(retries, toy_smoke_local, tmp_path):
+    """Two workers run toy-smoke; one is SIGKILLed once edits are being stored; its job
+    is retried on a fresh worker, and the cells table equals the local executor's."""
+    from sine_bench.runner.run import plan_summary, run_protocol
+
+    protocol = toy_smoke_here(tmp_path)
+    edits = tmp_path / "store" / "edits"
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_a_worker_mid_edit(ex) -> None:
+        while not stop.is_set():
+            stored = [p for p in edits.glob("*/*") if not p.name.startswith(".")]
+            if edits.exists() and stored and ex.worker_pids():
+                pid = ex.worker_pids()[0]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.05)
+
+    ex = retries(1)
+    ex.retried.clear()
+    killer = threading.Thread(target=kill_a_worker_mid_edit, args=(ex,), daemon=True)
+    killer.start()
+    try:
+        out = run_protocol(protocol, executor=ex, progress=False, threads=1, log=print)
+    finally:
+        stop.set()
+        killer.join()
+    retried = list(ex.retried)
+    assert killed, "no worker was killed"
+    assert retried and all(stage == "edit" for stage, _, _ in retried), retried
+    ray_cells = pd.read_csv(out / "cells.csv")
+    local_cells = pd.read_csv(toy_smoke_local / "cells.csv")
+    pd.testing.assert_frame_equal(ray_cells, local_cells)
+    manifest = json.loads((out / "manifest.json").read_text())
+    local = json.loads((toy_smoke_local / "manifest.json").read_text())
+    assert manifest["unet_evaluations"] == local["unet_evaluations"]
+    assert manifest["metric_backbones"] == local["metric_backbones"]
+
+    from sine_bench.protocol import load_protocol
+
+    summary = plan_summary(load_protocol(protocol))  # a local run would find it all done
+    assert summary["finetunes_cached"] == summary["finetunes"]
+    assert summary["edits_cached"] == summary["edits"]
+
+
+# ----------------------------------------------------------------- command line
+
+
+def test_help_imports_neither_torch_nor_ray():
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from sine_bench.cli import app\n"
+        "r = CliRunner().invoke(app, ['run', '--help'])\n"
+        "assert r.exit_code == 0 and '--executor' in r.output, r.output\n"
+        "heavy = [m for m in ('torch', 'ray') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_ray_executor_without_ray_is_a_one_line_error(tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['ray'] = None  # as if ray were not installed\n"
+        "from typer.testing import CliRunner\n"
+        "from sine_bench.cli import app\n"
+        f"r = CliRunner().invoke(app, ['run', {str(tmp_path / 'p.yaml')!r}, '--executor', 'ray'])\n"
+        "print(r.exit_code, r.output)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("2 error: ray is not installed: pip install 'sine-bench[ray]'")
+
+
+def test_address_needs_the_ray_executor(tmp_path):
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "p.yaml"), "--address", "auto"])
+    assert result.exit_code == 2 and "need --executor ray" in result.output
+
+
+def test_failed_jobs_exit_1_with_their_keys(tmp_path, monkeypatch):
+    class Failing:
+        def map(self, stage, jobs, fn):
+            raise JobsFailed(stage, len(jobs), [(job.key[:12], "worker died") for job in jobs])
+
+    monkeypatch.setitem(EXECUTORS, "failing", lambda **_: Failing())
+    path = write_protocol(tmp_path)
+    result = CliRunner().invoke(app, ["run", str(path), "--executor", "failing"])
+    assert result.exit_code == 1, result.output
+    assert "2 of 2 fine-tune jobs failed" in result.output and "rerun" in result.output
+    assert result.output.count("failed: worker died") == 2
