@@ -14,12 +14,10 @@ from __future__ import annotations
 import json
 import time
 
-import torch
-
 from benchmarks.common import parser, report, setup, stand_in_finetune, sync
 from sine_bench.models import load_model
-from sine_bench.sine import EvaluationCounter, SinePlan, sample_latents
-from sine_bench.sine.grid_sampler import EditRequest, sample_grid
+from sine_bench.sine import EvaluationCounter
+from sine_bench.sine.grid_sampler import EditRequest, sample_grid, sample_one
 
 PROMPT = "a large blue circle on a red background"
 
@@ -35,17 +33,7 @@ def naive(model, ft, requests, steps, h, w, device):
     sync(device)
     start = time.perf_counter()
     for r in requests:
-        sample_latents(
-            model,
-            [ft],
-            SinePlan(v=r.v, k=r.k, guidance_scale=r.guidance_scale),
-            r.prompt,
-            height=h,
-            width=w,
-            steps=steps,
-            generator=torch.Generator().manual_seed(r.seed),
-            counter=counter,
-        )
+        sample_one(model, ft, r, height=h, width=w, steps=steps, counter=counter)
     sync(device)
     return time.perf_counter() - start, counter.total
 

@@ -29,7 +29,14 @@ from tqdm.auto import tqdm
 
 from .components import DiffusionModel
 from .guidance import is_guided, pretrained_guidance, sine_guidance
-from .sampler import EvaluationCounter, FinetunedModel, initial_latents, make_scheduler
+from .sampler import (
+    EvaluationCounter,
+    FinetunedModel,
+    SinePlan,
+    initial_latents,
+    make_scheduler,
+    sample_latents,
+)
 
 
 @dataclass(frozen=True)
@@ -195,6 +202,33 @@ def sample_grid(
         for i in row.members:
             out[i] = row.latents.clone()
     return out  # type: ignore[return-value]
+
+
+def sample_one(
+    model: DiffusionModel,
+    finetuned: FinetunedModel,
+    request: EditRequest,
+    *,
+    height: int,
+    width: int,
+    steps: int = 100,
+    eta: float = 0.0,
+    counter: EvaluationCounter | None = None,
+) -> torch.Tensor:
+    """One request the unshared way (:func:`sample_latents`): the reference that
+    :func:`sample_grid` must reproduce, and the baseline its benchmark times."""
+    return sample_latents(
+        model,
+        [finetuned],
+        SinePlan(v=request.v, k=request.k, guidance_scale=request.guidance_scale),
+        request.prompt,
+        height=height,
+        width=width,
+        steps=steps,
+        eta=eta,
+        generator=torch.Generator().manual_seed(request.seed),
+        counter=counter,
+    )
 
 
 def _pretrained(model, rows, requests, inputs, texts, t, batch_size):

@@ -3,11 +3,12 @@
 import pytest
 import torch
 
-from sine_bench.sine import EvaluationCounter, SinePlan, sample_latents
+from sine_bench.sine import EvaluationCounter
 from sine_bench.sine.grid_sampler import (
     EditRequest,
     count_evaluations,
     sample_grid,
+    sample_one,
     timesteps_for,
 )
 
@@ -17,17 +18,8 @@ K_SWEEP = [0, 200, 500, 800, 1000]
 
 def _one_by_one(model, ft, request, eta=0.0, h=64, w=64):
     counter = EvaluationCounter()
-    latents = sample_latents(
-        model,
-        [ft],
-        SinePlan(v=request.v, k=request.k, guidance_scale=request.guidance_scale),
-        request.prompt,
-        height=h,
-        width=w,
-        steps=STEPS,
-        eta=eta,
-        generator=torch.Generator().manual_seed(request.seed),
-        counter=counter,
+    latents = sample_one(
+        model, ft, request, height=h, width=w, steps=STEPS, eta=eta, counter=counter
     )
     return latents, counter.total
 
