@@ -75,12 +75,21 @@ def _fork(row: _Row, members: list[int]) -> _Row:
     return _Row(row.latents.clone(), generator, members)
 
 
+def _by_step_type(
+    members: list[int], requests: Sequence[EditRequest], t: int
+) -> tuple[list[int], list[int]]:
+    """(guided, plain): a trajectory's edits split by what they do at timestep t; one
+    trajectory must fork exactly when both are non-empty."""
+    guided = [i for i in members if requests[i].guided(t)]
+    plain = [i for i in members if not requests[i].guided(t)]
+    return guided, plain
+
+
 def _split_rows(rows: list[_Row], requests: Sequence[EditRequest], t: int) -> list[_Row]:
     """Fork every row whose edits disagree on the step type at t; tag each row's type."""
     out = []
     for row in rows:
-        guided = [i for i in row.members if requests[i].guided(t)]
-        plain = [i for i in row.members if not requests[i].guided(t)]
+        guided, plain = _by_step_type(row.members, requests, t)
         if guided and plain:
             row.members = guided
             out.append(row)
@@ -106,9 +115,7 @@ def count_evaluations(requests: Sequence[EditRequest], timesteps: Sequence[int])
         for t in timesteps:
             split = []
             for group in groups:
-                guided = [i for i in group if requests[i].guided(t)]
-                plain = [i for i in group if not requests[i].guided(t)]
-                split += [g for g in (guided, plain) if g]
+                split += [g for g in _by_step_type(group, requests, t) if g]
             groups = split
             shared += sum(3 if requests[g[0]].guided(t) else 2 for g in groups)
     return {"naive": naive, "shared": shared}
