@@ -26,7 +26,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,7 +67,6 @@ class StageWorker:
             self._token = token
         target = self._target
         call = target if method is None else getattr(target, method)
-        before = _side_state(target)
         outcomes = []
         for job in jobs:
             try:
@@ -76,8 +75,7 @@ class StageWorker:
                 last = traceback.extract_tb(err.__traceback__)[-1]
                 where = f" at {Path(last.filename).name}:{last.lineno}"
                 outcomes.append(("error", f"{_one_line(err)}{where}"))
-        side = _side_delta(before, _side_state(target))
-        return {"pid": os.getpid(), "outcomes": outcomes, "side": side}
+        return {"pid": os.getpid(), "outcomes": outcomes}
 
 
 def _build_target(context: dict) -> Any:
@@ -96,54 +94,7 @@ def _build_target(context: dict) -> Any:
         )
     if os.path.isdir(context["cwd"]):  # relative paths in the plan mean the driver's
         os.chdir(context["cwd"])
-    target = context["cls"](context["plan"], Store(context["root"]), LocalExecutor(progress=False))
-    stats = getattr(target, "stats", None)
-    if isinstance(stats, dict) and context.get("stats_type") is not None:
-        from collections import defaultdict
-
-        target.stats = defaultdict(context["stats_type"], stats)  # stages write stats[name]
-    return target
-
-
-def _side_state(target: Any) -> dict:
-    """What job methods may still record on ``self`` (stats counters, resolved backbones)
-    instead of returning it; mirrored to the driver's object after each batch."""
-    state: dict = {}
-    stats = getattr(target, "stats", None)
-    if isinstance(stats, dict):
-        state["stats"] = {k: asdict(v) for k, v in stats.items() if is_dataclass(v)}
-    backbones = getattr(target, "backbones", None)
-    if isinstance(backbones, dict):
-        state["backbones"] = dict(backbones)
-    return state
-
-
-def _side_delta(before: dict, after: dict) -> dict:
-    delta: dict = {"stats": {}, "backbones": {}}
-    for name, fields in after.get("stats", {}).items():
-        old = before.get("stats", {}).get(name, {})
-        changed = {
-            k: v - old.get(k, 0)
-            for k, v in fields.items()
-            if isinstance(v, int | float) and v != old.get(k, 0)
-        }
-        if changed:
-            delta["stats"][name] = changed
-    old_bb = before.get("backbones", {})
-    delta["backbones"] = {k: v for k, v in after.get("backbones", {}).items() if old_bb.get(k) != v}
-    return delta
-
-
-def _apply_side(target: Any, delta: dict, stats_type: type | None) -> None:
-    stats = getattr(target, "stats", None)
-    if isinstance(stats, dict) and stats_type is not None:
-        for name, changed in delta.get("stats", {}).items():
-            entry = stats.setdefault(name, stats_type())
-            for key, value in changed.items():
-                setattr(entry, key, getattr(entry, key) + value)
-    backbones = getattr(target, "backbones", None)
-    if isinstance(backbones, dict):
-        backbones.update(delta.get("backbones", {}))
+    return context["cls"](context["plan"], Store(context["root"]), LocalExecutor(progress=False))
 
 
 def _one_line(err: BaseException) -> str:
@@ -176,7 +127,6 @@ class _Context:
     boxed: list
     method: str | None
     target: Any
-    stats_type: type | None = None
 
 
 class RayExecutor:
@@ -314,12 +264,6 @@ class RayExecutor:
         if target is not None and hasattr(target, "plan") and hasattr(target, "store"):
             from .. import __version__
 
-            stats = getattr(target, "stats", None)
-            stats_type = None
-            if isinstance(stats, dict):
-                from .stages import StageStats
-
-                stats_type = StageStats
             context = {
                 "kind": "stages",
                 "cls": type(target),
@@ -327,9 +271,8 @@ class RayExecutor:
                 "root": str(Path(target.store.root).resolve()),
                 "cwd": os.getcwd(),
                 "version": __version__,
-                "stats_type": stats_type,
             }
-            self._context = _Context(token, [ray.put(context)], fn.__name__, target, stats_type)
+            self._context = _Context(token, [ray.put(context)], fn.__name__, target)
         else:
             boxed = [ray.put({"kind": "function", "fn": fn})]
             self._context = _Context(token, boxed, None, fn)
@@ -389,8 +332,6 @@ class RayExecutor:
                             advance(len(keys), failed=len(keys))
                         continue
                     slot.pid = reply["pid"]
-                    if target is not None:
-                        _apply_side(target, reply["side"], context.stats_type)
                     bad = 0
                     for i, key, (status, value) in zip(
                         batch.indices, keys, reply["outcomes"], strict=True

@@ -55,6 +55,17 @@ class StageStats:
 
 
 @dataclass
+class CellScores:
+    """One cell's metric values and what scoring them did: returned rather than recorded
+    on ``Stages``, so an executor may score cells in other processes."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    computed: int = 0
+    cached: int = 0
+    backbones: dict[str, dict[str, str]] = field(default_factory=dict)  # label -> resolved
+
+
+@dataclass
 class Stages:
     plan: RunPlan
     store: Store
@@ -102,8 +113,9 @@ class Stages:
         for stage in ("finetunes", "edits"):  # leftovers of a killed run
             self.store.sweep(stage)
         jobs = sorted(self.plan.finetunes.values(), key=lambda j: j.key)
-        todo = [j for j in jobs if not self.store.done("finetunes", j.key)]
-        results = self._run("fine-tune", jobs, lambda j: j not in todo, self._finetune)
+        done = {j.key for j in jobs if self.store.done("finetunes", j.key)}
+        todo = [j for j in jobs if j.key not in done]
+        results = self._run("fine-tune", jobs, lambda j: j.key in done, self._finetune)
         for job, computed in zip(todo, results, strict=True):
             self.stats["fine-tune"].training_steps += job.settings["steps"] if computed else 0
 
@@ -145,7 +157,7 @@ class Stages:
         from ..sine.grid_sampler import sample_grid
 
         with self.store.lock("edit-units", unit.key):
-            missing = [j for j in unit.jobs if not self.store.done("edits", j.key)]
+            missing = {j.key for j in unit.jobs if not self.store.done("edits", j.key)}
             result = {"computed": 0, "cached": len(unit.jobs) - len(missing)}
             result["unet_evaluations"] = result["unet_evaluations_finetuned"] = 0
             if not missing:
@@ -169,7 +181,7 @@ class Stages:
             shared = {"key": unit.key, "edits": len(unit.jobs), "seconds": seconds}
             shared["unet_evaluations"] = counter.total
             for job, z in zip(unit.jobs, latents, strict=True):
-                if job in missing:
+                if job.key in missing:
                     result["computed"] += self._write_edit(job, self.model.decode(z), shared)
             result["cached"] = len(unit.jobs) - result["computed"]
             result["unet_evaluations"] = counter.total
@@ -203,7 +215,12 @@ class Stages:
         (cell, metric) or (group, metric)."""
         stats = self.stats.setdefault("score", StageStats())
         start = time.perf_counter()
-        rows = self.executor.map("score", self.plan.cells, self._score_cell)
+        rows = []
+        for scored in self.executor.map("score", self.plan.cells, self._score_cell):
+            stats.computed += scored.computed
+            stats.cached += scored.cached
+            self.backbones.update(scored.backbones)
+            rows.append(scored.values)
         for metric in (m for m in self.plan.metrics if m.info.scope == "group"):
             self._score_group(metric, rows)
         stats.seconds += time.perf_counter() - start
@@ -223,26 +240,25 @@ class Stages:
             "memorized": cell.memorized,
         }
 
-    def _score_cell(self, cell: CellPlan) -> dict[str, float]:
+    def _score_cell(self, cell: CellPlan) -> CellScores:
         context = self._context(cell)
-        values: dict[str, float] = {}
+        scored = CellScores()
         inputs = None
-        stats = self.stats["score"]
         for metric in (m for m in self.plan.metrics if m.info.scope == "cell"):
             key = score_key(cell.edit, metric.text, context | registry.score_identity(metric))
             if self.store.done("scores", key, ".json"):
                 record = self.store.read_json("scores", key)
-                stats.cached += 1
+                scored.cached += 1
             else:
                 inputs = inputs or self._inputs(cell, context)
                 value = registry.scorer(metric)(metric, inputs)
                 record = {"label": _label(metric), "value": _finite_or_nan(value)}
                 record["backbones"] = _resolved_backbones(metric)
                 self.store.write_json("scores", key, record)
-                stats.computed += 1
-            self.backbones[record["label"]] = record.get("backbones", {})
-            values[record["label"]] = _from_json(record["value"])
-        return values
+                scored.computed += 1
+            scored.backbones[record["label"]] = record.get("backbones", {})
+            scored.values[record["label"]] = _from_json(record["value"])
+        return scored
 
     def _score_group(self, metric, rows: list[dict]) -> None:
         drop = "prompt" if metric.family == "prompt_insensitivity" else "seed"
