@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from .hf_compat import dtype_kwargs
 from .sine.components import DiffusionModel, sd_ddim_scheduler
 
 
@@ -40,7 +41,7 @@ def load_diffusers_dir(path: str | Path, dtype: torch.dtype = torch.float32) -> 
 
     pipe = StableDiffusionPipeline.from_pretrained(
         str(path),
-        torch_dtype=dtype,
+        **dtype_kwargs("diffusers", dtype),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,

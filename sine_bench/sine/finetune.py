@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import CLIPTextModel
 
+from ..hf_compat import dtype_kwargs
 from .components import DiffusionModel
 from .lora import LoraSettings, add_lora, attach_lora, detach_lora, save_lora
 from .patches import PatchSettings, crop_canvas, resize_image, sample_crop_box, to_canvas
@@ -279,7 +280,9 @@ def load_finetune(
     else:
         unet = load_unet(path / "unet", expect=expect, torch_dtype=base.dtype).to(base.device)
     if settings.train_text_encoder:
-        text_encoder = CLIPTextModel.from_pretrained(path / "text_encoder", torch_dtype=base.dtype)
+        text_encoder = CLIPTextModel.from_pretrained(
+            path / "text_encoder", **dtype_kwargs("transformers", base.dtype)
+        )
         text_encoder = text_encoder.to(base.device)
     else:
         text_encoder = base.text_encoder

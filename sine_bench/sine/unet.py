@@ -22,6 +22,7 @@ import torch
 from diffusers import UNet2DConditionModel
 from torch import nn
 
+from ..hf_compat import dtype_kwargs
 from .position import (
     CropBox,
     PositionEncodingConfig,
@@ -170,7 +171,7 @@ def load_unet(
     saved = read_position_encoding(path)
     if expect != "saved":
         check_compatible(saved, expect, str(path))  # type: ignore[arg-type]
-    unet = UNet2DConditionModel.from_pretrained(path, torch_dtype=torch_dtype)
+    unet = UNet2DConditionModel.from_pretrained(path, **dtype_kwargs("diffusers", torch_dtype))
     if saved is not None:
         enable_position_encoding(unet, saved.grid, saved.interpolation)
         if saved.channels != unet.conv_in.out_channels:
