@@ -41,15 +41,11 @@ def train(
         )
         results["sd"] = train_toy_model(out / "sd", recipe, out / "sd.work")
     if stage in ("all", "clip"):
-        from .toy.train_clip import train_toy_clip
+        from .toy.train_clip import SHIPPED_SCHEDULE, train_toy_clip
 
-        # The shipped CLIP: 1,000 steps, then resumed to 1,500 (a warm restart of the
-        # cosine schedule), on 10,000 scene pairs.
-        schedule = (5,) if quick else (1000, 1500)
+        schedule = (5,) if quick else SHIPPED_SCHEDULE  # later phases resume the earlier
         for steps in schedule:
-            path = train_toy_clip(
-                out / "clip", steps=steps, n_pairs=10_000, quick=quick, seed=seed or 0
-            )
+            path = train_toy_clip(out / "clip", steps=steps, quick=quick, seed=seed or 0)
         results["clip"] = str(path)
     typer.echo(json.dumps(results, indent=2))
 

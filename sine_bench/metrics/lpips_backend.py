@@ -2,11 +2,13 @@
 
 Preference order, both fully offline:
 
-1. ``lpips[alex]``: the standard LPIPS (``lpips`` package), only when torchvision's
-   ImageNet AlexNet weights are already in the local torch hub cache, so nothing is
+1. ``lpips[NET]``: the standard LPIPS (``lpips`` package), only when torchvision's
+   ImageNet weights for NET are already in the local torch hub cache, so nothing is
    downloaded.
-2. ``st_lpips[alex]``: shift-tolerant LPIPS (``stlpips-pytorch``, ECCV 2022), whose
-   wheel ships the complete network (backbone and linear heads).
+2. ``st_lpips[NET]``: shift-tolerant LPIPS (``stlpips-pytorch``, ECCV 2022), whose
+   wheel ships both complete networks (backbone and linear heads): ``alex`` (9.9 MB,
+   the default) and ``vgg`` (59 MB; finer early features, which is what sees a small
+   object change shape in a 64 x 64 toy image, see the toy model card).
 
 If neither is available ``load_lpips`` raises: a randomly initialised backbone would
 produce plausible-looking numbers that measure nothing.
@@ -24,7 +26,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-ALEXNET_CHECKPOINT = "alexnet-owt-7be5be79.pth"  # torchvision's ImageNet AlexNet file
+# torchvision's ImageNet weight files, by LPIPS network name.
+BACKBONE_CHECKPOINTS = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
+ALEXNET_CHECKPOINT = BACKBONE_CHECKPOINTS["alex"]
 
 
 class LpipsUnavailableError(RuntimeError):
@@ -72,9 +76,14 @@ class LpipsMetric:
         return x.clamp(0, 1) * 2 - 1
 
 
+def backbone_weights_cached(net: str) -> bool:
+    """Whether torchvision's ImageNet weights for ``net`` are in the local torch hub cache."""
+    return (Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_CHECKPOINTS[net]).is_file()
+
+
 def alexnet_weights_cached() -> bool:
     """Whether torchvision's AlexNet ImageNet weights are in the local torch hub cache."""
-    return (Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_CHECKPOINT).is_file()
+    return backbone_weights_cached("alex")
 
 
 def _standard_lpips(net: str) -> torch.nn.Module:
@@ -112,9 +121,10 @@ def _shift_tolerant_lpips(net: str) -> torch.nn.Module:
 def load_lpips(
     net: str = "alex", resize: int | None = None, resample: str = "bicubic", device: str = "cpu"
 ) -> LpipsMetric:
-    """The best pretrained LPIPS available offline (see module docstring)."""
-    if net != "alex":
-        raise ValueError("only net='alex' is supported (the only network both backends ship)")
-    if alexnet_weights_cached():
+    """The best pretrained LPIPS for ``net`` available offline (see module docstring)."""
+    if net not in BACKBONE_CHECKPOINTS:
+        raise ValueError(f"LPIPS net must be one of {', '.join(BACKBONE_CHECKPOINTS)}, got {net!r}")
+    cached = alexnet_weights_cached() if net == "alex" else backbone_weights_cached(net)
+    if cached:
         return LpipsMetric(_standard_lpips(net), f"lpips[{net}]", resize, resample, device)
     return LpipsMetric(_shift_tolerant_lpips(net), f"st_lpips[{net}]", resize, resample, device)

@@ -78,6 +78,7 @@ BACKBONES: dict[str, dict[str, Callable[[], Any]]] = {
     },
     "lpips": {
         "alex": _lazy("sine_bench.metrics.lpips_backend", "load_lpips", net="alex"),
+        "vgg": _lazy("sine_bench.metrics.lpips_backend", "load_lpips", net="vgg"),
     },
 }
 
@@ -161,11 +162,10 @@ def _toy_clip_identity() -> str:
 
 
 def _lpips_identity(net: str) -> str:
-    """Which LPIPS would load (standard if AlexNet weights are cached), with its version."""
-    import torch  # only when a run scores: keeps protocol validation import-light
+    """Which LPIPS would load (standard if the backbone's weights are cached), with its version."""
+    from .lpips_backend import backbone_weights_cached  # torch: only when a run scores
 
-    cached = Path(torch.hub.get_dir(), "checkpoints", "alexnet-owt-7be5be79.pth").is_file()
-    if cached:
+    if backbone_weights_cached(net):
         return f"lpips[{net}]:{_package_version('lpips')}"
     return f"st_lpips[{net}]:{_package_version('stlpips-pytorch')}"
 
@@ -178,7 +178,7 @@ IDENTITIES: dict[str, dict[str, Callable[[], str]]] = {
             "open_clip:ViT-B-32/openai:" + _package_version("open_clip_torch")
         ),
     },
-    "lpips": {"alex": lambda: _lpips_identity("alex")},
+    "lpips": {"alex": lambda: _lpips_identity("alex"), "vgg": lambda: _lpips_identity("vgg")},
 }
 _IDENTITY_CACHE: dict[tuple[str, str], str] = {}
 

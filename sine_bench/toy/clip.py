@@ -38,15 +38,18 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = f"{MODEL_NAME}.json"  # open_clip names a registered config by its file stem
 TOKENIZER_DIR = "tokenizer"
 
+# Vision tower: open_clip's ModifiedResNet (``layers`` as a list selects it), one
+# bottleneck block per stage, stem width 16, attention pooling. A ViT of the same cost
+# (patch 8, width 128, 4 layers) learned colour, size and background but stayed near
+# chance on shape (clip_t AUROC 0.60 after 1,500 steps, flat from step 1,000); the
+# convolutional tower binds shape (0.74 after 1,500 steps). See the model card.
 MODEL_CONFIG: dict = {
     "embed_dim": 128,
     "vision_cfg": {
         "image_size": IMAGE_SIZE,
-        "patch_size": 8,
-        "width": 128,
-        "layers": 4,
+        "layers": [1, 1, 1, 1],
+        "width": 16,
         "head_width": 64,
-        "mlp_ratio": 4.0,
     },
     "text_cfg": {
         "context_length": CONTEXT_LENGTH,

@@ -9,7 +9,9 @@ Everything is computed from freshly rendered held-out scenes (seeds from
   caption with one attribute changed: colour, shape, size or background). Bar >= 0.9.
 - ``lpips_rank_rate``: fraction of scenes whose one-attribute change (recolour,
   reshape, resize or new background) is farther in LPIPS than a 1-2 px jitter of all
-  objects. Bar >= 0.95.
+  objects. Bar >= 0.95, on the default backend (``st_lpips[alex]`` here). Also
+  reported, without a bar, for the other shipped network (``lpips_rank_rate_vgg``...):
+  which LPIPS a toy protocol should name depends on it.
 
 Run: ``python -m sine_bench.toy.evaluator_quality [--n 200]`` prints JSON.
 """
@@ -102,8 +104,18 @@ def lpips_ranking(metric, n: int, seed: int = 0) -> dict[str, float]:
     return out
 
 
-def evaluator_quality(n: int = 200, clip: ToyClip | None = None, lpips=None, seed: int = 0) -> dict:
-    """All evaluator-quality numbers on ``n`` held-out scenes (a few for a smoke test)."""
+def evaluator_quality(
+    n: int = 200,
+    clip: ToyClip | None = None,
+    lpips=None,
+    seed: int = 0,
+    other_lpips_nets: tuple[str, ...] = ("vgg",),
+) -> dict:
+    """All evaluator-quality numbers on ``n`` held-out scenes (a few for a smoke test).
+
+    ``other_lpips_nets`` are measured on the same pairs and reported with a ``_NET``
+    suffix (``lpips_rank_rate_vgg``); the bar applies to ``lpips`` (default: alex).
+    """
     from ..metrics.lpips_backend import load_lpips
 
     clip = clip or load_toy_clip()
@@ -115,8 +127,21 @@ def evaluator_quality(n: int = 200, clip: ToyClip | None = None, lpips=None, see
     }
     result.update(swap_auroc(clip, n, seed))
     result.update(lpips_ranking(lpips, n, seed))
+    for net in other_lpips_nets:
+        other = load_lpips(net)
+        result[f"lpips_backend_{net}"] = other.name
+        ranking = lpips_ranking(other, n, seed)
+        result.update({_with_suffix(k, net): v for k, v in ranking.items()})
     result["bars_met"] = all(result[k] >= v for k, v in BARS.items())
     return result
+
+
+def _with_suffix(key: str, net: str) -> str:
+    """lpips_rank_rate -> lpips_rank_rate_vgg; lpips_rank_rate_shape -> ..._vgg_shape."""
+    for kind in (*SWAP_KINDS, "subpixel", "jitter"):
+        if key.endswith("_" + kind):
+            return f"{key[: -len(kind) - 1]}_{net}_{kind}"
+    return f"{key}_{net}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -97,7 +97,8 @@ def _cosine_with_warmup(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _save_atomic(state: dict, path: Path) -> None:
+def save_atomic(state: dict, path: Path) -> None:
+    """torch.save via a temporary file: a kill mid-write never leaves a torn checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -109,7 +110,7 @@ def _save_checkpoint(path: Path, stateful: dict, generator: torch.Generator, ste
     state = {name: obj.state_dict() for name, obj in stateful.items()}
     state["rng"] = {"torch": generator.get_state(), "python": random.getstate()}
     state["step"] = step
-    _save_atomic(state, path)
+    save_atomic(state, path)
 
 
 def _load_checkpoint(path: Path, stateful: dict, generator: torch.Generator) -> int:

@@ -12,7 +12,9 @@ squashed to 64 x 64 by the model's own preprocessing, with striped backgrounds m
 frequent than in the default scene distribution. Training seeds start at
 ``TRAIN_SEED_BASE``; evaluation uses seeds from ``HELD_OUT_SEED_BASE`` (disjoint).
 
-Run: ``python -m sine_bench.toy.train_clip --out DIR [--steps N] [--quick]``.
+Run: ``python -m sine_bench.toy.train_clip --out DIR [--steps N] [--quick]``; the
+shipped weights are ``SHIPPED_SCHEDULE`` run in order into one directory
+(``sine-bench toy train --stage clip`` does exactly that).
 """
 
 from __future__ import annotations
@@ -42,13 +44,22 @@ from .clip import (
     write_model_config,
 )
 from .scenes import Scene, random_scene, render
-from .variants import change_one_attribute
+from .train import save_atomic
+from .variants import KINDS, change_one_attribute
 from .vocab import write_toy_tokenizer
 
 TRAIN_SEED_BASE = 1_000_000
 HELD_OUT_SEED_BASE = 9_000_000
 CANVASES = ((64, 64),) * 6 + ((64, 96), (96, 64), (64, 128), (80, 48))  # (h, w), mostly square
 STRIPED_PROB = 0.3
+# Which attribute a training pair / text negative changes, weighted per variants.KINDS
+# (color, shape, size, background, texture): shape is the attribute contrastive
+# training binds last, so it gets the most hard negatives.
+SHIPPED_KIND_WEIGHTS = (1.0, 3.0, 1.5, 0.5, 0.5)
+# The shipped weights: one cosine cycle of 1,500 steps, then resumed with a 3,000-step
+# horizon (a warm restart of the learning rate), on 10,000 scene pairs.
+SHIPPED_SCHEDULE = (1500, 3000)
+SHIPPED_PAIRS = 10_000
 
 
 def render_01(scene, height: int, width: int) -> torch.Tensor:
@@ -63,14 +74,32 @@ def to_model_size(image01: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def build_pool(n_pairs: int, seed: int, show_progress: bool = True) -> dict:
+def pick_kind(rng: random.Random, kind_weights: tuple[float, ...] | None) -> str | None:
+    """The attribute kind to change: None (uniform, chosen inside the variant) or weighted.
+
+    Weighting lets a training phase show more of the pairs the model is worst at
+    (shape, in practice) without changing what a pair is.
+    """
+    if kind_weights is None:
+        return None
+    if len(kind_weights) != len(KINDS):
+        raise ValueError(f"kind_weights needs {len(KINDS)} weights ({', '.join(KINDS)})")
+    return rng.choices(KINDS, weights=kind_weights)[0]
+
+
+def build_pool(
+    n_pairs: int,
+    seed: int,
+    show_progress: bool = True,
+    kind_weights: tuple[float, ...] | None = None,
+) -> dict:
     """``n_pairs`` (scene, one-attribute variant) pairs rendered at mixed canvas sizes."""
     rng = random.Random(seed)
     base, variant, scenes, variants = [], [], [], []
     for i in tqdm(range(n_pairs), desc="rendering pool", disable=not show_progress):
         h, w = rng.choice(CANVASES)
         scene = random_scene(TRAIN_SEED_BASE + i, aspect=w / h, striped_prob=STRIPED_PROB)
-        other = change_one_attribute(scene, rng)
+        other = change_one_attribute(scene, rng, pick_kind(rng, kind_weights))
         base.append(to_model_size(render_01(scene, h, w)))
         variant.append(to_model_size(render_01(other, h, w)))
         scenes.append(scene.to_dict())
@@ -134,14 +163,18 @@ def _lr_factor(step: int, steps: int, warmup: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _batch(pool: dict, scenes, size: int, step: int, seed: int):
+def _batch(
+    pool: dict, scenes, size: int, step: int, seed: int, kind_weights: tuple[float, ...] | None
+):
     """Deterministic batch for ``step``: pairs, their captions and text-only negatives."""
     gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
     idx = torch.randperm(pool["base"].shape[0], generator=gen)[:size].tolist()
     images = torch.cat([pool["base"][idx], pool["variant"][idx]]).float() / 255.0
     rng = random.Random(seed * 1_000_003 + step)
     captions = [scenes[0][i].caption() for i in idx] + [scenes[1][i].caption() for i in idx]
-    negatives = [change_one_attribute(scenes[0][i], rng).caption() for i in idx]
+    negatives = [
+        change_one_attribute(scenes[0][i], rng, pick_kind(rng, kind_weights)).caption() for i in idx
+    ]
     return augment(images, gen), captions + negatives
 
 
@@ -158,13 +191,17 @@ def train_toy_clip(
     seed: int = 0,
     quick: bool = False,
     lr: float = 1e-3,
-    n_pairs: int = 12000,
+    n_pairs: int = SHIPPED_PAIRS,
     show_progress: bool = True,
+    kind_weights: tuple[float, ...] | None = SHIPPED_KIND_WEIGHTS,
 ) -> Path:
     """Train (or resume) the toy CLIP into ``out_dir``; returns the weights directory.
 
     ``batch_size`` counts scene pairs: each step sees 2 x batch_size images and
     3 x batch_size captions. ``quick`` shrinks the pool for a smoke run.
+    ``kind_weights`` (one per ``variants.KINDS``) skews which attribute pairs and
+    text negatives change; None is uniform. Steps up to a resumed checkpoint keep
+    whatever weights they were trained with.
     """
     torch.manual_seed(seed)
     out = Path(out_dir)
@@ -183,13 +220,14 @@ def train_toy_clip(
     warmup = max(1, steps // 20)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, steps, warmup))
 
-    pool_file = out / f"pool-{n_pairs}-{seed}.pt"
+    tag = "" if kind_weights is None else "-w" + "-".join(f"{w:g}" for w in kind_weights)
+    pool_file = out / f"pool-{n_pairs}-{seed}{tag}.pt"
     if pool_file.exists():
         pool = torch.load(pool_file, weights_only=False)
     else:
-        pool = build_pool(n_pairs, seed, show_progress)
+        pool = build_pool(n_pairs, seed, show_progress, kind_weights)
         if not quick:
-            torch.save(pool, pool_file)
+            save_atomic(pool, pool_file)
     scenes = (
         [Scene.from_dict(d) for d in pool["scenes"]],
         [Scene.from_dict(d) for d in pool["variants"]],
@@ -209,7 +247,7 @@ def train_toy_clip(
         range(start, steps), desc="toy clip", initial=start, total=steps, disable=not show_progress
     )
     for step in bar:
-        images, captions = _batch(pool, scenes, batch_size, step, seed)
+        images, captions = _batch(pool, scenes, batch_size, step, seed, kind_weights)
         img = model.encode_image(preprocess(images), normalize=True)
         txt = model.encode_text(tokenize(tokenizer, captions), normalize=True)
         loss = contrastive_loss(img, txt, images.shape[0], captions, model.logit_scale)
@@ -223,7 +261,7 @@ def train_toy_clip(
         bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{model.logit_scale.exp().item():.1f}")
         done = step + 1
         if done % 100 == 0 or done == steps:
-            torch.save(
+            save_atomic(
                 {
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
@@ -243,6 +281,7 @@ def train_toy_clip(
         "seed": seed,
         "lr": lr,
         "n_pairs": n_pairs,
+        "kind_weights": dict(zip(KINDS, kind_weights, strict=True)) if kind_weights else None,
         "quick": quick,
         "train_seconds": round(elapsed, 1),
         "threads": torch.get_num_threads(),
@@ -255,15 +294,34 @@ def train_toy_clip(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=SHIPPED_SCHEDULE[0])
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pairs", type=int, default=12000)
+    parser.add_argument("--pairs", type=int, default=SHIPPED_PAIRS)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--kind-weights",
+        type=float,
+        nargs=len(KINDS),
+        default=SHIPPED_KIND_WEIGHTS,
+        help=f"weights of the changed attribute, in the order {' '.join(KINDS)}",
+    )
+    parser.add_argument(
+        "--uniform-kinds", action="store_true", help="change every attribute kind equally often"
+    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    train_toy_clip(args.out, args.steps, args.batch_size, args.seed, args.quick, n_pairs=args.pairs)
+    weights = None if args.uniform_kinds else tuple(args.kind_weights)
+    train_toy_clip(
+        args.out,
+        args.steps,
+        args.batch_size,
+        args.seed,
+        args.quick,
+        n_pairs=args.pairs,
+        kind_weights=weights,
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -54,3 +55,22 @@ def test_never_falls_back_to_a_random_backbone(monkeypatch):
     monkeypatch.setitem(sys.modules, "stlpips_pytorch", None)  # import now fails
     with pytest.raises(LpipsUnavailableError):
         load_lpips()
+
+
+def test_vgg_backend_is_pretrained_and_zero_on_identical_images():
+    vgg = load_lpips("vgg")
+    expected = "lpips[vgg]" if lpips_backend.backbone_weights_cached("vgg") else "st_lpips[vgg]"
+    assert vgg.name == expected
+    scene = random_scene(11, n_objects=2)
+    first = scene.objects[0]
+    reshaped = replace(first, shape="square" if first.shape != "square" else "circle")
+    base = _image(scene)
+    changed = vgg(base, _image(scene_with(scene, objects=(reshaped, *scene.objects[1:]))))
+    assert changed.shape == (1,)
+    assert float(changed) > 0.0
+    assert float(vgg(base, base.clone())) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_unknown_net_is_a_clear_error():
+    with pytest.raises(ValueError, match="alex, vgg"):
+        load_lpips("squeeze")

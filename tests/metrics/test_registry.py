@@ -19,6 +19,7 @@ def test_names_parse_with_backbones():
     assert check_metric_name("clip_t[toy]").backbones() == {"clip": "toy"}
     assert check_metric_name("copy_rate[alex+toy]").backbones() == {"lpips": "alex", "clip": "toy"}
     assert check_metric_name("psnr").backbones() == {}
+    assert check_metric_name("memorization[vgg]").backbones() == {"lpips": "vgg"}
     assert check_metric_name("clip_t[ViT-B-32/openai]").backbone == "ViT-B-32/openai"
 
 

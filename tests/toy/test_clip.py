@@ -6,7 +6,7 @@ import torch
 
 from sine_bench.toy.clip import CONTEXT_LENGTH, load_toy_clip, preprocess, tokenize
 from sine_bench.toy.evaluator_quality import BARS, _images, evaluator_quality, held_out_scenes
-from sine_bench.toy.train_clip import train_toy_clip
+from sine_bench.toy.train_clip import pick_kind, train_toy_clip
 from sine_bench.toy.variants import change_one_attribute
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -55,7 +55,19 @@ def test_reduced_evaluator_quality_returns_sane_numbers(clip):
     assert result["clip_t_auroc_background"] > 0.5
     assert result["lpips_rank_rate_color"] > 0.5
     assert 0 < result["lpips_mean_jitter"] < result["lpips_mean_background"]
+    assert result["lpips_backend_vgg"] in ("st_lpips[vgg]", "lpips[vgg]")
+    assert 0 < result["lpips_mean_vgg_jitter"] < result["lpips_mean_vgg_background"]
+    assert 0.0 <= result["lpips_rank_rate_vgg_shape"] <= 1.0
     json.dumps(result)
+
+
+def test_kind_weights_skew_the_changed_attribute():
+    rng = random.Random(0)
+    picks = [pick_kind(rng, (0, 1, 0, 0, 0)) for _ in range(20)]
+    assert set(picks) == {"shape"}
+    assert pick_kind(rng, None) is None  # uniform: chosen inside change_one_attribute
+    with pytest.raises(ValueError, match="kind_weights"):
+        pick_kind(rng, (1, 1))
 
 
 def test_quick_training_writes_loadable_weights_and_resumes(tmp_path):
