@@ -221,6 +221,10 @@ def run(
     retries: Annotated[
         int, typer.Option(help="Retries of a job whose Ray worker died (then it is reported).")
     ] = 1,
+    schedule_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds a replacement Ray worker may take to start (then dropped)."),
+    ] = 300.0,
 ) -> None:
     """Fine-tune, edit and score a protocol's grid; resumes from the store; writes the run
     directory (tables, plots, report.html)."""
@@ -233,6 +237,7 @@ def run(
         if executor != "local":
             options = dict(address=address, workers=workers, num_gpus=gpus_per_worker)
             options |= dict(retries=retries, progress=progress, log=typer.echo)
+            options |= dict(schedule_timeout=schedule_timeout)
             runner = make_executor(executor, **options)
         from .runner.run import run_protocol
 

@@ -9,7 +9,10 @@ either kind of run resumes the other's work.
 
 A worker that dies loses only the job it was running: the job is retried on a fresh
 worker (``retries`` times) and otherwise reported in ``JobsFailed`` once the rest of
-the stage has finished. An exception raised by a job is reported the same way (it is
+the stage has finished. A replacement that the cluster cannot start within
+``schedule_timeout`` seconds (its node is gone and nothing else has room) is given up:
+the run goes on with the workers it has, and stops with an ``ExecutorError`` when none
+is left, instead of waiting forever. An exception raised by a job is reported the same way (it is
 not retried: it would fail again).
 
 Only ``make_executor("ray")`` imports this module, so ray stays an optional extra.
@@ -139,6 +142,7 @@ class RayExecutor:
     ``num_gpus``: GPU share per worker (None: 1 when the protocol's device is cuda, or
     auto on a cluster with GPUs; else 0). ``batch``: jobs sent per call, per stage
     (AUTO = from the job count; stages not named send one job per call).
+    ``schedule_timeout``: seconds a replacement for a dead worker may take to start.
     """
 
     def __init__(
@@ -153,6 +157,7 @@ class RayExecutor:
         batch: Mapping[str, int] | None = None,
         log: Callable[[str], Any] | None = print,
         init_kwargs: Mapping[str, Any] | None = None,
+        schedule_timeout: float = 300.0,
     ):
         self.address = address
         self.max_workers = workers
@@ -162,6 +167,7 @@ class RayExecutor:
         self.progress = progress
         self.batch = dict({"score": AUTO} if batch is None else batch)
         self.log = log
+        self.schedule_timeout = schedule_timeout
         self.retried: list[tuple[str, str, str]] = []  # (stage, job key, why)
         self._slots: list[_Slot] = []
         self._context: _Context | None = None
@@ -245,9 +251,26 @@ class RayExecutor:
         while len(self._slots) < wanted:
             self._slots.append(_Slot(len(self._slots), self._new_handle(gpus)))
 
-    def _replace(self, slot: _Slot, gpus: float) -> None:
+    def _replace(self, slot: _Slot, gpus: float) -> bool:
+        """A fresh worker in ``slot``; False (and the slot dropped) if none could start
+        within ``schedule_timeout``; ExecutorError if that leaves no worker at all."""
         _kill(slot.handle)
-        slot.handle, slot.group, slot.pid, slot.busy = self._new_handle(gpus), None, None, False
+        handle = self._new_handle(gpus)
+        started, _ = ray.wait([handle.info.remote()], timeout=self.schedule_timeout)
+        if started:
+            slot.handle, slot.group, slot.pid, slot.busy = handle, None, None, False
+            return True
+        _kill(handle)
+        self._slots.remove(slot)
+        if not self._slots:
+            resources = ray.available_resources()
+            raise ExecutorError(
+                f"no worker is left: a replacement needing {self.num_cpus} CPU and {gpus} GPU "
+                f"did not start within {self.schedule_timeout:g} s (the cluster has "
+                f"{resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU free); "
+                "rerun when it has room, finished jobs are kept"
+            )
+        return False
 
     # ---------------------------------------------------------------- context
     def _context_for(self, fn: Callable) -> _Context:
@@ -320,7 +343,12 @@ class RayExecutor:
                         advance(len(keys), failed=len(keys))
                         continue
                     except RayError as err:  # the worker died or became unreachable
-                        self._replace(slot, gpus)
+                        if not self._replace(slot, gpus):
+                            say(
+                                f"{stage}: no replacement worker started within "
+                                f"{self.schedule_timeout:g} s; going on with "
+                                f"{len(self._slots)} worker(s)"
+                            )
                         why = f"worker died ({type(err).__name__})"
                         if batch.attempt < self.retries:
                             batch.attempt += 1

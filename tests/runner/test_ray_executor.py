@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sine_bench.cli import app
-from sine_bench.runner.executors import EXECUTORS, JobsFailed
+from sine_bench.runner.executors import EXECUTORS, ExecutorError, JobsFailed
 from tests.conftest import ROOT, toy_smoke_here, write_protocol
 
 
@@ -123,6 +123,44 @@ def test_dead_worker_job_is_retried_on_a_new_worker(retries, tmp_path):
     ex.retried.clear()
     assert ex.map("edit", list(range(8)), work) == list(range(8))
     assert [(stage, key) for stage, key, _ in ex.retried] == [("edit", "5")]
+
+
+def _unschedulable_worker(gpus: float):
+    """A replacement asking for more CPUs than the 2-CPU test cluster has: it never starts."""
+    from sine_bench.runner.ray_executor import StageWorker
+
+    return StageWorker.options(num_cpus=64, max_restarts=0).remote(1)
+
+
+def test_unschedulable_replacement_is_dropped_and_the_run_goes_on(retries, tmp_path, monkeypatch):
+    work = _dies_once(str(tmp_path / "died"), doomed=5)
+    ex = retries(1)
+    monkeypatch.setattr(ex, "schedule_timeout", 2.0)
+    ex._ensure_slots(2, 0.0)  # both workers exist before the death
+    monkeypatch.setattr(ex, "_new_handle", _unschedulable_worker)
+    assert ex.map("edit", list(range(8)), work) == list(range(8))
+    assert len(ex._slots) == 1  # the dead worker's slot was given up, not waited on
+
+
+def test_no_worker_left_is_a_clear_error(retries, tmp_path, monkeypatch):
+    marker_dir = tmp_path / "first-job"
+    marker_dir.mkdir()
+
+    def every_worker_dies_on_its_first_job(n):
+        marker = marker_dir / str(os.getpid())
+        if not marker.exists():
+            marker.touch()
+            time.sleep(0.5)  # both workers hold a job when they die
+            os._exit(1)
+        return n
+
+    ex = retries(1)
+    monkeypatch.setattr(ex, "schedule_timeout", 2.0)
+    ex._ensure_slots(2, 0.0)
+    monkeypatch.setattr(ex, "_new_handle", _unschedulable_worker)
+    with pytest.raises(ExecutorError, match="no worker is left.*did not start within 2 s"):
+        ex.map("edit", list(range(4)), every_worker_dies_on_its_first_job)
+    assert ex._slots == []
 
 
 def test_job_exception_fails_only_that_job(ex):
