@@ -260,7 +260,7 @@ def duplication_table(cells: pd.DataFrame) -> pd.DataFrame:
         for f in ("oracle_edit_success", "oracle_preserved", "lpips", "clip_t")
         if (c := metric_column(data, f))
     ]
-    settings = [c for c in ("v", "K") if data[c].nunique() > 1]
+    settings = [c for c in ("v", "K", *_fine_tune_axes(data)) if data[c].nunique() > 1]
     rows = []
     for values, group in data.groupby([*settings, "finetune.method", "size"], sort=True):
         row = dict(zip([*settings, "finetune.method", "size"], values, strict=True))
@@ -275,6 +275,16 @@ def duplication_table(cells: pd.DataFrame) -> pd.DataFrame:
             row[column] = group[column].mean()
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _fine_tune_axes(cells: pd.DataFrame) -> list[str]:
+    """Swept fine-tune settings other than the method (e.g. ``finetune.steps``): cells
+    compared across methods must agree on them."""
+    return [
+        c
+        for c in cells.columns
+        if c.startswith("finetune.") and c != "finetune.method" and cells[c].nunique() > 1
+    ]
 
 
 def _with_duplication(cells: pd.DataFrame, count: str) -> pd.DataFrame:
@@ -320,7 +330,7 @@ def patch_vs_full(
     data = _with_duplication(cells, count)
     if square is not None:
         data = data[(data["height"] == data["width"]) == square]
-    keys = ["item", "prompt_index", "seed", "size", "v", "K"]
+    keys = ["item", "prompt_index", "seed", "size", "v", "K", *_fine_tune_axes(data)]
     full = data[data["finetune.method"] == "sine-full"].set_index(keys)[measure]
     patch = data[data["finetune.method"] == "sine-patch"].set_index(keys)[measure]
     joined = pd.concat({"full": full, "patch": patch}, axis=1).dropna()
@@ -487,13 +497,20 @@ def analyse(cells: pd.DataFrame) -> Reproduction:
     methods = set(cells["finetune.method"].unique())
     if {"sine-full", "sine-patch"} <= methods and metric_column(cells, "oracle_count"):
         result.duplication = duplication_table(cells)
-        for (v, k), group in cells.groupby(["v", "K"]):
+        axes = ["v", "K", *_fine_tune_axes(cells)]
+        for values, group in cells.groupby(axes):
+            v, k = values[0], values[1]
             if group["finetune.method"].nunique() < 2 or v == 1.0:  # v = 1: no fine-tune
                 continue
+            swept = [
+                f"{a.removeprefix('finetune.')}={_fmt(x)}"
+                for a, x in zip(axes[2:], values[2:], strict=True)
+            ]
+            setting = ", ".join([f"v={v:g}", f"K={k}", *swept])
             for measure in ("duplicated", "duplicated_same_color"):
                 for square in (False, True):
                     test = patch_vs_full(group, square=square, measure=measure)
-                    test.setting = f"v={v:g}, K={k}"
+                    test.setting = setting
                     result.paired.append(test)
     if len(ft_only) and (cells["v"] == 1.0).any():
         result.overfit = overfit_table(cells)

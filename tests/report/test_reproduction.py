@@ -125,6 +125,23 @@ def test_duplication_table_and_paired_test():
     assert rep.patch_vs_full(cells, square=True).verdict == "no difference"
 
 
+def test_swept_fine_tune_steps_are_kept_apart():
+    short = _nonsquare_cells().assign(**{"finetune.steps": 150})
+    long = _nonsquare_cells().assign(**{"finetune.steps": 600})
+    long.loc[long["finetune.method"] == "sine-full", "oracle_count"] = 1.0  # no duplicates
+    cells = pd.concat([short, long], ignore_index=True)
+    table = rep.duplication_table(cells).set_index(["finetune.steps", "finetune.method", "size"])
+    assert table.loc[(150, "sine-full", "64x128"), "duplication_rate"] == pytest.approx(5 / 6)
+    assert table.loc[(600, "sine-full", "64x128"), "duplication_rate"] == 0.0
+    result = rep.analyse(cells)
+    by_setting = {
+        t.setting: t for t in result.paired if t.sizes == "non-square" and t.measure == "duplicated"
+    }
+    assert by_setting["v=0.7, K=400, steps=150"].full_only == 10
+    assert by_setting["v=0.7, K=400, steps=600"].pairs == 12
+    assert by_setting["v=0.7, K=400, steps=600"].verdict == "no difference"
+
+
 def test_caption_count_reads_toy_captions_only():
     assert (
         rep.caption_count("a small red circle and a large blue square on a green background") == 2
