@@ -2,13 +2,14 @@
 # Reproduce the paper's findings in the toy world (docs/reproduction.md): run the
 # paper-* toy protocols, analyse each with `sine-bench reproduce-report`, and copy the
 # tables and plots (not the images, not the store) to results/reference/.
-# Usage: scripts/reproduce-paper-toy.sh [PROTOCOL_NAME ...]   (default: all five)
+# Usage: scripts/reproduce-paper-toy.sh [PROTOCOL_NAME ...]   (default: all six)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE  # a shared CPU: see README, "On a shared or busy CPU"
 protocols=("$@")
 if [ ${#protocols[@]} -eq 0 ]; then
-  protocols=(paper-k-sweep paper-v-sweep paper-overfit paper-nonsquare paper-nonsquare-why)
+  protocols=(paper-k-sweep paper-v-sweep paper-overfit paper-nonsquare paper-nonsquare-why
+             paper-nonsquare-followup)
 fi
 for name in "${protocols[@]}"; do
   start=$(date +%s)

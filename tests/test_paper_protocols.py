@@ -14,7 +14,13 @@ from sine_bench.toy.oracle import parse_caption, read_image
 from tests.conftest import ROOT
 
 SD14 = sorted((ROOT / "protocols").glob("sd14-*.yaml"))
-PAPER_TOY = ["paper-k-sweep", "paper-v-sweep", "paper-nonsquare", "paper-overfit"]
+PAPER_TOY = [
+    "paper-k-sweep",
+    "paper-v-sweep",
+    "paper-nonsquare",
+    "paper-overfit",
+    "paper-nonsquare-followup",
+]
 
 
 def test_paper_toy_dataset_is_one_attribute_edits_the_oracle_reads():
@@ -42,7 +48,13 @@ def test_paper_toy_protocols_plan_the_paper_grids(name):
     from sine_bench.runner.run import plan_summary
 
     summary = plan_summary(load_protocol(ROOT / "protocols" / f"{name}.yaml"))
-    cells = {"paper-k-sweep": 11, "paper-v-sweep": 11, "paper-nonsquare": 6, "paper-overfit": 6}
+    cells = {
+        "paper-k-sweep": 11,
+        "paper-v-sweep": 11,
+        "paper-nonsquare": 6,
+        "paper-overfit": 6,
+        "paper-nonsquare-followup": 16,  # v x size x method x steps = 2 x 2 x 2 x 2
+    }
     assert summary["cells"] == 12 * 3 * 2 * cells[name]  # scenes x prompts x seeds x grid
 
 
