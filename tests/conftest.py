@@ -105,3 +105,24 @@ def toy_smoke_local(tmp_path_factory) -> Path:
 
     protocol = toy_smoke_here(tmp_path_factory.mktemp("toy_smoke_local"))
     return run_protocol(protocol, progress=False, threads=1, log=lambda *_: None)
+
+
+def help_in_fresh_interpreter(args: list[str], modules: tuple[str, ...]) -> tuple[int, str, list]:
+    """``sine-bench ARGS`` (a help call) in a new interpreter: its exit code, its output,
+    and which of ``modules`` that import pulled in (help must stay fast)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from sine_bench.cli import app\n"
+        f"r = CliRunner().invoke(app, {args!r})\n"
+        f"heavy = [m for m in {modules!r} if m in sys.modules]\n"
+        "print(json.dumps([r.exit_code, r.output, heavy]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    exit_code, output, heavy = json.loads(out.stdout.strip().splitlines()[-1])
+    return exit_code, output, heavy

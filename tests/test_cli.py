@@ -1,32 +1,23 @@
 """The command line: fast help, doctor, and the end-to-end edit job with clear errors."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
 
 from sine_bench.cli import app
+from tests.conftest import help_in_fresh_interpreter
 
 runner = CliRunner()
 
 
 def test_help_lists_verbs_without_importing_torch():
-    code = (
-        "import sys\n"
-        "from typer.testing import CliRunner\n"
-        "from sine_bench.cli import app\n"
-        "r = CliRunner().invoke(app, ['--help'])\n"
-        "assert r.exit_code == 0, r.output\n"
-        "print(r.output)\n"
-        "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    heavy_modules = ("torch", "diffusers", "transformers")
+    exit_code, output, heavy = help_in_fresh_interpreter(["--help"], heavy_modules)
+    assert exit_code == 0, output
+    assert not heavy, heavy
     for verb in ("doctor", "edit"):
-        assert verb in out.stdout
+        assert verb in output
 
 
 def test_doctor_reports_versions_device_and_backends():

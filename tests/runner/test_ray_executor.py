@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from sine_bench.cli import app
 from sine_bench.runner.executors import EXECUTORS, ExecutorError, JobsFailed
-from tests.conftest import ROOT, toy_smoke_here, write_protocol
+from tests.conftest import ROOT, help_in_fresh_interpreter, toy_smoke_here, write_protocol
 
 
 def _import_ray():
@@ -229,17 +229,9 @@ def test_toy_smoke_on_ray_matches_local_with_a_worker_killed(retries, toy_smoke_
 
 
 def test_help_imports_neither_torch_nor_ray():
-    code = (
-        "import sys\n"
-        "from typer.testing import CliRunner\n"
-        "from sine_bench.cli import app\n"
-        "r = CliRunner().invoke(app, ['run', '--help'])\n"
-        "assert r.exit_code == 0 and '--executor' in r.output, r.output\n"
-        "heavy = [m for m in ('torch', 'ray') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    exit_code, output, heavy = help_in_fresh_interpreter(["run", "--help"], ("torch", "ray"))
+    assert exit_code == 0 and "--executor" in output, output
+    assert not heavy, heavy
 
 
 def test_ray_executor_without_ray_is_a_one_line_error(tmp_path):
