@@ -28,7 +28,6 @@ import torch.nn.functional as F
 
 # torchvision's ImageNet weight files, by LPIPS network name.
 BACKBONE_CHECKPOINTS = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
-ALEXNET_CHECKPOINT = BACKBONE_CHECKPOINTS["alex"]
 
 
 class LpipsUnavailableError(RuntimeError):
@@ -81,11 +80,6 @@ def backbone_weights_cached(net: str) -> bool:
     return (Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_CHECKPOINTS[net]).is_file()
 
 
-def alexnet_weights_cached() -> bool:
-    """Whether torchvision's AlexNet ImageNet weights are in the local torch hub cache."""
-    return backbone_weights_cached("alex")
-
-
 def _standard_lpips(net: str) -> torch.nn.Module:
     import lpips
 
@@ -124,7 +118,6 @@ def load_lpips(
     """The best pretrained LPIPS for ``net`` available offline (see module docstring)."""
     if net not in BACKBONE_CHECKPOINTS:
         raise ValueError(f"LPIPS net must be one of {', '.join(BACKBONE_CHECKPOINTS)}, got {net!r}")
-    cached = alexnet_weights_cached() if net == "alex" else backbone_weights_cached(net)
-    if cached:
+    if backbone_weights_cached(net):
         return LpipsMetric(_standard_lpips(net), f"lpips[{net}]", resize, resample, device)
     return LpipsMetric(_shift_tolerant_lpips(net), f"st_lpips[{net}]", resize, resample, device)

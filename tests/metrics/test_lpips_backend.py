@@ -22,7 +22,8 @@ def metric():
 
 
 def test_backend_is_pretrained_and_named_for_what_it_is(metric):
-    expected = "lpips[alex]" if lpips_backend.alexnet_weights_cached() else "st_lpips[alex]"
+    cached = lpips_backend.backbone_weights_cached("alex")
+    expected = "lpips[alex]" if cached else "st_lpips[alex]"
     assert metric.name == expected
 
 
@@ -51,7 +52,7 @@ def test_resize_option_and_shape_check(metric):
 
 
 def test_never_falls_back_to_a_random_backbone(monkeypatch):
-    monkeypatch.setattr(lpips_backend, "alexnet_weights_cached", lambda: False)
+    monkeypatch.setattr(lpips_backend, "backbone_weights_cached", lambda net: False)
     monkeypatch.setitem(sys.modules, "stlpips_pytorch", None)  # import now fails
     with pytest.raises(LpipsUnavailableError):
         load_lpips()
