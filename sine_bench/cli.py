@@ -117,6 +117,7 @@ def _input_errors() -> tuple[type[Exception], ...]:
     """Errors that mean bad input (exit 2, one line), imported lazily."""
     from .compare import CompareError
     from .images import ImageInputError
+    from .methods import MethodError
     from .metrics.registry import MetricError
     from .models import UnknownModelError
     from .protocol import ProtocolError
@@ -131,6 +132,7 @@ def _input_errors() -> tuple[type[Exception], ...]:
         PlanError,
         ResolutionError,
         CompareError,
+        MethodError,
     )
 
 
@@ -166,15 +168,18 @@ def plan(
             c = entry.cell
             axes = " ".join(f"{k}={v}" for k, v in c.axes)
             typer.echo(f"{c.item:16s} p{c.prompt_index} {c.height}x{c.width} {axes}  {c.prompt!r}")
+    from .methods import training_steps
     from .runner.store import Store
 
     store = Store(run_plan.protocol.store)
-    for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: kv[1].item):
-        method = "sine-patch" if job.settings["patches"] else "sine-full"
-        method = "sine-lora" if job.settings.get("lora") else method
+    for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: (kv[1].item, kv[1].trainer)):
+        method = job.trainer
+        if job.trainer == "sine":
+            method = "sine-patch" if job.settings["patches"] else "sine-full"
+            method = "sine-lora" if job.settings.get("lora") else method
         state = "cached" if store.done("finetunes", key) else "to run"
         typer.echo(
-            f"fine-tune {key[:10]} {job.item:16s} {method} {job.settings['steps']} steps  "
+            f"fine-tune {key[:10]} {job.item:16s} {method} {training_steps(job)} steps  "
             f"{job.prompt!r}  [{state}]"
         )
     typer.echo(f"protocol:    {run_plan.protocol.name} -> {run_plan.protocol.output_dir}")
@@ -192,6 +197,13 @@ def plan(
         f"+ {summary['finetune_steps']} fine-tune steps (one forward and backward each)"
     )
     typer.echo(f"edit units:  {summary['edit_units']} (sampler passes; see docs/performance.md)")
+    for name, cost in summary["methods"].items():
+        typer.echo(
+            f"method {name}: {cost['cells']} cells; {cost['trainings']} trainings "
+            f"({cost['trainings_cached']} cached), {cost['training_steps']} training steps; "
+            f"{cost['edits']} edits, {cost['unet_evaluations']} UNet evals "
+            f"({cost['unet_evaluations_naive']} edit by edit)"
+        )
 
 
 @app.command()

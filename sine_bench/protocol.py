@@ -225,6 +225,17 @@ class RegressionSpec(_Strict):
     tolerances: dict[str, Tolerance] = {}
 
 
+class MethodSpec(_Strict):
+    """One editing method of ``methods``: fixed knob values, overrides of the edit (and,
+    on SINE's fine-tune, finetune) section for it alone, and lists to sweep (its knobs,
+    edit fields, ``finetune.<field>``). Checked against the method (``method_grid``)."""
+
+    knobs: dict[str, Any] = {}
+    edit: dict[str, Any] = {}
+    finetune: dict[str, Any] = {}
+    grid: dict[str, list[Any]] = {}
+
+
 class Protocol(_Strict):
     """A whole protocol file (after ``include:`` merging)."""
 
@@ -234,6 +245,8 @@ class Protocol(_Strict):
     finetune: FinetuneSpec = FinetuneSpec()
     edit: EditSpec = EditSpec()
     grid: GridSpec = GridSpec()
+    # None: SINE alone, exactly as before methods existed (same keys, same tables)
+    methods: dict[str, MethodSpec] | None = None
     metrics: list[str] = []
     scoring: ScoringSpec = ScoringSpec()
     output: str = "runs/{name}"
@@ -244,6 +257,31 @@ class Protocol(_Strict):
     @classmethod
     def _dataset_shorthand(cls, value):
         return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _methods_shorthand(cls, value):
+        """``[sine, sdedit]`` or ``{sdedit: }`` mean those methods at their defaults."""
+        if isinstance(value, list):
+            value = {name: {} for name in value}
+        if isinstance(value, dict):
+            value = {name: spec if spec is not None else {} for name, spec in value.items()}
+        return value
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, value):
+        from .method_grid import check_methods  # light: no torch
+
+        return value if value is None else check_methods(value)
+
+    @model_validator(mode="after")
+    def _sweeps_fit_methods(self) -> Protocol:
+        if self.methods is not None:
+            from .method_grid import check_protocol_methods
+
+            check_protocol_methods(self)
+        return self
 
     @field_validator("metrics")
     @classmethod
@@ -308,7 +346,7 @@ def _format_error(err: ValidationError, source: str) -> str:
         hint = _suggest(loc[-1], options) if options else ""
         return f"{source}: unknown field {where!r}{hint}"
     message = first["msg"].removeprefix("Value error, ")
-    return f"{source}: {where}: {message}"
+    return f"{source}: {message}" if not loc else f"{source}: {where}: {message}"
 
 
 def _read_yaml(path: Path) -> dict:
@@ -431,14 +469,26 @@ class Cell:
     height: int
     width: int
     axes: tuple[tuple[str, Any], ...]  # grid axis -> value, for tables and plots
+    method: str = "sine"
+    knobs: tuple[tuple[str, Any], ...] = ()  # the method's own knob values (not v, K)
 
     @property
     def axis_dict(self) -> dict[str, Any]:
         return dict(self.axes)
 
 
+def axis_labels(protocol: Protocol) -> list[str]:
+    """The cells table's axis columns (with ``methods``: 'method' and every method's)."""
+    if protocol.methods is not None:
+        from .method_grid import axis_labels as method_axis_labels
+
+        return method_axis_labels(protocol)
+    return [label for label, *_ in grid_axes(protocol)]
+
+
 def grid_axes(protocol: Protocol) -> list[tuple[str, str, str, list[Any]]]:
-    """(axis label, section, field, values) for every swept field, in a fixed order."""
+    """(axis label, section, field, values) for every swept field of a SINE-only
+    protocol (no ``methods``), in a fixed order."""
     grid = protocol.grid
     axes = []
     for label, field, values in (
@@ -477,7 +527,12 @@ def expand_cells(
     factor: int,
     source_sizes: dict[str, tuple[int, int]],
 ) -> list[Cell]:
-    """The full grid: items x prompts x every combination of the swept values."""
+    """The full grid: items x prompts x every combination of the swept values (with
+    ``methods``: each method over its own, ``method_grid``)."""
+    if protocol.methods is not None:
+        from .method_grid import expand_method_cells
+
+        return expand_method_cells(protocol, items, native, factor, source_sizes)
     axes = grid_axes(protocol)
     cells = []
     for combo in itertools.product(*(values for _, _, _, values in axes)):

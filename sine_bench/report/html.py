@@ -60,7 +60,8 @@ def _grids(cells: pd.DataFrame, run_dir: Path, axes: list[str]) -> str:
         parts.append(f"<div><p class=small>source</p><table><tr><td>{_img(source)}</td></tr>")
         parts.append("</table></div>")
         keys = ["prompt_index", "prompt", *others]
-        for values, group in item_cells.groupby(keys, sort=True):
+        # with several methods, their axes mix numbers and '-': keep the table's order
+        for values, group in item_cells.groupby(keys, sort="method" not in axes):
             label = ", ".join(f"{k}={v}" for k, v in zip(keys[1:], values[1:], strict=True))
             cols = sorted(group[col_axis].unique())
             head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
@@ -125,6 +126,9 @@ def write_report(run_dir: Path) -> Path:
     manifest = json.loads((run_dir / "manifest.json").read_text())
     cells = pd.read_parquet(run_dir / "cells.parquet")
     axes = manifest["axes"]
+    if "method" in axes:  # a method's cells leave the other methods' axes empty
+        shown_axes = cells[axes].astype(object)
+        cells[axes] = shown_axes.where(shown_axes.notna(), "-")
     rows, cols = grid_axes_for_images(cells, axes)
     plots = sorted((run_dir / "plots").glob("*.png"))
     summaries = sorted((run_dir / "summary").glob("*.csv"))

@@ -1,5 +1,7 @@
 """The cells table and its summaries: per grid axis, the mean and a 95% interval that
-resamples source images (the independent unit; ``stats``)."""
+resamples source images (the independent unit; ``stats``). With several methods every
+summary is per method: by method, by (method, axis) over the cells that have the axis,
+and by setting (every axis but the seed), with each setting's mean cost."""
 
 from __future__ import annotations
 
@@ -13,18 +15,30 @@ import pandas as pd
 from ..runner.store import write_atomic
 from .stats import CLUSTER, cluster_mean_ci
 
-KEY_COLUMNS = ("cell_id", "item", "prompt_index", "prompt", "height", "width")
+KEY_COLUMNS = ("cell_id", "item", "prompt_index", "prompt", "method", "height", "width")
 KEY_COLUMNS += ("finetune_key", "edit_key", "image")
+COST_PREFIX = "cost."  # cost columns: summarised as means, never drift-checked
 
 
 def metric_columns(cells: pd.DataFrame, axes: list[str]) -> list[str]:
-    return [c for c in cells.columns if c not in KEY_COLUMNS and c not in axes]
+    return [
+        c
+        for c in cells.columns
+        if c not in KEY_COLUMNS and c not in axes and not c.startswith(COST_PREFIX)
+    ]
 
 
-def summarize(cells: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
-    """One row per combination of ``by``: n (cells), images (source images), and per
+def cost_columns(cells: pd.DataFrame) -> list[str]:
+    return [c for c in cells.columns if c.startswith(COST_PREFIX)]
+
+
+def summarize(
+    cells: pd.DataFrame, by: list[str], metrics: list[str], costs: list[str] = ()
+) -> pd.DataFrame:
+    """One row per combination of ``by``: n (cells), images (source images), per
     metric its mean, lo and hi: a 95% interval that resamples source images
-    (``stats.cluster_mean_ci``; each cell its own unit in a table without ``item``)."""
+    (``stats.cluster_mean_ci``; each cell its own unit in a table without ``item``),
+    and the mean of each ``costs`` column."""
     rows = []
     for values, group in cells.groupby(by, sort=True, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
@@ -37,18 +51,23 @@ def summarize(cells: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.Data
             finite = data[~np.isnan(data)]
             row[metric] = float(finite.mean()) if len(finite) else math.nan
             row[f"{metric}_lo"], row[f"{metric}_hi"] = lo, hi
+        for cost in costs:
+            row[cost] = float(group[cost].mean())
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def to_markdown(summary: pd.DataFrame, by: list[str], metrics: list[str]) -> str:
     """'mean [lo, hi]' per metric (pandas' to_markdown needs tabulate; this does not)."""
-    header = [*by, "n", "images", *metrics]
+    costs = [c for c in summary.columns if c.startswith(COST_PREFIX)]
+    header = [*by, "n", "images", *metrics, *costs]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in summary.iterrows():
-        cells = [str(row[b]) for b in by] + [str(int(row["n"])), str(int(row["images"]))]
+        cells = ["-" if pd.isna(row[b]) else str(row[b]) for b in by]
+        cells += [str(int(row["n"])), str(int(row["images"]))]
         for m in metrics:
             cells.append(f"{row[m]:.4g} [{row[m + '_lo']:.4g}, {row[m + '_hi']:.4g}]")
+        cells += [f"{row[c]:.4g}" for c in costs]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -61,9 +80,15 @@ def write_tables(cells: pd.DataFrame, axes: list[str], out: Path) -> dict:
     cells.to_parquet(out / "cells.parquet", index=False)
     swept = [a for a in axes if cells[a].nunique() > 1] or axes[:1]
     for axis in swept:
-        summary = summarize(cells, [axis], metrics)
-        write_atomic(out / "summary" / f"{axis}.csv", summary.to_csv(index=False))
-        write_atomic(out / "summary" / f"{axis}.md", to_markdown(summary, [axis], metrics))
+        if "method" in axes:  # per method, over the cells whose method has the axis
+            by = ["method"] if axis == "method" else ["method", axis]
+            costs = cost_columns(cells) if axis == "method" else ()
+            _write_summary(cells[cells[axis].notna()], by, metrics, out, axis, costs)
+        else:
+            _write_summary(cells, [axis], metrics, out, axis)
+    if "method" in axes:
+        by = [a for a in axes if a != "seed"]
+        _write_summary(cells, by, metrics, out, "setting", cost_columns(cells))
     full = summarize(cells, axes, metrics)
     record = {
         "axes": axes,
@@ -79,6 +104,14 @@ def write_tables(cells: pd.DataFrame, axes: list[str], out: Path) -> dict:
     }
     write_atomic(out / "summary.json", json.dumps(record, indent=1))
     return record
+
+
+def _write_summary(
+    cells: pd.DataFrame, by: list[str], metrics: list[str], out: Path, name: str, costs=()
+) -> None:
+    summary = summarize(cells, by, metrics, list(costs))
+    write_atomic(out / "summary" / f"{name}.csv", summary.to_csv(index=False))
+    write_atomic(out / "summary" / f"{name}.md", to_markdown(summary, by, metrics))
 
 
 def _plain(value):

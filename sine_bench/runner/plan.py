@@ -1,7 +1,9 @@
 """From a validated protocol to the concrete jobs of a run, with their keys.
 
-Everything that can fail on bad input (missing or unreadable images, resolutions the
-VAE cannot produce, unknown models) fails here, before anything is written.
+Each cell's method (``methods/``) says what it needs trained and sampled; this module
+keys those jobs and groups edits into units. Everything that can fail on bad input
+(missing or unreadable images, resolutions the VAE cannot produce, unknown models,
+settings a method cannot run) fails here, before anything is written.
 """
 
 from __future__ import annotations
@@ -13,33 +15,21 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from ..images import ImageInputError
+from ..methods import CellContext, Edit, EditJob, FinetuneJob, MethodError, get_method
+from ..methods.pretrained import reference_edit
+from ..methods.registry import count_evaluations
+from ..methods.sine import edit_request, finetune_settings
 from ..metrics.registry import MetricName, check_metric_name
-from ..protocol import Cell, FinetuneSpec, Protocol, ResolvedItem, expand_cells, resolve_dataset
+from ..protocol import Cell, Protocol, ResolvedItem, expand_cells, resolve_dataset
 from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
+
+__all__ = ["EditJob", "FinetuneJob", "edit_request", "finetune_settings"]  # re-exported
 
 MAX_SIDE = 4096
 
 
 class PlanError(ValueError):
     """The protocol is valid but cannot run (e.g. a resolution the model cannot make)."""
-
-
-@dataclass(frozen=True)
-class FinetuneJob:
-    key: str
-    item: str
-    image: Path
-    prompt: str
-    settings: dict  # FinetuneSettings.to_dict()
-
-
-@dataclass(frozen=True)
-class EditJob:
-    key: str
-    kind: str  # "cell", "reference" (v = 1, pretrained only) or "memorized" (v = 0, K = 0)
-    finetune: str | None  # fine-tune key, None for the pretrained-only reference
-    prompt: str
-    settings: dict  # v, K, guidance, steps, eta, height, width, seed
 
 
 @dataclass(frozen=True)
@@ -53,6 +43,7 @@ class EditUnit:
     finetune: str | None
     jobs: tuple[EditJob, ...]
     batch_size: int
+    sampler: str = "sine"  # the method whose code computes the unit
 
 
 @dataclass
@@ -77,34 +68,6 @@ class RunPlan:
     finetunes: dict[str, FinetuneJob] = field(default_factory=dict)
     edits: dict[str, EditJob] = field(default_factory=dict)
     units: list[EditUnit] = field(default_factory=list)
-
-
-def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
-    """The sine FinetuneSettings (as a dict) a protocol's fine-tune section means."""
-    from ..sine import FinetuneSettings, LoraSettings, PatchSettings
-    from ..sine.patches import default_patch_grid
-
-    patches = lora = None
-    if spec.method == "sine-lora":
-        lora = LoraSettings(rank=spec.lora_rank, alpha=spec.lora_alpha)
-    train_text_encoder = spec.train_text_encoder
-    if train_text_encoder is None:
-        train_text_encoder = spec.method != "sine-lora"
-    if spec.method == "sine-patch":
-        grid = spec.patch_grid or default_patch_grid(native, factor)
-        patches = PatchSettings(grid=grid, min_frac=spec.patch_min_frac)
-    settings = FinetuneSettings(
-        steps=spec.steps,
-        learning_rate=spec.lr,
-        weight_decay=spec.weight_decay,
-        train_text_encoder=train_text_encoder,
-        x0_l1_weight=spec.x0_l1_weight,
-        gradient_checkpointing=spec.gradient_checkpointing,
-        seed=spec.seed,
-        patches=patches,
-        lora=lora,
-    )
-    return settings.to_dict()
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -149,57 +112,65 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
 
     for cell in expand_cells(protocol, list(items.values()), native, factor, sizes):
         _check_size(cell.edit.resolution, cell.height, cell.width, factor)
-        item = items[cell.item].spec
-        train_prompt = cell.finetune.prompt_template.format(class_word=item.class_word)
-        ft_settings = finetune_settings(cell.finetune, native, factor)
-        ft_key = finetune_key(shas[cell.item], model_id, train_prompt, ft_settings)
-        plan.finetunes.setdefault(
-            ft_key,
-            FinetuneJob(ft_key, cell.item, item_path(items, cell), train_prompt, ft_settings),
-        )
-        e = cell.edit
-        common = dict(guidance=e.guidance, steps=e.steps, eta=e.eta, scheduler=e.scheduler)
-        if e.batch_size > 1:  # batched kernels may change the last bits: part of the key
-            common["batch_size"] = e.batch_size
-        common |= dict(height=cell.height, width=cell.width, seed=e.seed)
-        settings = dict(v=e.v, K=e.K, **common)
-        key = edit_key(ft_key, cell.prompt, settings)
-        plan.edits.setdefault(key, EditJob(key, "cell", ft_key, cell.prompt, settings))
-        entry = CellPlan(cell, ft_key, key)
-        if "reference" in needs:
-            ref = dict(v=1.0, K=1000, **common)
-            ref_key = edit_key(digest(model_id), cell.prompt, ref)
-            plan.edits.setdefault(ref_key, EditJob(ref_key, "reference", None, cell.prompt, ref))
-            entry.reference = ref_key
-        if "memorized" in needs:
-            memo = dict(v=0.0, K=0, **common)
-            memo_key = edit_key(ft_key, train_prompt, memo)
-            plan.edits.setdefault(
-                memo_key, EditJob(memo_key, "memorized", ft_key, train_prompt, memo)
-            )
-            entry.memorized = memo_key
-        plan.cells.append(entry)
+        plan.cells.append(_plan_cell(plan, cell, needs))
     plan.units = edit_units(plan.edits.values())
     return plan
 
 
-def edit_request(job: EditJob):
-    """The grid sampler's view of an edit job."""
-    from ..sine.grid_sampler import EditRequest
+def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> CellPlan:
+    """Key the jobs the cell's method asks for and add them to the plan."""
+    item = plan.items[cell.item]
+    method = get_method(cell.method)
+    try:
+        method.check_cell(cell, item.spec)
+    except MethodError as err:
+        raise PlanError(f"item {cell.item!r}: {err}") from None
+    sha = plan.image_sha[cell.item]
+    ctx = CellContext(
+        cell, item.spec, item.image_path, sha, plan.model_id, plan.native, plan.factor
+    )
+    planned = method.plan_cell(ctx)
+    training_key = ""
+    if planned.training is not None:
+        t = planned.training
+        training_key = finetune_key(sha, plan.model_id, t.prompt, t.settings)
+        job = FinetuneJob(training_key, cell.item, item.image_path, t.prompt, t.settings, t.trainer)
+        plan.finetunes.setdefault(training_key, job)
+    keyed = lambda edit: _edit_job(plan, cell, edit, training_key)  # noqa: E731
+    entry = CellPlan(cell, training_key, keyed(planned.edit))
+    if "reference" in needs:
+        entry.reference = keyed(reference_edit(cell))
+    if "memorized" in needs and planned.memorized is not None:
+        entry.memorized = keyed(planned.memorized)
+    return entry
 
-    s = job.settings
-    return EditRequest(job.prompt, s["v"], s["K"], s["guidance"], s["seed"])
+
+def _edit_job(plan: RunPlan, cell: Cell, edit: Edit, training_key: str) -> str:
+    """Key one edit on what its base says it depends on; add it to the plan."""
+    if edit.base == "training":
+        base, finetune = training_key, training_key
+    elif edit.base == "model":
+        base, finetune = digest(plan.model_id), None
+    else:  # "source": the base model and the source image's bytes
+        base, finetune = digest({"model": plan.model_id, "image": plan.image_sha[cell.item]}), None
+    key = edit_key(base, edit.prompt, edit.settings)
+    image = plan.items[cell.item].image_path if edit.sampler != "sine" else None
+    item = cell.item if edit.sampler != "sine" else None
+    job = EditJob(key, edit.kind, finetune, edit.prompt, edit.settings, edit.sampler, item, image)
+    plan.edits.setdefault(key, job)
+    return key
 
 
 def edit_units(edits: Iterable[EditJob]) -> list[EditUnit]:
-    """Group edits into units: same fine-tune and sampler settings, whole trunks (edits
-    differing only in K), ``batch_size`` trunks per unit; deterministic order."""
+    """Group edits into units. SINE's grid sampler: same fine-tune and sampler settings,
+    whole trunks (edits differing only in K), ``batch_size`` trunks per unit. Other
+    methods: one unit per their ``unit_group``. Deterministic order."""
+    edits = list(edits)
     groups: dict[tuple, dict[tuple, list[EditJob]]] = {}
-    for job in edits:
-        s = job.settings
-        shape = (job.finetune or "", s["height"], s["width"], s["steps"], s["eta"])
-        shape += (s["scheduler"], s.get("batch_size", 1))
-        groups.setdefault(shape, {}).setdefault(edit_request(job).trunk, []).append(job)
+    sine = get_method("sine")
+    for job in (j for j in edits if j.sampler == "sine"):
+        trunk = edit_request(job).trunk
+        groups.setdefault(sine.unit_group(job), {}).setdefault(trunk, []).append(job)
     units = []
     for shape in sorted(groups, key=str):
         trunks = list(groups[shape].values())
@@ -208,23 +179,18 @@ def edit_units(edits: Iterable[EditJob]) -> list[EditUnit]:
             jobs = tuple(j for trunk in trunks[i : i + batch] for j in trunk)
             key = digest(sorted(j.key for j in jobs))
             units.append(EditUnit(key, jobs[0].finetune, jobs, batch))
+    others: dict[tuple, list[EditJob]] = {}
+    for job in (j for j in edits if j.sampler != "sine"):
+        group = (job.sampler, *get_method(job.sampler).unit_group(job))
+        others.setdefault(group, []).append(job)
+    for group in sorted(others, key=str):
+        jobs = tuple(others[group])
+        key = digest(sorted(j.key for j in jobs))
+        units.append(EditUnit(key, jobs[0].finetune, jobs, 1, group[0]))
     return units
 
 
-def item_path(items: dict[str, ResolvedItem], cell: Cell) -> Path:
-    return items[cell.item].image_path
-
-
 def unet_evaluations(jobs: Iterable[EditJob]) -> dict[str, int]:
-    """UNet evaluations of edits run together (one unit): ``shared`` with K-prefix
-    sharing, ``naive`` edit by edit (3 per guided DDIM step, t > K and v < 1; 2 otherwise)."""
-    from ..sine.grid_sampler import count_evaluations, timesteps_for
-
-    jobs = list(jobs)
-    if not jobs:
-        return {"naive": 0, "shared": 0}
-    steps = {j.settings["steps"] for j in jobs}
-    if len(steps) != 1:  # different step counts never share a trajectory
-        counts = [unet_evaluations([j for j in jobs if j.settings["steps"] == n]) for n in steps]
-        return {k: sum(c[k] for c in counts) for k in ("naive", "shared")}
-    return count_evaluations([edit_request(j) for j in jobs], timesteps_for(steps.pop()))
+    """UNet evaluations of edits run together (one unit): ``shared`` as the unit computes
+    them (SINE: with K-prefix sharing), ``naive`` edit by edit; by each job's method."""
+    return count_evaluations(list(jobs))

@@ -8,6 +8,7 @@ keeps every finished fine-tune, edit and score for the next attempt).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -19,24 +20,32 @@ import pandas as pd
 import yaml
 
 from .. import METHOD_VERSION, __version__
-from ..protocol import Protocol, grid_axes, load_protocol
+from ..methods import training_steps
+from ..protocol import Protocol, axis_labels, load_protocol
 from .executors import Executor, make_executor
 from .keys import digest
 from .plan import RunPlan, build_plan, unet_evaluations
-from .stages import Stages, edit_evaluations
+from .stages import TIMING_FILE, Stages, edit_evaluations
 from .store import Store, write_atomic
 
 
-def cells_frame(plan: RunPlan, scores: list[dict[str, float]]) -> pd.DataFrame:
-    """One row per cell: identity, grid axes, keys, image path and every metric."""
+def cells_frame(
+    plan: RunPlan, scores: list[dict[str, float]], costs: list[dict] | None = None
+) -> pd.DataFrame:
+    """One row per cell: identity, its method, grid axes (empty where an axis is not its
+    method's), keys, image path, cost (with ``methods``) and every metric."""
+    axes = axis_labels(plan.protocol)
+    costs = costs or [{} for _ in plan.cells]
     rows = []
-    for entry, values in zip(plan.cells, scores, strict=True):
+    for entry, values, cost in zip(plan.cells, scores, costs, strict=True):
         cell = entry.cell
         row = {
             "cell_id": f"{cell.item}-p{cell.prompt_index}-{entry.edit[:10]}",
             "item": cell.item,
             "prompt_index": cell.prompt_index,
             "prompt": cell.prompt,
+            "method": cell.method,
+            **{axis: None for axis in axes},
             **cell.axis_dict,
             "height": cell.height,
             "width": cell.width,
@@ -44,8 +53,34 @@ def cells_frame(plan: RunPlan, scores: list[dict[str, float]]) -> pd.DataFrame:
             "edit_key": entry.edit,
         }
         row["image"] = f"images/edits/{row['cell_id']}.png"
-        rows.append(row | values)
+        rows.append(row | cost | values)
     return pd.DataFrame(rows)
+
+
+def cell_costs(plan: RunPlan, store: Store) -> list[dict]:
+    """Per cell what its edit cost: training steps and seconds of the training it uses
+    (NaN seconds when the store did not record them), its UNet evaluations alone, and
+    its share of its edit unit's seconds."""
+    trained: dict[str, dict] = {}
+    for key, job in plan.finetunes.items():
+        timing = store.path("finetunes", key) / TIMING_FILE
+        seconds = json.loads(timing.read_text())["seconds"] if timing.is_file() else math.nan
+        trained[key] = {"steps": training_steps(job), "seconds": seconds}
+    costs = []
+    for entry in plan.cells:
+        job = plan.edits[entry.edit]
+        meta = store.path("edits", entry.edit) / "edit.json"
+        unit = json.loads(meta.read_text())["unit"] if meta.is_file() else {}
+        train = trained.get(entry.finetune, {"steps": 0, "seconds": 0.0})
+        costs.append(
+            {
+                "cost.train_steps": train["steps"],
+                "cost.train_seconds": train["seconds"],
+                "cost.unet_evaluations": edit_evaluations(store, job),
+                "cost.edit_seconds": unit.get("seconds", math.nan) / max(unit.get("edits", 1), 1),
+            }
+        )
+    return costs
 
 
 def _swap_into_place(tmp: Path, final: Path) -> None:
@@ -68,8 +103,9 @@ def write_run_dir(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        cells = cells_frame(plan, scores)
-        axes = [label for label, *_ in grid_axes(plan.protocol)]
+        costs = cell_costs(plan, stages.store) if plan.protocol.methods else None
+        cells = cells_frame(plan, scores, costs)
+        axes = axis_labels(plan.protocol)
         for item_id, item in plan.items.items():
             dest = tmp / "images" / "source" / f"{item_id}.png"
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +199,7 @@ def run_protocol(
         ),
         "grid_with_sharing": sum(unet_evaluations(u.jobs)["shared"] for u in plan.units),
         "computed_this_run": stages.stats["edit"].unet_evaluations,
-        "finetune_steps": sum(j.settings["steps"] for j in plan.finetunes.values()),
+        "finetune_steps": sum(training_steps(j) for j in plan.finetunes.values()),
     }
     manifest = {
         "protocol": protocol.name,
@@ -178,6 +214,7 @@ def run_protocol(
         "stages": {name: asdict(s) for name, s in stages.stats.items()},
         "metric_backbones": stages.backbones,
         "unet_evaluations": planned,
+        "methods": method_costs(plan, store),
         "all_cached": all(s.computed == 0 for s in stages.stats.values()),
     }
     out = protocol.output_dir
@@ -226,7 +263,7 @@ def plan_summary(protocol: Protocol) -> dict:
         "plan": plan,
         "finetunes": len(plan.finetunes),
         "finetunes_cached": ft_cached,
-        "finetune_steps": sum(j.settings["steps"] for j in plan.finetunes.values()),
+        "finetune_steps": sum(training_steps(j) for j in plan.finetunes.values()),
         "edits": len(plan.edits),
         "edits_cached": ed_cached,
         "cells": len(plan.cells),
@@ -234,4 +271,29 @@ def plan_summary(protocol: Protocol) -> dict:
         "unet_evaluations": sum(c["shared"] for c in units.values()),
         "unet_evaluations_naive": sum(c["naive"] for c in units.values()),
         "unet_evaluations_todo": sum(units[u.key]["shared"] for u in todo),
+        "methods": method_costs(plan, store),
     }
+
+
+def method_costs(plan: RunPlan, store: Store) -> dict[str, dict]:
+    """Per method, in protocol order: its cells, the trainings its cells use (steps,
+    cached) and the UNet evaluations of its cells' edits (as units, and edit by edit);
+    references and memorized samples that metrics add are not counted here."""
+    from .plan import edit_units
+
+    out: dict[str, dict] = {}
+    for name in dict.fromkeys(c.cell.method for c in plan.cells):
+        cells = [c for c in plan.cells if c.cell.method == name]
+        trainings = {c.finetune for c in cells if c.finetune}
+        jobs = [plan.edits[k] for k in dict.fromkeys(c.edit for c in cells)]
+        counts = [unet_evaluations(u.jobs) for u in edit_units(jobs)]
+        out[name] = {
+            "cells": len(cells),
+            "trainings": len(trainings),
+            "trainings_cached": sum(store.done("finetunes", k) for k in trainings),
+            "training_steps": sum(training_steps(plan.finetunes[k]) for k in trainings),
+            "edits": len(jobs),
+            "unet_evaluations": sum(c["shared"] for c in counts),
+            "unet_evaluations_naive": sum(c["naive"] for c in counts),
+        }
+    return out

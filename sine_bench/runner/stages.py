@@ -20,21 +20,15 @@ import torch
 from PIL import Image
 
 from ..images import load_image, save_png_atomic
+from ..methods import EditJob, FinetuneJob, training_steps
 from ..metrics import registry
 from ..metrics.inputs import CellInputs
 from .executors import Executor
 from .keys import digest, file_sha256, score_key
-from .plan import (
-    CellPlan,
-    EditJob,
-    EditUnit,
-    FinetuneJob,
-    RunPlan,
-    edit_request,
-    unet_evaluations,
-)
+from .plan import CellPlan, EditUnit, RunPlan, unet_evaluations
 from .store import Store
 
+TIMING_FILE = "sine_bench_timing.json"  # in every training folder: its wall time here
 RESAMPLE = {
     "bicubic": Image.BICUBIC,
     "bilinear": Image.BILINEAR,
@@ -88,12 +82,21 @@ class Stages:
             )
         return self._model
 
-    def _load_finetune(self, key: str):
+    def trained(self, key: str):
+        """The training artifact under ``key``, loaded from the store (one kept at a time):
+        a SINE fine-tune's FinetunedModel, or what its method's ``load_trained`` gives."""
+        from ..methods import get_method
         from ..sine import load_finetune
 
         if self._finetuned is None or self._finetuned[0] != key:
-            result = load_finetune(self.store.path("finetunes", key), self.model)
-            self._finetuned = (key, result.model)
+            self._finetuned = None  # free the previous one before loading the next
+            folder = self.store.path("finetunes", key)
+            trainer = self.plan.finetunes[key].trainer
+            if trainer == "sine":
+                loaded = load_finetune(folder, self.model).model
+            else:
+                loaded = get_method(trainer).load_trained(folder, self.model)
+            self._finetuned = (key, loaded)
         return self._finetuned[1]
 
     def _run(self, stage: str, jobs: list, done, fn) -> list:
@@ -117,19 +120,29 @@ class Stages:
         todo = [j for j in jobs if j.key not in done]
         results = self._run("fine-tune", jobs, lambda j: j.key in done, self._finetune)
         for job, computed in zip(todo, results, strict=True):
-            self.stats["fine-tune"].training_steps += job.settings["steps"] if computed else 0
+            self.stats["fine-tune"].training_steps += training_steps(job) if computed else 0
 
     def _finetune(self, job: FinetuneJob) -> bool:
+        """Train one job (SINE's fine-tune, or its method's own training) into the store,
+        with its wall time in ``TIMING_FILE``."""
+        from ..methods import get_method
         from ..sine import FinetuneSettings, finetune, save_finetune
 
         with self.store.lock("finetunes", job.key):
             if self.store.done("finetunes", job.key):
                 return False
             image = load_image(job.image)
-            settings = FinetuneSettings.from_dict(job.settings)
-            result = finetune(self.model, image, job.prompt, settings, progress=False)
+            start = time.perf_counter()
+            if job.trainer == "sine":
+                settings = FinetuneSettings.from_dict(job.settings)
+                result = finetune(self.model, image, job.prompt, settings, progress=False)
             with self.store.write_dir("finetunes", job.key) as folder:
-                save_finetune(result, folder)
+                if job.trainer == "sine":
+                    save_finetune(result, folder)
+                else:
+                    get_method(job.trainer).train(self.model, image, job, folder)
+                timing = {"seconds": time.perf_counter() - start, "steps": training_steps(job)}
+                (folder / TIMING_FILE).write_text(json.dumps(timing))
         return True
 
     # ------------------------------------------------------------------ edit
@@ -153,8 +166,8 @@ class Stages:
         """Sample a whole unit (so batching never depends on what was cached) and store
         the edits still missing; returns counts instead of touching shared state, so the
         executor may run it in another process."""
+        from ..methods import get_method
         from ..sine import EvaluationCounter
-        from ..sine.grid_sampler import sample_grid
 
         with self.store.lock("edit-units", unit.key):
             missing = {j.key for j in unit.jobs if not self.store.done("edits", j.key)}
@@ -162,21 +175,9 @@ class Stages:
             result["unet_evaluations"] = result["unet_evaluations_finetuned"] = 0
             if not missing:
                 return result
-            s = unit.jobs[0].settings
-            finetuned = self._load_finetune(unit.finetune) if unit.finetune else None
             counter = EvaluationCounter()
             start = time.perf_counter()
-            latents = sample_grid(
-                self.model,
-                finetuned,
-                [edit_request(j) for j in unit.jobs],
-                height=s["height"],
-                width=s["width"],
-                steps=s["steps"],
-                eta=s["eta"],
-                batch_size=unit.batch_size,
-                counter=counter,
-            )
+            latents = get_method(unit.sampler).run_unit(self, list(unit.jobs), counter)
             seconds = time.perf_counter() - start
             shared = {"key": unit.key, "edits": len(unit.jobs), "seconds": seconds}
             shared["unet_evaluations"] = counter.total

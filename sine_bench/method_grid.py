@@ -1,0 +1,229 @@
+"""A protocol's ``methods`` section: checked against each method's declared knobs, and
+expanded into cells, each method over its own grid.
+
+Without ``methods`` a protocol is SINE exactly as before (``protocol.expand_cells``).
+With it, every method gets the protocol's generic sweeps (resolution, seeds, and
+``grid.edit`` fields other than SINE's v and K), methods on SINE's fine-tune also get
+``grid.finetune``, SINE gets ``grid.v`` / ``grid.K``, and each method's own ``grid``
+adds or replaces axes for that method alone. Import-light, like protocol.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from .methods.base import Method, MethodError
+from .methods.registry import check_knob, get_method, method_names, suggest
+from .protocol import Cell, EditSpec, FinetuneSpec, Protocol, ResolvedItem, resolve_size
+
+SINE_EDIT_FIELDS = ("v", "K")  # edit fields that are SINE's knobs, not every method's
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A swept field: its table label, where it lives ("edit", "finetune", "knob")."""
+
+    label: str
+    section: str
+    field: str
+    values: tuple
+
+
+def _generic_edit_fields() -> list[str]:
+    return [f for f in EditSpec.model_fields if f not in SINE_EDIT_FIELDS]
+
+
+def _validated(spec: type, field: str, value: Any, where: str) -> None:
+    from pydantic import ValidationError
+
+    try:
+        spec(**{field: value})
+    except ValidationError as err:
+        message = err.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ValueError(f"{where}.{field}: {message}") from None
+
+
+def _check_field(method: Method, section: str, field: str, value: Any, where: str) -> None:
+    """One fixed value for a method: a knob, an edit field or a finetune field."""
+    if section == "knobs":
+        try:
+            check_knob(method, field, value)
+        except MethodError as err:
+            raise ValueError(f"{where}: {err}") from None
+        return
+    if section == "edit":
+        options = _generic_edit_fields()
+        if field not in options:
+            knob = " (it is a knob: give it under 'knobs')" if field in SINE_EDIT_FIELDS else ""
+            raise ValueError(
+                f"{where}: unknown edit field {field!r}{knob or _hint(field, options)}"
+            )
+        _validated(EditSpec, field, value, where)
+        return
+    if not method.uses_sine_finetune:
+        raise ValueError(f"{where}: method {method.name!r} does not use SINE's fine-tune")
+    if field not in FinetuneSpec.model_fields:
+        raise ValueError(
+            f"{where}: unknown field {field!r}{_hint(field, FinetuneSpec.model_fields)}"
+        )
+    _validated(FinetuneSpec, field, value, where)
+
+
+def _hint(name: str, options) -> str:
+    return f" ({suggest(name, list(options))})"
+
+
+def grid_entry(method: Method, axis: str) -> tuple[str, str]:
+    """(section, field) of a name in ``methods.<m>.grid``; ValueError with a suggestion."""
+    knobs = [k.name for k in method.knobs]
+    if axis in knobs:
+        return "knobs", axis
+    if axis in _generic_edit_fields():
+        return "edit", axis
+    if axis.startswith("finetune.") and method.uses_sine_finetune:
+        return "finetune", axis.removeprefix("finetune.")
+    options = knobs + _generic_edit_fields()
+    if method.uses_sine_finetune:
+        options += [f"finetune.{f}" for f in FinetuneSpec.model_fields]
+    raise ValueError(
+        f"method {method.name!r} has no knob or edit field {axis!r} ({suggest(axis, options)})"
+    )
+
+
+def check_methods(methods: dict) -> dict:
+    """Every method name, knob, override and grid list of a ``methods`` section."""
+    if not methods:
+        raise ValueError(f"lists no method (choose from {', '.join(method_names())})")
+    for name, spec in methods.items():
+        try:
+            method = get_method(name)
+        except MethodError as err:
+            raise ValueError(str(err)) from None
+        for section in ("knobs", "edit", "finetune"):
+            for field, value in getattr(spec, section).items():
+                _check_field(method, section, field, value, f"{name}.{section}")
+        for axis, values in spec.grid.items():
+            section, field = grid_entry(method, axis)
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"{name}.grid.{axis}: needs a list of at least one value")
+            if len({repr(v) for v in values}) != len(values):
+                raise ValueError(f"{name}.grid.{axis}: lists a value twice")
+            for value in values:
+                _check_field(method, section, field, value, f"{name}.grid")
+    return methods
+
+
+def check_protocol_methods(protocol: Protocol) -> None:
+    """Sweeps of the protocol's own grid that no listed method can take."""
+    methods = protocol.methods or {}
+    grid = protocol.grid
+    top = {"v": grid.v, "K": grid.K} | {f: grid.edit[f] for f in SINE_EDIT_FIELDS if f in grid.edit}
+    for field, values in top.items():
+        if values is None:
+            continue
+        if "sine" not in methods:
+            raise ValueError(
+                f"grid.{field}: {field} is a knob of 'sine', which 'methods' does not list"
+            )
+        if field in methods["sine"].grid:
+            raise ValueError(
+                f"grid.{field}: {field} is swept twice (also methods.sine.grid.{field})"
+            )
+    users = [n for n in methods if get_method(n).uses_sine_finetune]
+    if grid.finetune and not users:
+        raise ValueError(
+            "grid.finetune: no listed method uses SINE's fine-tune (sine, dreambooth do)"
+        )
+
+
+def method_axes(protocol: Protocol, name: str) -> tuple[EditSpec, FinetuneSpec, dict, list[Axis]]:
+    """A method's base edit and finetune settings, its knob values, and its axes."""
+    method, spec, grid = get_method(name), protocol.methods[name], protocol.grid
+    edit_knobs = {k: v for k, v in spec.knobs.items() if method.knob(k).edit_field}
+    edit = protocol.edit.model_copy(update=spec.edit | edit_knobs)
+    finetune = protocol.finetune.model_copy(update=spec.finetune)
+    knobs = {k.name: k.default for k in method.own_knobs()}
+    knobs |= {k: v for k, v in spec.knobs.items() if k in knobs}
+    axes: dict[str, Axis] = {}
+    if name == "sine":
+        for field in SINE_EDIT_FIELDS:
+            values = getattr(grid, field) or grid.edit.get(field) or [getattr(edit, field)]
+            axes[field] = Axis(field, "edit", field, tuple(values))
+    axes["resolution"] = Axis(
+        "resolution", "edit", "resolution", tuple(grid.resolution or [edit.resolution])
+    )
+    axes["seed"] = Axis("seed", "edit", "seed", tuple(grid.seeds or [edit.seed]))
+    for field, values in grid.edit.items():
+        if field not in SINE_EDIT_FIELDS:
+            axes[field] = Axis(field, "edit", field, tuple(values))
+    if method.uses_sine_finetune:
+        for field, values in grid.finetune.items():
+            axes[f"finetune.{field}"] = Axis(f"finetune.{field}", "finetune", field, tuple(values))
+    for entry, values in spec.grid.items():
+        section, field = grid_entry(method, entry)
+        if section == "knobs":
+            section = "edit" if method.knob(field).edit_field else "knob"
+            label = method.column(field)
+        else:
+            label = f"finetune.{field}" if section == "finetune" else field
+        axes[label] = Axis(label, section, field, tuple(values))
+    return edit, finetune, knobs, list(axes.values())
+
+
+def expand_method_cells(
+    protocol: Protocol,
+    items: list[ResolvedItem],
+    native: int,
+    factor: int,
+    source_sizes: dict[str, tuple[int, int]],
+) -> list[Cell]:
+    """Each listed method's grid: items x prompts x its own combinations. A cell also
+    carries its value of every other method's swept edit field (a guidance swept for
+    one method is still a setting of the others), and of swept finetune fields when
+    its method uses SINE's fine-tune."""
+    cells = []
+    union = axis_labels(protocol)
+    for name in protocol.methods:
+        base_edit, base_finetune, base_knobs, axes = method_axes(protocol, name)
+        own = {a.label for a in axes}
+        shared = [label for label in union if label not in own and _shared_field(name, label)]
+        for combo in itertools.product(*(axis.values for axis in axes)):
+            over: dict[str, dict] = {"edit": {}, "finetune": {}, "knob": {}}
+            for axis, value in zip(axes, combo, strict=True):
+                over[axis.section][axis.field] = value
+            edit = base_edit.model_copy(update=over["edit"])
+            finetune = base_finetune.model_copy(update=over["finetune"])
+            knobs = tuple(sorted((base_knobs | over["knob"]).items()))
+            labels = (("method", name), *((a.label, v) for a, v in zip(axes, combo, strict=True)))
+            labels += tuple((label, _setting(edit, finetune, label)) for label in shared)
+            for item in items:
+                size = resolve_size(edit.resolution, native, factor, source_sizes[item.spec.id])
+                for index, prompt in enumerate(item.spec.prompts):
+                    cells.append(
+                        Cell(
+                            item.spec.id, index, prompt, finetune, edit, *size, labels, name, knobs
+                        )
+                    )
+    return cells
+
+
+def _shared_field(method: str, label: str) -> bool:
+    if label.startswith("finetune."):
+        return get_method(method).uses_sine_finetune
+    return label in _generic_edit_fields()
+
+
+def _setting(edit: EditSpec, finetune: FinetuneSpec, label: str) -> Any:
+    if label.startswith("finetune."):
+        return getattr(finetune, label.removeprefix("finetune."))
+    return getattr(edit, label)
+
+
+def axis_labels(protocol: Protocol) -> list[str]:
+    """The table's axis columns: 'method', then every method's axes in first-seen order."""
+    labels = ["method"]
+    for name in protocol.methods:
+        labels += [a.label for a in method_axes(protocol, name)[3] if a.label not in labels]
+    return labels

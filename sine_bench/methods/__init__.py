@@ -1,0 +1,40 @@
+"""Editing methods behind one seam (``base.Method``), by name (``registry``): SINE and
+the baselines reviewers ask for. The runner talks to methods only through this seam."""
+
+from .base import (
+    CellContext,
+    Edit,
+    EditJob,
+    FinetuneJob,
+    Knob,
+    Method,
+    MethodError,
+    PlannedCell,
+    Training,
+)
+from .registry import (
+    check_knob,
+    count_evaluations,
+    get_method,
+    method_names,
+    register_method,
+    training_steps,
+)
+
+__all__ = [
+    "CellContext",
+    "Edit",
+    "EditJob",
+    "FinetuneJob",
+    "Knob",
+    "Method",
+    "MethodError",
+    "PlannedCell",
+    "Training",
+    "check_knob",
+    "count_evaluations",
+    "get_method",
+    "method_names",
+    "register_method",
+    "training_steps",
+]

@@ -1,0 +1,209 @@
+"""The seam between the runner and the editing methods: jobs, knobs and ``Method``.
+
+A method declares its knobs (the values a protocol may set or sweep), what it trains
+(nothing, SINE's fine-tune, or an artifact of its own under its own key), how one
+cell becomes jobs, how a group of its edit jobs is computed, and how many UNet
+evaluations that takes. Import-light: nothing here (or at the top of a method file)
+imports torch, so protocols validate without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ..protocol import Cell, DatasetItem
+    from ..sine import DiffusionModel, EvaluationCounter
+
+
+class MethodError(ValueError):
+    """An unknown method or knob, or a setting a method cannot run with."""
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    """One training job: SINE's fine-tune (``trainer`` "sine") or a method's own."""
+
+    key: str
+    item: str
+    image: Path
+    prompt: str
+    settings: dict  # what keys the training (SINE: FinetuneSettings.to_dict())
+    trainer: str = "sine"
+
+
+@dataclass(frozen=True)
+class EditJob:
+    """One edit to compute. ``sampler`` names the method whose code computes it: "sine"
+    for SINE's cells and every job of SINE's grid sampler (pretrained-only references,
+    the ``pretrained`` method, memorized samples)."""
+
+    key: str
+    kind: str  # "cell", "reference" (pretrained only) or "memorized" (v = 0, K = 0)
+    finetune: str | None  # the training key it uses (None: the base model alone)
+    prompt: str  # the prompt the sampler sees (dreambooth: rewritten)
+    settings: dict
+    sampler: str = "sine"
+    item: str | None = None  # the source image's item, for methods that read it
+    image: Path | None = None
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A method setting a protocol may fix or sweep. ``edit_field`` knobs live in the
+    protocol's ``edit`` section (SINE's v and K); the others are the method's own and
+    are labelled ``<method>.<name>`` in tables."""
+
+    name: str
+    kind: type  # int or float
+    default: float | int
+    lo: float | None = None
+    hi: float | None = None
+    help: str = ""
+    edit_field: bool = False
+
+    def check(self, value: Any) -> float | int:
+        """The value as the knob's type; ValueError naming the knob when out of range."""
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not is_number or (self.kind is int and float(value) != int(value)):
+            raise ValueError(f"knob {self.name!r} takes a {self.kind.__name__}, got {value!r}")
+        value = self.kind(value)
+        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+            raise ValueError(f"knob {self.name!r} must be in [{self.lo}, {self.hi}], got {value}")
+        return value
+
+
+@dataclass(frozen=True)
+class CellContext:
+    """What a method needs to plan one cell (all of it known before any compute)."""
+
+    cell: Cell
+    item: DatasetItem
+    image: Path
+    image_sha: str
+    model_id: dict
+    native: int
+    factor: int
+
+    def knob(self, name: str) -> Any:
+        return dict(self.cell.knobs)[name]
+
+
+@dataclass(frozen=True)
+class Training:
+    """What a cell needs trained; the runner keys it on the image, the base model,
+    ``prompt`` and ``settings`` (so another method's training never shares SINE's key
+    unless its settings are SINE's)."""
+
+    prompt: str
+    settings: dict
+    trainer: str = "sine"
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What a cell needs sampled. ``base`` says what else its key covers: "training"
+    (the cell's training key), "model" (the base model alone) or "source" (the base
+    model and the source image's bytes)."""
+
+    kind: str
+    prompt: str
+    settings: dict
+    base: str
+    sampler: str = "sine"
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    """The jobs one cell needs: its training (if any), its edit and, for methods whose
+    fine-tune has its own sample, the 'memorized' edit the memorization metric reads."""
+
+    edit: Edit
+    training: Training | None = None
+    memorized: Edit | None = None
+
+
+class Runtime(Protocol):
+    """What the runner lends a method computing edits (``Stages`` implements it)."""
+
+    @property
+    def model(self) -> DiffusionModel: ...
+
+    def trained(self, key: str) -> Any:
+        """The loaded training artifact stored under ``key`` (SINE: a FinetunedModel)."""
+        ...
+
+
+def sampling_settings(cell: Cell, *, batched: bool) -> dict:
+    """The edit section's settings every method's key carries (SINE's historical order:
+    guidance, steps, eta, scheduler, [batch_size,] height, width, seed). ``batched``:
+    the sampler batches grid rows, so batch_size can change the last bits."""
+    e = cell.edit
+    common: dict[str, Any] = dict(guidance=e.guidance, steps=e.steps, eta=e.eta)
+    common["scheduler"] = e.scheduler
+    if batched and e.batch_size > 1:
+        common["batch_size"] = e.batch_size
+    return common | dict(height=cell.height, width=cell.width, seed=e.seed)
+
+
+class Method:
+    """An editing method. Subclasses set the class attributes and implement the hooks."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]  # one line for ``plan`` and the docs
+    trains: ClassVar[str]  # what it trains and under which key, in words
+    knobs: ClassVar[tuple[Knob, ...]] = ()
+    uses_sine_finetune: ClassVar[bool] = False  # the protocol's finetune section applies
+    needs_source_text: ClassVar[bool] = False  # reads the item's source description
+    version: ClassVar[str] = "1"  # part of its keys: bump when its pixels change
+
+    def plan_cell(self, ctx: CellContext) -> PlannedCell:
+        raise NotImplementedError
+
+    def unit_group(self, job: EditJob) -> tuple:
+        """Edits with equal groups are computed in one unit (they share loading, an
+        inversion, ...); the default: everything that loads the same artifact at one size."""
+        s = job.settings
+        return (job.finetune or "", job.item or "", s["height"], s["width"], s["steps"])
+
+    def count(self, jobs: Sequence[EditJob]) -> dict[str, int]:
+        """UNet evaluations of ``jobs`` computed as one unit (``shared``) and each alone
+        (``naive``): exactly the rows the UNet is called on."""
+        raise NotImplementedError
+
+    def run_unit(
+        self, runtime: Runtime, jobs: Sequence[EditJob], counter: EvaluationCounter
+    ) -> list[torch.Tensor]:
+        """Final latents (1, C, h, w) of every job, in order; UNet rows go in ``counter``."""
+        raise NotImplementedError
+
+    # methods that train an artifact of their own (``trainer`` = the method's name)
+    def training_steps(self, settings: dict) -> int:
+        return int(settings["steps"])
+
+    def train(
+        self, model: DiffusionModel, image: torch.Tensor, job: FinetuneJob, folder: Path
+    ) -> None:
+        raise NotImplementedError(f"method {self.name!r} trains nothing of its own")
+
+    def load_trained(self, folder: Path, model: DiffusionModel) -> Any:
+        raise NotImplementedError(f"method {self.name!r} trains nothing of its own")
+
+    def check_cell(self, cell: Cell, item: DatasetItem) -> None:
+        """Raise MethodError (one line) for a cell this method cannot compute."""
+
+    # protocol-facing helpers
+    def knob(self, name: str) -> Knob:
+        return {k.name: k for k in self.knobs}[name]
+
+    def own_knobs(self) -> tuple[Knob, ...]:
+        return tuple(k for k in self.knobs if not k.edit_field)
+
+    def column(self, knob: str) -> str:
+        """The table column of a knob: SINE's v and K as they always were."""
+        return knob if self.knob(knob).edit_field else f"{self.name}.{knob}"

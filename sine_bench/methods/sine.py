@@ -1,0 +1,118 @@
+"""SINE (Zhang et al., CVPR 2023): fine-tune on the image (patches with the position
+encoding, the whole image, or a LoRA adapter), then sample with model-based guidance
+(v on the pretrained model while t > K).
+
+Its keys are the harness's original ones (a protocol without ``methods`` is SINE and
+keeps every stored fine-tune and edit): the fine-tune key covers image, model, training
+prompt and FinetuneSettings; the edit key the fine-tune key, prompt, v, K and the
+sampling settings. Edits of one fine-tune are computed by ``sine.grid_sampler``
+(K sweeps share their trajectory prefixes, ``batch_size`` rows per UNet call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .base import CellContext, Edit, EditJob, Knob, Method, PlannedCell, Training, sampling_settings
+
+
+def finetune_settings(spec, native: int, factor: int) -> dict:
+    """The sine FinetuneSettings (as a dict) a protocol's fine-tune section means."""
+    from ..sine import FinetuneSettings, LoraSettings, PatchSettings
+    from ..sine.patches import default_patch_grid
+
+    patches = lora = None
+    if spec.method == "sine-lora":
+        lora = LoraSettings(rank=spec.lora_rank, alpha=spec.lora_alpha)
+    train_text_encoder = spec.train_text_encoder
+    if train_text_encoder is None:
+        train_text_encoder = spec.method != "sine-lora"
+    if spec.method == "sine-patch":
+        grid = spec.patch_grid or default_patch_grid(native, factor)
+        patches = PatchSettings(grid=grid, min_frac=spec.patch_min_frac)
+    settings = FinetuneSettings(
+        steps=spec.steps,
+        learning_rate=spec.lr,
+        weight_decay=spec.weight_decay,
+        train_text_encoder=train_text_encoder,
+        x0_l1_weight=spec.x0_l1_weight,
+        gradient_checkpointing=spec.gradient_checkpointing,
+        seed=spec.seed,
+        patches=patches,
+        lora=lora,
+    )
+    return settings.to_dict()
+
+
+def sine_training(ctx: CellContext) -> Training:
+    """The cell's SINE fine-tune (shared by every method that edits with it)."""
+    prompt = ctx.cell.finetune.prompt_template.format(class_word=ctx.item.class_word)
+    return Training(prompt, finetune_settings(ctx.cell.finetune, ctx.native, ctx.factor))
+
+
+def memorized_edit(ctx: CellContext, training: Training) -> Edit:
+    """The fine-tuned model's own sample (v = 0, K = 0, its training prompt)."""
+    settings = dict(v=0.0, K=0, **sampling_settings(ctx.cell, batched=True))
+    return Edit("memorized", training.prompt, settings, "training")
+
+
+def edit_request(job: EditJob):
+    """The grid sampler's view of an edit job."""
+    from ..sine.grid_sampler import EditRequest
+
+    s = job.settings
+    return EditRequest(job.prompt, s["v"], s["K"], s["guidance"], s["seed"])
+
+
+class Sine(Method):
+    name = "sine"
+    summary = "SINE: fine-tune on the image, model-based guidance (v, K)"
+    trains = "SINE's fine-tune of the image (key: image, model, training prompt, settings)"
+    knobs = (
+        Knob("v", float, 0.7, 0.0, 1.0, "weight of the pretrained model while t > K", True),
+        Knob("K", int, 400, 0, 1000, "guide with the fine-tuned model while t > K", True),
+    )
+    uses_sine_finetune = True
+
+    def plan_cell(self, ctx: CellContext) -> PlannedCell:
+        training = sine_training(ctx)
+        e = ctx.cell.edit
+        settings = dict(v=e.v, K=e.K, **sampling_settings(ctx.cell, batched=True))
+        edit = Edit("cell", ctx.cell.prompt, settings, "training")
+        return PlannedCell(edit, training, memorized_edit(ctx, training))
+
+    def unit_group(self, job: EditJob) -> tuple:
+        s = job.settings
+        shape = (job.finetune or "", s["height"], s["width"], s["steps"], s["eta"])
+        return shape + (s["scheduler"], s.get("batch_size", 1))
+
+    def count(self, jobs: Sequence[EditJob]) -> dict[str, int]:
+        """3 evaluations per guided DDIM step (t > K, v < 1), 2 otherwise; ``shared``
+        with K-prefix sharing."""
+        from ..sine.grid_sampler import count_evaluations, timesteps_for
+
+        jobs = list(jobs)
+        if not jobs:
+            return {"naive": 0, "shared": 0}
+        steps = {j.settings["steps"] for j in jobs}
+        if len(steps) != 1:  # different step counts never share a trajectory
+            counts = [self.count([j for j in jobs if j.settings["steps"] == n]) for n in steps]
+            return {k: sum(c[k] for c in counts) for k in ("naive", "shared")}
+        return count_evaluations([edit_request(j) for j in jobs], timesteps_for(steps.pop()))
+
+    def run_unit(self, runtime, jobs, counter):
+        from ..sine.grid_sampler import sample_grid
+
+        s = jobs[0].settings
+        finetune = jobs[0].finetune
+        return sample_grid(
+            runtime.model,
+            runtime.trained(finetune) if finetune else None,
+            [edit_request(j) for j in jobs],
+            height=s["height"],
+            width=s["width"],
+            steps=s["steps"],
+            eta=s["eta"],
+            batch_size=s.get("batch_size", 1),
+            counter=counter,
+        )

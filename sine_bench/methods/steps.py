@@ -1,0 +1,139 @@
+"""The steps the baseline methods share, in one place: the source latent, start noise,
+one guided prediction, a DDIM loop over any timesteps, DDIM inversion, the denoising
+loss of a training step, and counting the rows the UNet really sees.
+
+Built on SINE's own pieces (``sine.sampler``: scheduler, start noise; ``sine.patches``:
+resizing), so a baseline and SINE start from the same noise for the same seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMInverseScheduler, DDIMScheduler
+from torch import nn
+
+from ..sine import DiffusionModel, EvaluationCounter
+from ..sine.patches import resize_image
+from ..sine.sampler import initial_latents, make_scheduler
+
+
+def ddim(model: DiffusionModel, steps: int) -> DDIMScheduler:
+    """A fresh DDIM scheduler on the model's training schedule, timesteps set."""
+    return make_scheduler(model, steps)
+
+
+def start_noise(
+    model: DiffusionModel, height: int, width: int, seed: int, scheduler: DDIMScheduler
+) -> tuple[torch.Tensor, torch.Generator]:
+    """SINE's start latent for ``seed`` (CPU-drawn) and the generator, which later DDIM
+    steps with eta > 0 continue to draw from."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = initial_latents(model, height, width, generator)
+    return noise * scheduler.init_noise_sigma, generator
+
+
+@torch.no_grad()
+def source_latent(model: DiffusionModel, image: torch.Tensor, height: int, width: int):
+    """The source ((3, H, W) in [-1, 1]) resized to the edit size and VAE-encoded: the
+    posterior mean, scaled (deterministic, unlike diffusers' default posterior sample)."""
+    pixels = resize_image(image, (height, width))[None]
+    mean = model.encode_distribution(pixels).mean
+    return (mean * model.vae.config.scaling_factor).to(model.dtype)
+
+
+def guided_eps(unet, z, t, cond, uncond, guidance: float) -> torch.Tensor:
+    """Classifier-free guidance in one UNet call: ``uncond + w (cond - uncond)``; at
+    w = 1 that is the conditional prediction alone, so only that row is evaluated."""
+    if guidance == 1.0:
+        return unet(z, t, cond).sample
+    eps_u, eps_c = unet(torch.cat([z, z]), t, torch.cat([uncond, cond])).sample.chunk(2)
+    return eps_u + guidance * (eps_c - eps_u)
+
+
+def evaluations_per_step(guidance: float) -> int:
+    """UNet rows one :func:`guided_eps` call evaluates."""
+    return 1 if guidance == 1.0 else 2
+
+
+@torch.no_grad()
+def denoise(
+    unet,
+    scheduler: DDIMScheduler,
+    latents: torch.Tensor,
+    cond: torch.Tensor,
+    uncond: torch.Tensor | Sequence[torch.Tensor],
+    guidance: float,
+    *,
+    timesteps: Sequence | None = None,
+    eta: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The guided DDIM loop from ``latents`` over ``timesteps`` (default: all of the
+    scheduler's). ``uncond`` may give one embedding per step (null-text inversion)."""
+    timesteps = scheduler.timesteps if timesteps is None else timesteps
+    for i, t in enumerate(timesteps):
+        u = uncond if isinstance(uncond, torch.Tensor) else uncond[i]
+        z = scheduler.scale_model_input(latents, t)
+        eps = guided_eps(unet, z, t, cond, u, guidance)
+        latents = scheduler.step(eps, t, latents, eta=eta, generator=generator).prev_sample
+    return latents
+
+
+@torch.no_grad()
+def invert(
+    unet, model: DiffusionModel, latents: torch.Tensor, cond: torch.Tensor, steps: int
+) -> list[torch.Tensor]:
+    """DDIM inversion (diffusers' DDIMInverseScheduler, the model's schedule) with the
+    conditional prediction alone: the latents at every noise level the forward DDIM
+    loop visits, from the clean latent to its first timestep's level."""
+    inverse = DDIMInverseScheduler.from_config(model.scheduler.config)
+    inverse.set_timesteps(steps)
+    path = [latents]
+    for t in inverse.timesteps:
+        eps = unet(path[-1], t, cond).sample
+        path.append(inverse.step(eps, t, path[-1]).prev_sample)
+    return path
+
+
+def denoising_loss(
+    unet, model: DiffusionModel, x0: torch.Tensor, text: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """One training step's loss: x0 noised at a uniform timestep, MSE of the UNet's
+    prediction against the noise (or the velocity, for v-prediction models)."""
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+    t = torch.randint(0, model.num_train_timesteps, (1,), generator=generator).to(x0.device)
+    z_t = model.scheduler.add_noise(x0, noise, t)
+    target = noise
+    if model.scheduler.config.prediction_type == "v_prediction":
+        target = model.scheduler.get_velocity(x0, noise, t)
+    return F.mse_loss(unet(z_t, t, text).sample.float(), target.float())
+
+
+@contextmanager
+def counting(
+    counter: EvaluationCounter,
+    pretrained: nn.Module | None = None,
+    finetuned: nn.Module | None = None,
+) -> Iterator[None]:
+    """Count the rows every forward call of these modules sees, into ``counter``."""
+
+    def hook(attribute: str):
+        def count(module, args, kwargs):
+            sample = args[0] if args else kwargs["sample"]
+            setattr(counter, attribute, getattr(counter, attribute) + int(sample.shape[0]))
+
+        return count
+
+    handles = []
+    for module, attribute in ((pretrained, "pretrained"), (finetuned, "finetuned")):
+        if module is not None:
+            handles.append(module.register_forward_pre_hook(hook(attribute), with_kwargs=True))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
