@@ -11,12 +11,13 @@ adds or replaces axes for that method alone. Import-light, like protocol.py.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .methods.base import Method, MethodError
 from .methods.registry import check_knob, get_method, method_names, suggest
-from .protocol import Cell, EditSpec, FinetuneSpec, Protocol, ResolvedItem, resolve_size
+from .protocol import Cell, EditSpec, FinetuneSpec, Protocol, ResolvedItem
 
 SINE_EDIT_FIELDS = ("v", "K")  # edit fields that are SINE's knobs, not every method's
 
@@ -173,13 +174,10 @@ def method_axes(protocol: Protocol, name: str) -> tuple[EditSpec, FinetuneSpec, 
 
 
 def expand_method_cells(
-    protocol: Protocol,
-    items: list[ResolvedItem],
-    native: int,
-    factor: int,
-    source_sizes: dict[str, tuple[int, int]],
+    protocol: Protocol, items: list[ResolvedItem], size_of: Callable[[str, str], tuple[int, int]]
 ) -> list[Cell]:
-    """Each listed method's grid: items x prompts x its own combinations. A cell also
+    """Each listed method's grid: items x prompts x its own combinations (``size_of``:
+    a resolution label and item id to pixels). A cell also
     carries its value of every other method's swept edit field (a guidance swept for
     one method is still a setting of the others), and of swept finetune fields when
     its method uses SINE's fine-tune."""
@@ -199,7 +197,7 @@ def expand_method_cells(
             labels = (("method", name), *((a.label, v) for a, v in zip(axes, combo, strict=True)))
             labels += tuple((label, _setting(edit, finetune, label)) for label in shared)
             for item in items:
-                size = resolve_size(edit.resolution, native, factor, source_sizes[item.spec.id])
+                size = size_of(edit.resolution, item.spec.id)
                 for index, prompt in enumerate(item.spec.prompts):
                     cells.append(
                         Cell(

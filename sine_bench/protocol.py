@@ -532,7 +532,10 @@ def expand_cells(
     if protocol.methods is not None:
         from .method_grid import expand_method_cells
 
-        return expand_method_cells(protocol, items, native, factor, source_sizes)
+        def size_of(label: str, item: str) -> tuple[int, int]:
+            return resolve_size(label, native, factor, source_sizes[item])
+
+        return expand_method_cells(protocol, items, size_of)
     axes = grid_axes(protocol)
     cells = []
     for combo in itertools.product(*(values for _, _, _, values in axes)):

@@ -152,14 +152,13 @@ def sampling_settings(cell: Cell, *, batched: bool) -> dict:
 
 
 class Method:
-    """An editing method. Subclasses set the class attributes and implement the hooks."""
+    """An editing method. Subclasses set the class attributes and implement the hooks;
+    the first line of a subclass's docstring is its one-line summary."""
 
     name: ClassVar[str]
-    summary: ClassVar[str]  # one line for ``plan`` and the docs
     trains: ClassVar[str]  # what it trains and under which key, in words
     knobs: ClassVar[tuple[Knob, ...]] = ()
     uses_sine_finetune: ClassVar[bool] = False  # the protocol's finetune section applies
-    needs_source_text: ClassVar[bool] = False  # reads the item's source description
     version: ClassVar[str] = "1"  # part of its keys: bump when its pixels change
 
     def plan_cell(self, ctx: CellContext) -> PlannedCell:
@@ -198,6 +197,11 @@ class Method:
         """Raise MethodError (one line) for a cell this method cannot compute."""
 
     # protocol-facing helpers
+    @classmethod
+    def summary(cls) -> str:
+        """One line: the first of the class docstring."""
+        return (cls.__doc__ or cls.name).strip().splitlines()[0]
+
     def knob(self, name: str) -> Knob:
         return {k.name: k for k in self.knobs}[name]
 

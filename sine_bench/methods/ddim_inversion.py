@@ -20,17 +20,12 @@ optimisation, ``steps`` (w = 1) or ``2 * steps`` per regeneration.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .base import (
-    CellContext,
-    Edit,
-    EditJob,
-    Knob,
-    Method,
-    MethodError,
-    PlannedCell,
-    sampling_settings,
-)
+from .base import Edit, Knob, Method, MethodError, PlannedCell, sampling_settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import CellContext, EditJob
 
 
 def null_text_steps(settings: dict) -> int:
@@ -51,14 +46,14 @@ def regeneration_evaluations(settings: dict) -> int:
 
 
 class DDIMInversion(Method):
+    """Invert the source with its description, regenerate with the target prompt."""
+
     name = "ddim-inversion"
-    summary = "invert the source with its description, regenerate with the target prompt"
     trains = "nothing stored: null-text embeddings are optimised per source and guidance"
     knobs = (
         Knob("null_text_steps", int, 0, 0, 1000, "null-text optimisation steps per timestep"),
         Knob("null_text_lr", float, 1e-2, 0.0, 10.0, "its Adam learning rate (first timestep)"),
     )
-    needs_source_text = True
 
     def check_cell(self, cell, item) -> None:
         if not item.source.strip():

@@ -46,8 +46,9 @@ def rare_token_prompt(target: str, source: str, class_word: str, template: str) 
 
 
 class DreamBooth(Method):
+    """SINE's fine-tune sampled alone with the target prompt in its rare-token words."""
+
     name = "dreambooth"
-    summary = "SINE's fine-tune sampled alone with the target prompt in its rare-token words"
     trains = "nothing of its own: SINE's fine-tune, under SINE's key"
     uses_sine_finetune = True
 
@@ -75,22 +76,8 @@ class DreamBooth(Method):
         with steps.counting(counter, finetuned=finetuned.unet):
             uncond = model.encode_text([""], finetuned.text_encoder)
             for job in jobs:
-                s = job.settings
-                scheduler = steps.ddim(model, s["steps"])
-                z, generator = steps.start_noise(
-                    model, s["height"], s["width"], s["seed"], scheduler
-                )
                 cond = model.encode_text([job.prompt], finetuned.text_encoder)
                 out.append(
-                    steps.denoise(
-                        finetuned.unet,
-                        scheduler,
-                        z,
-                        cond,
-                        uncond,
-                        s["guidance"],
-                        eta=s["eta"],
-                        generator=generator,
-                    )
+                    steps.sample_from_noise(model, finetuned.unet, cond, uncond, job.settings)
                 )
         return out

@@ -28,8 +28,9 @@ EMBEDDINGS = "embeddings.safetensors"
 
 
 class Imagic(Method):
+    """Optimise a text embedding, fine-tune with it, interpolate towards the target."""
+
     name = "imagic"
-    summary = "optimise a text embedding, fine-tune with it, interpolate towards the target"
     trains = "its own embedding + UNet fine-tune per (image, target prompt), under its own key"
     # defaults: diffusers' community Imagic pipeline for Stable Diffusion
     knobs = (
@@ -120,25 +121,9 @@ class Imagic(Method):
         with steps.counting(counter, finetuned=unet):
             uncond = model.encode_text([""])
             for job in jobs:
-                s = job.settings
-                eta = s["imagic_eta"]
+                eta = job.settings["imagic_eta"]
                 cond = eta * target + (1.0 - eta) * optimised
-                scheduler = steps.ddim(model, s["steps"])
-                z, generator = steps.start_noise(
-                    model, s["height"], s["width"], s["seed"], scheduler
-                )
-                out.append(
-                    steps.denoise(
-                        unet,
-                        scheduler,
-                        z,
-                        cond,
-                        uncond,
-                        s["guidance"],
-                        eta=s["eta"],
-                        generator=generator,
-                    )
-                )
+                out.append(steps.sample_from_noise(model, unet, cond, uncond, job.settings))
         return out
 
 

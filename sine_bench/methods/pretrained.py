@@ -19,8 +19,9 @@ def reference_edit(cell, kind: str = "reference") -> Edit:
 
 
 class Pretrained(Method):
+    """The pretrained model alone, prompted with the target (text-to-image)."""
+
     name = "pretrained"
-    summary = "the pretrained model alone, prompted with the target (text-to-image)"
     trains = "nothing"
 
     def plan_cell(self, ctx: CellContext) -> PlannedCell:

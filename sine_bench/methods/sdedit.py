@@ -15,17 +15,12 @@ the conditional prediction alone (1 UNet evaluation per step, else 2).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .base import (
-    CellContext,
-    Edit,
-    EditJob,
-    Knob,
-    Method,
-    MethodError,
-    PlannedCell,
-    sampling_settings,
-)
+from .base import Edit, Knob, Method, MethodError, PlannedCell, sampling_settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import CellContext, EditJob
 
 
 def steps_run(steps: int, strength: float) -> int:
@@ -34,8 +29,9 @@ def steps_run(steps: int, strength: float) -> int:
 
 
 class SDEdit(Method):
+    """Noise the source to strength s, denoise with the target prompt."""
+
     name = "sdedit"
-    summary = "noise the source to strength s, denoise with the target prompt"
     trains = "nothing"
     knobs = (Knob("strength", float, 0.75, 0.0, 1.0, "share of the DDIM steps to rerun"),)
 

@@ -65,8 +65,9 @@ def edit_request(job: EditJob):
 
 
 class Sine(Method):
+    """SINE: fine-tune on the image, model-based guidance (v, K)."""
+
     name = "sine"
-    summary = "SINE: fine-tune on the image, model-based guidance (v, K)"
     trains = "SINE's fine-tune of the image (key: image, model, training prompt, settings)"
     knobs = (
         Knob("v", float, 0.7, 0.0, 1.0, "weight of the pretrained model while t > K", True),

@@ -83,6 +83,18 @@ def denoise(
     return latents
 
 
+def sample_from_noise(
+    model: DiffusionModel, unet, cond: torch.Tensor, uncond: torch.Tensor, settings: dict
+) -> torch.Tensor:
+    """A guided DDIM sample from SINE's start noise for the edit's seed, size, steps,
+    guidance and eta, with any UNet and text embeddings."""
+    s = settings
+    scheduler = ddim(model, s["steps"])
+    z, generator = start_noise(model, s["height"], s["width"], s["seed"], scheduler)
+    guidance, eta = s["guidance"], s["eta"]
+    return denoise(unet, scheduler, z, cond, uncond, guidance, eta=eta, generator=generator)
+
+
 @torch.no_grad()
 def invert(
     unet, model: DiffusionModel, latents: torch.Tensor, cond: torch.Tensor, steps: int

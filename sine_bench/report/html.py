@@ -46,7 +46,7 @@ def grid_axes_for_images(cells: pd.DataFrame, axes: list[str]) -> tuple[str, str
     swept (then the first two swept axes, e.g. fine-tune method x resolution)."""
     swept = [a for a in axes if cells[a].nunique() > 1]
     ordered = [a for a in ("v", "K") if a in swept] + [a for a in swept if a not in ("v", "K")]
-    ordered += [a for a in ("v", "K", *axes) if a not in ordered]
+    ordered += [a for a in ("v", "K", *axes) if a not in ordered and a in axes]
     return ordered[0], ordered[1]
 
 
@@ -63,10 +63,10 @@ def _grids(cells: pd.DataFrame, run_dir: Path, axes: list[str]) -> str:
         # with several methods, their axes mix numbers and '-': keep the table's order
         for values, group in item_cells.groupby(keys, sort="method" not in axes):
             label = ", ".join(f"{k}={v}" for k, v in zip(keys[1:], values[1:], strict=True))
-            cols = sorted(group[col_axis].unique())
+            cols = _sorted(group[col_axis].unique())
             head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
             rows = [f"<tr><th>{row_axis} \\ {col_axis}</th>{head}</tr>"]
-            for r in sorted(group[row_axis].unique()):
+            for r in _sorted(group[row_axis].unique()):
                 tds = []
                 for c in cols:
                     match = group[(group[row_axis] == r) & (group[col_axis] == c)]
@@ -82,6 +82,11 @@ def _grids(cells: pd.DataFrame, run_dir: Path, axes: list[str]) -> str:
             )
         parts.append("</div>")
     return "\n".join(parts)
+
+
+def _sorted(values) -> list:
+    """Numbers in order, then the '-' of axes a method does not have (several methods)."""
+    return sorted(values, key=lambda v: (isinstance(v, str), 0 if isinstance(v, str) else v))
 
 
 def _manifest_table(manifest: dict) -> str:

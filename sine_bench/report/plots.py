@@ -78,6 +78,8 @@ def write_plots(cells: pd.DataFrame, metrics: list[str], out: Path) -> list[Path
     if not numeric:
         return written
     x, y = pick(numeric, FIDELITY), pick(numeric, ALIGNMENT)
+    if not all(a in cells and cells[a].notna().any() for a in ("v", "K")):
+        return written  # SINE's v-K plots; a protocol whose methods do not include SINE
     if x and y and x != y:
         for over, lines in (("v", "K"), ("K", "v")):
             path = out / f"tradeoff_over_{over}.png"

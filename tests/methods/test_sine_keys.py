@@ -1,0 +1,65 @@
+"""A protocol without ``methods`` is SINE exactly as before methods existed: the same
+fine-tune, edit and edit-unit keys (so every store, the committed baselines and
+``compare`` keep working), and SINE inside a multi-method protocol shares them."""
+
+import hashlib
+
+import yaml
+
+from sine_bench.protocol import load_protocol
+from sine_bench.runner.keys import edit_key, finetune_key
+from sine_bench.runner.plan import build_plan, finetune_settings
+from tests.conftest import toy_smoke_here
+
+# protocols/toy-smoke.yaml's keys computed at a5d26cc (before methods/). They change
+# only with the toy weights, the toy-smoke images or METHOD_VERSION: update them then,
+# never for a change of the harness.
+TOY_SMOKE_FINETUNES = ["202fd32ff280ab5c15f1", "285d26901966e2cbc5ac"]
+TOY_SMOKE_EDITS = ("1c2c7d670053563f", 34)  # sha256 of the sorted keys, first 16; count
+TOY_SMOKE_UNITS = "a02d97e5780cfe40"
+
+
+def _short(keys) -> str:
+    return hashlib.sha256(" ".join(sorted(keys)).encode()).hexdigest()[:16]
+
+
+def test_toy_smoke_keys_are_unchanged(tmp_path):
+    plan = build_plan(load_protocol(toy_smoke_here(tmp_path)))
+    assert sorted(plan.finetunes) == TOY_SMOKE_FINETUNES
+    assert (_short(plan.edits), len(plan.edits)) == TOY_SMOKE_EDITS
+    assert _short(u.key for u in plan.units) == TOY_SMOKE_UNITS
+    assert {c.cell.method for c in plan.cells} == {"sine"}
+
+
+def test_sine_cells_follow_the_historical_key_recipe(tmp_path):
+    """Re-derived here from the recipe itself, not from methods/sine.py."""
+    protocol = load_protocol(toy_smoke_here(tmp_path))
+    plan = build_plan(protocol)
+    for entry in plan.cells:
+        cell, item = entry.cell, plan.items[entry.cell.item].spec
+        prompt = cell.finetune.prompt_template.format(class_word=item.class_word)
+        settings = finetune_settings(cell.finetune, plan.native, plan.factor)
+        ft = finetune_key(plan.image_sha[cell.item], plan.model_id, prompt, settings)
+        e = cell.edit
+        edit = dict(v=e.v, K=e.K, guidance=e.guidance, steps=e.steps, eta=e.eta)
+        edit |= dict(scheduler=e.scheduler, height=cell.height, width=cell.width, seed=e.seed)
+        assert (entry.finetune, entry.edit) == (ft, edit_key(ft, cell.prompt, edit))
+
+
+def _with_methods(tmp_path, methods) -> object:
+    data = yaml.safe_load(toy_smoke_here(tmp_path).read_text())
+    data["methods"] = methods
+    path = tmp_path / "with-methods.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return build_plan(load_protocol(path))
+
+
+def test_sine_among_other_methods_shares_its_keys(tmp_path):
+    alone = build_plan(load_protocol(toy_smoke_here(tmp_path)))
+    listed = _with_methods(tmp_path, {"sine": {}, "pretrained": {}, "sdedit": {}})
+    sine_cells = [c for c in listed.cells if c.cell.method == "sine"]
+    assert [c.edit for c in sine_cells] == [c.edit for c in alone.cells]
+    assert set(alone.finetunes) == set(listed.finetunes)  # sdedit and pretrained train nothing
+    # the pretrained method's edits are the references SINE's editability_gap reads
+    references = {c.reference for c in alone.cells}
+    assert {c.edit for c in listed.cells if c.cell.method == "pretrained"} <= references
