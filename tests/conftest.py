@@ -126,3 +126,26 @@ def help_in_fresh_interpreter(args: list[str], modules: tuple[str, ...]) -> tupl
     assert out.returncode == 0, out.stderr
     exit_code, output, heavy = json.loads(out.stdout.strip().splitlines()[-1])
     return exit_code, output, heavy
+
+
+@pytest.fixture(scope="session")
+def methods_run(tmp_path_factory):
+    """A finished tiny-random run of every method (protocol path, run directory)."""
+    from sine_bench.runner.run import run_protocol
+
+    tmp = tmp_path_factory.mktemp("methods_run")
+    methods = {
+        "sine": {"grid": {"v": [0.5, 1.0]}},
+        "pretrained": {},
+        "dreambooth": {},
+        "sdedit": {"grid": {"strength": [0.3, 1.0]}},
+        "ddim-inversion": {"grid": {"guidance": [1.0, 3.0]}, "knobs": {"null_text_steps": 1}},
+        "imagic": {"knobs": {"embed_steps": 1, "finetune_steps": 1}, "grid": {"eta": [0.0]}},
+    }
+    grid = {"v": None, "K": [400], "resolution": ["64x96"], "seeds": [0, 1]}
+    metrics = ["psnr", "oracle_edit_success", "oracle_faithful", "seed_collapse[test-fake]"]
+    from tests.fakes import register_fakes
+
+    register_fakes()
+    path = write_protocol(tmp, methods=methods, grid=grid, metrics=metrics)
+    return path, run_protocol(path, progress=False, threads=1, log=lambda *_: None)

@@ -9,7 +9,9 @@ import yaml
 from sine_bench.protocol import load_protocol
 from sine_bench.runner.keys import edit_key, finetune_key
 from sine_bench.runner.plan import build_plan, finetune_settings
-from tests.conftest import toy_smoke_here
+from tests.conftest import ROOT
+
+TOY_SMOKE = ROOT / "protocols" / "toy-smoke.yaml"
 
 # protocols/toy-smoke.yaml's keys as main computed them at b49cb93, before methods/
 # existed (toy-smoke recalibrated on datasets/toy-demo). They change
@@ -24,18 +26,21 @@ def _short(keys) -> str:
     return hashlib.sha256(" ".join(sorted(keys)).encode()).hexdigest()[:16]
 
 
-def test_toy_smoke_keys_are_unchanged(tmp_path):
-    plan = build_plan(load_protocol(toy_smoke_here(tmp_path)))
+def _toy_smoke():
+    return build_plan(load_protocol(TOY_SMOKE), root=ROOT)
+
+
+def test_toy_smoke_keys_are_unchanged():
+    plan = _toy_smoke()
     assert sorted(plan.finetunes) == TOY_SMOKE_FINETUNES
     assert (_short(plan.edits), len(plan.edits)) == TOY_SMOKE_EDITS
     assert _short(u.key for u in plan.units) == TOY_SMOKE_UNITS
     assert {c.cell.method for c in plan.cells} == {"sine"}
 
 
-def test_sine_cells_follow_the_historical_key_recipe(tmp_path):
+def test_sine_cells_follow_the_historical_key_recipe():
     """Re-derived here from the recipe itself, not from methods/sine.py."""
-    protocol = load_protocol(toy_smoke_here(tmp_path))
-    plan = build_plan(protocol)
+    plan = _toy_smoke()
     for entry in plan.cells:
         cell, item = entry.cell, plan.items[entry.cell.item].spec
         prompt = cell.finetune.prompt_template.format(class_word=item.class_word)
@@ -48,15 +53,14 @@ def test_sine_cells_follow_the_historical_key_recipe(tmp_path):
 
 
 def _with_methods(tmp_path, methods) -> object:
-    data = yaml.safe_load(toy_smoke_here(tmp_path).read_text())
-    data["methods"] = methods
+    data = {"include": str(TOY_SMOKE), "methods": methods}
     path = tmp_path / "with-methods.yaml"
     path.write_text(yaml.safe_dump(data))
-    return build_plan(load_protocol(path))
+    return build_plan(load_protocol(path), root=ROOT)
 
 
 def test_sine_among_other_methods_shares_its_keys(tmp_path):
-    alone = build_plan(load_protocol(toy_smoke_here(tmp_path)))
+    alone = _toy_smoke()
     listed = _with_methods(tmp_path, {"sine": {}, "pretrained": {}, "sdedit": {}})
     sine_cells = [c for c in listed.cells if c.cell.method == "sine"]
     assert [c.edit for c in sine_cells] == [c.edit for c in alone.cells]

@@ -225,6 +225,31 @@ def test_toy_smoke_on_ray_matches_local_with_a_worker_killed(retries, toy_smoke_
     assert summary["edits_cached"] == summary["edits"]
 
 
+def test_every_method_on_ray_matches_local(ex, methods_run, tmp_path):
+    """Trainings of every kind and every method's edit units run on Ray workers (which
+    rebuild the plan) and give the local executor's cells table."""
+    import yaml
+
+    from sine_bench.runner.run import run_protocol
+
+    path, local = methods_run
+    data = yaml.safe_load(path.read_text())
+    data |= {"output": str(tmp_path / "run"), "store": str(tmp_path / "store")}
+    protocol = tmp_path / "on-ray.yaml"
+    protocol.write_text(yaml.safe_dump(data, sort_keys=False))  # methods keep their order
+    out = run_protocol(protocol, executor=ex, progress=False, threads=1, log=lambda *_: None)
+    timing = [c for c in pd.read_csv(out / "cells.csv").columns if c.endswith("_seconds")]
+    ray_cells = pd.read_csv(out / "cells.csv").drop(columns=timing)
+    local_cells = pd.read_csv(local / "cells.csv").drop(columns=timing)
+    pd.testing.assert_frame_equal(ray_cells, local_cells)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stages"]["fine-tune"]["computed"] > 0
+    assert (
+        manifest["unet_evaluations"]
+        == json.loads((local / "manifest.json").read_text())["unet_evaluations"]
+    )
+
+
 # ----------------------------------------------------------------- command line
 
 
