@@ -6,6 +6,7 @@ import json
 import pandas as pd
 
 from sine_bench import compare as gate
+from sine_bench.methods import method_names
 from sine_bench.protocol import axis_labels, load_protocol
 from sine_bench.runner.plan import build_plan
 from tests.conftest import write_protocol
@@ -78,14 +79,7 @@ def test_the_methods_shorthand_lists_names_at_their_defaults(tmp_path):
 def test_a_methods_run_has_per_method_tables_and_passes_compare(methods_run, tmp_path):
     _, out = methods_run
     cells = pd.read_parquet(out / "cells.parquet")
-    assert set(cells["method"]) == {
-        "sine",
-        "pretrained",
-        "dreambooth",
-        "sdedit",
-        "ddim-inversion",
-        "imagic",
-    }
+    assert set(cells["method"]) == set(method_names())
     sine = cells[cells["method"] == "sine"]
     sdedit = cells[cells["method"] == "sdedit"]
     assert sine["sdedit.strength"].isna().all() and sdedit["v"].isna().all()

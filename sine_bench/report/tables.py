@@ -93,6 +93,12 @@ def write_tables(cells: pd.DataFrame, axes: list[str], out: Path) -> dict:
     if "method" in axes:
         by = [a for a in axes if a != "seed"]
         _write_summary(cells, by, metrics, out, "setting", cost_columns(cells))
+        if cost_columns(cells):
+            from . import methods
+
+            table = methods.methods_table(cells, axes, metrics)
+            write_atomic(out / "summary" / "methods.csv", table.to_csv(index=False))
+            write_atomic(out / "summary" / "methods.md", methods.to_markdown(table, metrics))
     full = summarize(cells, axes, metrics)
     record = {
         "axes": axes,

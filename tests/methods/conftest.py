@@ -45,6 +45,13 @@ def run_small(tmp_path: Path, **overrides) -> tuple[pd.DataFrame, Path]:
     return pd.read_parquet(out / "cells.parquet"), out
 
 
+def run_toy(tmp_path: Path, data: Path, methods: dict, seeds: list[int], metrics: list[str]):
+    """A run on the toy model at paper-toy's edit settings (DDIM 10, w = 5, native size)."""
+    grid = {"v": None, "K": None, "resolution": ["native"], "seeds": seeds}
+    toy = dict(model={"name": "toy"}, dataset=str(data), edit={"steps": 10, "guidance": 5.0})
+    return run_small(tmp_path, methods=methods, grid=grid, metrics=metrics, **toy)
+
+
 def load01(path: Path):
     import numpy as np
     import torch

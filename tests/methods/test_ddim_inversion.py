@@ -11,7 +11,7 @@ alone: 32.9 dB), and at w = 5 26.0 dB plain, 27.7 with 5 null-text steps, 29.5 w
 
 import pytest
 
-from tests.methods.conftest import load01, psnr, run_small, toy_dataset
+from tests.methods.conftest import load01, psnr, run_toy, toy_dataset
 
 SEEDS = [20_003_000, 20_003_001, 20_003_002]
 
@@ -25,16 +25,7 @@ def reconstructions(tmp_path_factory, one_thread):
         "pretrained": {},
         "ddim-inversion": {"grid": {"guidance": [1.0, 5.0], "null_text_steps": [0, 10]}},
     }
-    grid = {"v": None, "K": None, "resolution": ["native"], "seeds": [0]}
-    cells, out = run_small(
-        tmp,
-        model={"name": "toy"},
-        dataset=str(data),
-        methods=methods,
-        grid=grid,
-        edit={"steps": 10, "guidance": 5.0},
-        metrics=["psnr"],
-    )
+    cells, out = run_toy(tmp, data, methods, seeds=[0], metrics=["psnr"])
     found = {}
     for _, row in cells.iterrows():
         source = load01(out / "images" / "source" / f"{row['item']}.png")

@@ -13,7 +13,7 @@ import pytest
 from sine_bench.protocol import load_protocol
 from sine_bench.runner.plan import build_plan
 from tests.conftest import write_protocol
-from tests.methods.conftest import run_small, toy_dataset
+from tests.methods.conftest import run_toy, toy_dataset
 
 SEEDS = [20_004_000, 20_004_001]
 TOY_IMAGIC = {"embed_steps": 100, "embed_lr": 1e-2, "finetune_steps": 150, "finetune_lr": 1e-4}
@@ -35,16 +35,7 @@ def imagic_run(tmp_path_factory, one_thread):
     tmp = tmp_path_factory.mktemp("imagic")
     data = toy_dataset(tmp / "data", SEEDS)
     methods = {"imagic": {"knobs": TOY_IMAGIC, "grid": {"eta": [0.0, 1.0]}}}
-    grid = {"v": None, "K": None, "resolution": ["native"], "seeds": [0, 1]}
-    return run_small(
-        tmp,
-        model={"name": "toy"},
-        dataset=str(data),
-        methods=methods,
-        grid=grid,
-        edit={"steps": 10, "guidance": 5.0},
-        metrics=["psnr", "lpips[alex]"],
-    )
+    return run_toy(tmp, data, methods, seeds=[0, 1], metrics=["psnr", "lpips[alex]"])
 
 
 def test_eta_zero_reproduces_the_source_more_closely_than_eta_one(imagic_run):

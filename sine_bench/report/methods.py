@@ -1,0 +1,97 @@
+"""Methods side by side (a run whose protocol lists ``methods``): per method its best
+setting and its whole range, each metric's mean with a 95% interval that resamples
+source images, and what it cost here.
+
+"Best" is the setting (every axis but the seed) with the highest mean of the ranking
+metric (``oracle_faithful`` when scored: a regeneration of the scene never ranks
+first), ties to the first in the table's order. "Range" pools every cell of the
+method, all its settings alike, and gives the lowest and highest setting mean of the
+ranking metric beside it. Costs: training steps and seconds per source image (a
+method's distinct trainings of that image, summed), UNet evaluations and seconds per
+edit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .stats import CLUSTER, cluster_mean_ci
+
+RANKING = ("oracle_faithful", "oracle_edit_success")
+
+
+def ranking_metric(metrics: list[str]) -> str:
+    return next((m for m in RANKING if m in metrics), metrics[0])
+
+
+def _interval(group: pd.DataFrame, metric: str) -> tuple[float, float, float]:
+    data = group[metric].to_numpy(dtype=float)
+    finite = data[~pd.isna(data)]
+    lo, hi = cluster_mean_ci(data, list(group[CLUSTER]))
+    return (float(finite.mean()) if len(finite) else math.nan), lo, hi
+
+
+def _setting_label(row: pd.Series, axes: list[str]) -> str:
+    parts = [f"{a}={row[a]:g}" if isinstance(row[a], float) else f"{a}={row[a]}" for a in axes]
+    return ", ".join(parts) or "-"
+
+
+def _costs(cells: pd.DataFrame) -> dict[str, float]:
+    """Training per source image (distinct trainings summed) and sampling per edit."""
+    trained = cells.drop_duplicates("finetune_key")
+    trained = trained[trained["finetune_key"].fillna("") != ""]
+    images = cells["item"].nunique()
+    return {
+        "train_steps_per_image": float(trained["cost.train_steps"].sum()) / images,
+        "train_seconds_per_image": float(trained["cost.train_seconds"].sum()) / images,
+        "unet_evaluations_per_edit": float(cells["cost.unet_evaluations"].mean()),
+        "edit_seconds_per_edit": float(cells["cost.edit_seconds"].mean()),
+    }
+
+
+def methods_table(cells: pd.DataFrame, axes: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Two rows per method (in the table's order): its best setting and its range."""
+    key = ranking_metric(metrics)
+    rows = []
+    for method in dict.fromkeys(cells["method"]):
+        own = cells[cells["method"] == method]
+        setting_axes = [a for a in axes if a not in ("method", "seed") and own[a].nunique() > 0]
+        swept = [a for a in setting_axes if own[a].nunique() > 1]
+        groups = list(own.groupby(setting_axes, sort=False, dropna=False)) if setting_axes else []
+        groups = groups or [((), own)]
+        means = [(_interval(g, key)[0], i) for i, (_, g) in enumerate(groups)]
+        best_index = max(means, key=lambda m: (-math.inf if math.isnan(m[0]) else m[0], -m[1]))[1]
+        best = groups[best_index][1]
+        finite = [m for m, _ in means if not math.isnan(m)]
+        for label, group, setting in (
+            ("best", best, _setting_label(best.iloc[0], swept)),
+            ("range", own, f"{len(groups)} settings"),
+        ):
+            row = {"method": method, "row": label, "setting": setting}
+            row |= {"n": len(group), "images": group[CLUSTER].nunique()}
+            for metric in metrics:
+                row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = _interval(group, metric)
+            if label == "range":
+                row[f"{key}_min"] = min(finite) if finite else math.nan
+                row[f"{key}_max"] = max(finite) if finite else math.nan
+            rows.append(row | _costs(group))
+    return pd.DataFrame(rows)
+
+
+def to_markdown(table: pd.DataFrame, metrics: list[str]) -> str:
+    """'mean [lo, hi]' per metric, then the costs; the range row adds the ranking
+    metric's lowest-highest setting mean."""
+    key = ranking_metric(metrics)
+    costs = ["train_steps_per_image", "train_seconds_per_image"]
+    costs += ["unet_evaluations_per_edit", "edit_seconds_per_edit"]
+    header = ["method", "row", "setting", "n", "images", *metrics, f"{key} settings", *costs]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in table.iterrows():
+        cells = [r["method"], r["row"], r["setting"], str(int(r["n"])), str(int(r["images"]))]
+        cells += [f"{r[m]:.3g} [{r[m + '_lo']:.3g}, {r[m + '_hi']:.3g}]" for m in metrics]
+        spread = f"{r[key + '_min']:.3g}-{r[key + '_max']:.3g}" if r["row"] == "range" else ""
+        cells += [spread, *(f"{r[c]:.4g}" for c in costs)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

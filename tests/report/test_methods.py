@@ -1,0 +1,72 @@
+"""The methods table: per method its best setting (by oracle_faithful) and its range,
+intervals over source images, costs per source image and per edit."""
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from sine_bench.report.methods import methods_table, to_markdown
+
+
+def _cells() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for item in ("a", "b", "c"):
+        for seed in (0, 1):
+            for v, faithful in ((0.2, 1.0), (0.7, 0.0)):
+                rows.append(
+                    dict(
+                        method="sine",
+                        v=v,
+                        s=math.nan,
+                        item=item,
+                        seed=seed,
+                        oracle_faithful=faithful,
+                        psnr=rng.normal(20),
+                        finetune_key=f"ft-{item}",
+                        **{
+                            "cost.train_steps": 150,
+                            "cost.train_seconds": 10.0,
+                            "cost.unet_evaluations": 25,
+                            "cost.edit_seconds": 0.1,
+                        },
+                    )
+                )
+            for s, faithful in ((0.3, 0.5), (0.9, 0.0)):
+                rows.append(
+                    dict(
+                        method="sdedit",
+                        v=math.nan,
+                        s=s,
+                        item=item,
+                        seed=seed,
+                        oracle_faithful=faithful if item != "c" else 1.0,
+                        psnr=rng.normal(20),
+                        finetune_key="",
+                        **{
+                            "cost.train_steps": 0,
+                            "cost.train_seconds": 0.0,
+                            "cost.unet_evaluations": 10,
+                            "cost.edit_seconds": 0.05,
+                        },
+                    )
+                )
+    return pd.DataFrame(rows)
+
+
+def test_best_and_range_per_method():
+    table = methods_table(_cells(), ["method", "v", "s", "seed"], ["oracle_faithful", "psnr"])
+    rows = {(r.method, r.row): r for r in table.itertuples()}
+    assert rows[("sine", "best")].setting == "v=0.2" and rows[("sine", "best")].oracle_faithful == 1
+    assert rows[("sine", "range")].oracle_faithful == 0.5 and rows[("sine", "range")].n == 12
+    assert rows[("sine", "range")].oracle_faithful_min == 0.0
+    assert rows[("sine", "range")].oracle_faithful_max == 1.0
+    best = rows[("sdedit", "best")]
+    assert best.setting == "s=0.3" and math.isclose(best.oracle_faithful, 2 / 3)
+    assert best.oracle_faithful_lo <= best.oracle_faithful <= best.oracle_faithful_hi
+    assert rows[("sine", "best")].train_steps_per_image == 150  # one fine-tune per image
+    assert rows[("sdedit", "range")].train_steps_per_image == 0
+    assert rows[("sdedit", "range")].unet_evaluations_per_edit == 10
+    text = to_markdown(table, ["oracle_faithful", "psnr"])
+    assert "| sine | best | v=0.2 | 6 | 3 | 1 [1, 1]" in text
