@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
-from .stats import CLUSTER, cluster_mean_ci
+from .stats import CLUSTER, cluster_bootstrap, cluster_mean_ci
 
 RANKING = ("oracle_faithful", "oracle_edit_success")
 
@@ -51,20 +52,33 @@ def _costs(cells: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def _settings(own: pd.DataFrame, axes: list[str], key: str):
+    """A method's settings (groups of its cells), the swept axes, and the best's index."""
+    setting_axes = [a for a in axes if a not in ("method", "seed") and own[a].nunique() > 0]
+    swept = [a for a in setting_axes if own[a].nunique() > 1]
+    groups = [g for _, g in own.groupby(setting_axes, sort=False, dropna=False)] or [own]
+    means = [(_interval(g, key)[0], i) for i, g in enumerate(groups)]
+    best = max(means, key=lambda m: (-math.inf if math.isnan(m[0]) else m[0], -m[1]))[1]
+    return groups, swept, best, [m for m, _ in means if not math.isnan(m)]
+
+
+def best_settings(cells: pd.DataFrame, axes: list[str], key: str) -> dict[str, tuple]:
+    """Per method: (its best setting's label, that setting's cells)."""
+    out = {}
+    for method in dict.fromkeys(cells["method"]):
+        groups, swept, best, _ = _settings(cells[cells["method"] == method], axes, key)
+        out[method] = (_setting_label(groups[best].iloc[0], swept), groups[best])
+    return out
+
+
 def methods_table(cells: pd.DataFrame, axes: list[str], metrics: list[str]) -> pd.DataFrame:
     """Two rows per method (in the table's order): its best setting and its range."""
     key = ranking_metric(metrics)
     rows = []
     for method in dict.fromkeys(cells["method"]):
         own = cells[cells["method"] == method]
-        setting_axes = [a for a in axes if a not in ("method", "seed") and own[a].nunique() > 0]
-        swept = [a for a in setting_axes if own[a].nunique() > 1]
-        groups = list(own.groupby(setting_axes, sort=False, dropna=False)) if setting_axes else []
-        groups = groups or [((), own)]
-        means = [(_interval(g, key)[0], i) for i, (_, g) in enumerate(groups)]
-        best_index = max(means, key=lambda m: (-math.inf if math.isnan(m[0]) else m[0], -m[1]))[1]
-        best = groups[best_index][1]
-        finite = [m for m, _ in means if not math.isnan(m)]
+        groups, swept, best_index, finite = _settings(own, axes, key)
+        best = groups[best_index]
         for label, group, setting in (
             ("best", best, _setting_label(best.iloc[0], swept)),
             ("range", own, f"{len(groups)} settings"),
@@ -78,6 +92,57 @@ def methods_table(cells: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
                 row[f"{key}_max"] = max(finite) if finite else math.nan
             rows.append(row | _costs(group))
     return pd.DataFrame(rows)
+
+
+PAIRED_BY = ("item", "prompt_index", "seed")
+
+
+def versus(cells: pd.DataFrame, axes: list[str], metrics: list[str], reference: str = "sine"):
+    """Each method's best setting minus ``reference``'s best, per metric, on the same
+    (source, prompt, seed) triples: the mean paired difference, a 95% interval and a
+    p-value that resample source images. Both bests are chosen on these same cells,
+    so the differences of the winners are optimistic for both sides alike."""
+    best = best_settings(cells, axes, ranking_metric(metrics))
+    if reference not in best:
+        return pd.DataFrame()
+    ref = best[reference][1]
+    rows = []
+    for method, (label, group) in best.items():
+        if method == reference:
+            continue
+        joined = group.merge(ref, on=list(PAIRED_BY), suffixes=("", "@ref"))
+        clusters = list(joined["item"])
+        row = {"method": method, "setting": label, "versus": f"{reference}: {best[reference][0]}"}
+        row["pairs"] = len(joined)
+        for metric in metrics:
+            diff = (joined[metric] - joined[f"{metric}@ref"]).to_numpy(dtype=float)
+            estimate = cluster_bootstrap(
+                lambda rows, d=diff: float(np.nanmean(d[rows])), len(diff), clusters
+            )
+            row |= {
+                metric: estimate.value,
+                f"{metric}_lo": estimate.lo,
+                f"{metric}_hi": estimate.hi,
+            }
+            row[f"{metric}_p"] = estimate.p
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def versus_markdown(table: pd.DataFrame, metrics: list[str]) -> str:
+    """'difference [lo, hi] (p)' per metric."""
+    if table.empty:
+        return ""
+    header = ["method", "setting", "versus", "pairs", *metrics]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in table.iterrows():
+        cells = [r["method"], r["setting"], r["versus"], str(int(r["pairs"]))]
+        cells += [
+            f"{r[m]:+.3g} [{r[m + '_lo']:+.3g}, {r[m + '_hi']:+.3g}] (p {r[m + '_p']:.2g})"
+            for m in metrics
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def to_markdown(table: pd.DataFrame, metrics: list[str]) -> str:

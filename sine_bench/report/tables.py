@@ -98,7 +98,13 @@ def write_tables(cells: pd.DataFrame, axes: list[str], out: Path) -> dict:
 
             table = methods.methods_table(cells, axes, metrics)
             write_atomic(out / "summary" / "methods.csv", table.to_csv(index=False))
-            write_atomic(out / "summary" / "methods.md", methods.to_markdown(table, metrics))
+            text = methods.to_markdown(table, metrics)
+            paired = methods.versus(cells, axes, metrics)
+            if not paired.empty:
+                write_atomic(out / "summary" / "methods_vs_sine.csv", paired.to_csv(index=False))
+                text += "\nBest setting minus SINE's best, paired by (source, prompt, seed):\n\n"
+                text += methods.versus_markdown(paired, metrics)
+            write_atomic(out / "summary" / "methods.md", text)
     full = summarize(cells, axes, metrics)
     record = {
         "axes": axes,

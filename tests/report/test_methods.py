@@ -22,6 +22,7 @@ def _cells() -> pd.DataFrame:
                         s=math.nan,
                         item=item,
                         seed=seed,
+                        prompt_index=0,
                         oracle_faithful=faithful,
                         psnr=rng.normal(20),
                         finetune_key=f"ft-{item}",
@@ -41,6 +42,7 @@ def _cells() -> pd.DataFrame:
                         s=s,
                         item=item,
                         seed=seed,
+                        prompt_index=0,
                         oracle_faithful=faithful if item != "c" else 1.0,
                         psnr=rng.normal(20),
                         finetune_key="",
@@ -70,3 +72,17 @@ def test_best_and_range_per_method():
     assert rows[("sdedit", "range")].unet_evaluations_per_edit == 10
     text = to_markdown(table, ["oracle_faithful", "psnr"])
     assert "| sine | best | v=0.2 | 6 | 3 | 1 [1, 1]" in text
+
+
+def test_each_best_setting_is_compared_with_sines_on_the_same_triples():
+    from sine_bench.report.methods import versus, versus_markdown
+
+    table = versus(_cells(), ["method", "v", "s", "seed"], ["oracle_faithful"])
+    row = table.set_index("method").loc["sdedit"]
+    assert row["setting"] == "s=0.3" and row["versus"] == "sine: v=0.2" and row["pairs"] == 6
+    # sdedit's best: 0.5 on a and b, 1.0 on c; SINE's best: 1.0 everywhere
+    assert math.isclose(row["oracle_faithful"], (2 * -0.5 + 0.0) / 3)
+    assert row["oracle_faithful_lo"] <= row["oracle_faithful"] <= row["oracle_faithful_hi"] <= 0
+    assert "| sdedit | s=0.3 | sine: v=0.2 | 6 | -0.333" in versus_markdown(
+        table, ["oracle_faithful"]
+    )
