@@ -132,10 +132,13 @@ def write_report(run_dir: Path) -> Path:
     manifest = json.loads((run_dir / "manifest.json").read_text())
     cells = pd.read_parquet(run_dir / "cells.parquet")
     axes = manifest["axes"]
+    grid_cells = cells
     if "method" in axes:  # a method's cells leave the other methods' axes empty
         shown_axes = cells[axes].astype(object)
-        cells[axes] = shown_axes.where(shown_axes.notna(), "-")
-    rows, cols = grid_axes_for_images(cells, axes)
+        grid_cells = cells.assign(
+            **{a: shown_axes[a].where(shown_axes[a].notna(), "-") for a in axes}
+        )
+    rows, cols = grid_axes_for_images(grid_cells, axes)
     plots = sorted((run_dir / "plots").glob("*.png"))
     summaries = sorted((run_dir / "summary").glob("*.csv"))
     parts = [
@@ -147,7 +150,7 @@ def write_report(run_dir: Path) -> Path:
         "<h2>What ran</h2>",
         _manifest_table(manifest),
         f"<h2>Edits across {rows} (rows) and {cols} (columns)</h2>",
-        _grids(cells, run_dir, axes),
+        _grids(grid_cells, run_dir, axes),
         "<h2>Plots</h2>",
         *(f"<h3>{p.stem}</h3>{inline(p)}" for p in plots if p.stem != "frontier"),
         "<h2>Summaries (mean, 95% interval over source images)</h2>",
