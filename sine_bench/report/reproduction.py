@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .edit_size import EditSizeAnalysis, analyse_edit_size, edit_size_markdown, plot_edit_size
+
 ALPHA = 0.05
 # family -> +1 if the paper's claim says it rises with K / v, -1 if it falls
 ALIGNMENT = {"clip_t": +1, "oracle_edit_success": +1, "clip_dir": +1}
@@ -457,6 +459,7 @@ class Reproduction:
     overfit: pd.DataFrame | None = None
     overfit_checks: dict[str, str] = field(default_factory=dict)
     validity: dict[str, float] = field(default_factory=dict)
+    edit_size: EditSizeAnalysis | None = None  # claim (e)
 
     def to_json(self) -> dict:
         def frame(df):
@@ -471,6 +474,7 @@ class Reproduction:
             "overfit": frame(self.overfit),
             "overfit_checks": self.overfit_checks,
             "metric_validity": self.validity,
+            "edit_size": self.edit_size.to_json() if self.edit_size else None,
         }
 
 
@@ -516,6 +520,7 @@ def analyse(cells: pd.DataFrame) -> Reproduction:
         result.overfit = overfit_table(cells)
         result.overfit_checks = overfit_verdict(result.overfit)
     result.validity = metric_validity(cells)
+    result.edit_size = analyse_edit_size(cells)
     return result
 
 
@@ -554,6 +559,7 @@ def to_markdown(result: Reproduction) -> str:
     if result.validity:
         out += ["## Metric validity against the oracle", ""]
         out += [f"- {k}: {_fmt(v)}" for k, v in result.validity.items()] + [""]
+    out += edit_size_markdown(result.edit_size)
     return "\n".join(out)
 
 
@@ -618,6 +624,7 @@ def write_plots(cells: pd.DataFrame, result: Reproduction, out: Path) -> list[Pa
         fig.savefig(path, dpi=80)
         plt.close(fig)
         written.append(path)
+    written += plot_edit_size(result.edit_size, out)
     return written
 
 
