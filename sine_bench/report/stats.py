@@ -30,7 +30,7 @@ class Estimate:
     clusters: int
 
 
-def _groups(clusters: Sequence) -> list[np.ndarray]:
+def cluster_rows(clusters: Sequence) -> list[np.ndarray]:
     """Row indices per cluster, in a fixed order."""
     labels = np.asarray(clusters, dtype=object)
     order = sorted(set(labels.tolist()), key=str)
@@ -42,7 +42,7 @@ def cluster_mean_ci(values: np.ndarray, clusters: Sequence, seed: int = 0) -> tu
     with fewer than two clusters (nothing to say about another source image)."""
     values = np.asarray(values, dtype=float)
     finite = ~np.isnan(values)
-    groups = [g[finite[g]] for g in _groups(clusters)]
+    groups = [g[finite[g]] for g in cluster_rows(clusters)]
     groups = [g for g in groups if len(g)]
     if len(groups) < 2:
         return math.nan, math.nan
@@ -69,7 +69,7 @@ def cluster_bootstrap(
     if len(clusters) != n_rows:
         raise ValueError(f"{len(clusters)} cluster labels for {n_rows} rows")
     value = float(statistic(np.arange(n_rows)))
-    groups = _groups(clusters)
+    groups = cluster_rows(clusters)
     if len(groups) < 2 or not math.isfinite(value):
         return Estimate(value, math.nan, math.nan, math.nan, len(groups))
     rng = np.random.default_rng(seed)

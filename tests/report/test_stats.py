@@ -55,6 +55,9 @@ def test_calibrated_where_a_cell_level_test_is_not():
         x = np.repeat(rng.normal(size=12), 20) + rng.normal(0, 0.3, 240)
         y = np.repeat(rng.normal(size=12), 20) + rng.normal(0, 0.3, 240)
         naive += scipy_stats.pearsonr(x, y).pvalue < 0.05
-        corr = cluster_bootstrap(lambda rows: np.corrcoef(x[rows], y[rows])[0, 1], 240, clusters)
-        clustered += corr.p < 0.05
+
+        def corr(rows, x=x, y=y):
+            return np.corrcoef(x[rows], y[rows])[0, 1]
+
+        clustered += cluster_bootstrap(corr, 240, clusters).p < 0.05
     assert naive >= 8 and clustered <= 4
