@@ -159,8 +159,13 @@ class EditSizeAnalysis:
         def frame(df):
             return None if df is None else json.loads(df.to_json(orient="records"))
 
-        return {"settings": self.settings, "table": frame(self.table), "note": self.note} | {
-            "contrasts": frame(self.contrasts)
+        best = None if self.table is None else frame(best_v(self))
+        return {
+            "settings": self.settings,
+            "table": frame(self.table),
+            "best_v": best,
+            "contrasts": frame(self.contrasts),
+            "note": self.note,
         }
 
 
@@ -169,14 +174,18 @@ def _settings(cells: pd.DataFrame) -> list[str]:
     return ["v", *[c for c in swept if cells[c].nunique(dropna=False) > 1]]
 
 
-def _rate_difference(data: pd.DataFrame, first: np.ndarray, second: np.ndarray) -> dict:
-    """Faithful rate of the ``first`` cells minus the ``second``'s, cluster bootstrap."""
+def _rate_difference(data: pd.DataFrame, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Mean over ``pairs`` of (faithful rate of the first cells - the second's): one
+    pair per edit size compared, so sizes weigh equally; cluster bootstrap."""
     values = data["oracle_faithful"].to_numpy(dtype=float)
 
-    def statistic(rows: np.ndarray) -> float:
+    def difference(rows: np.ndarray, first: np.ndarray, second: np.ndarray) -> float:
         a, b = values[rows[first[rows]]], values[rows[second[rows]]]
         a, b = a[~np.isnan(a)], b[~np.isnan(b)]
         return float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
+
+    def statistic(rows: np.ndarray) -> float:
+        return float(np.mean([difference(rows, first, second) for first, second in pairs]))
 
     estimate = cluster_bootstrap(statistic, len(data), data[CLUSTER].tolist())
     return {
@@ -192,24 +201,19 @@ def contrasts(data: pd.DataFrame) -> list[dict]:
     """Within one setting: smallest vs largest edit without a class change, and no class
     change vs a class change at the sizes that have both."""
     out = []
-    plain = data[~data["class_change"]]
-    if plain["edit_attributes"].nunique() > 1:
-        small, large = plain["edit_attributes"].min(), plain["edit_attributes"].max()
-        first = (~data["class_change"] & (data["edit_attributes"] == small)).to_numpy()
-        second = (~data["class_change"] & (data["edit_attributes"] == large)).to_numpy()
-        out.append(
-            {"contrast": f"{small} vs {large} attributes"} | _rate_difference(data, first, second)
-        )
-    both = set(plain["edit_attributes"]) & set(data.loc[data["class_change"], "edit_attributes"])
+    klass = data["class_change"].to_numpy()
+    attributes = data["edit_attributes"].to_numpy()
+    plain = set(attributes[~klass])
+    if len(plain) > 1:
+        small, large = min(plain), max(plain)
+        pair = (~klass & (attributes == small), ~klass & (attributes == large))
+        name = f"{small} vs {large} attributes, no class change"
+        out.append({"contrast": name} | _rate_difference(data, [pair]))
+    both = sorted(plain & set(attributes[klass]))
     if both:
-        shared = data["edit_attributes"].isin(both).to_numpy()
-        first = shared & ~data["class_change"].to_numpy()
-        second = shared & data["class_change"].to_numpy()
-        sizes = ", ".join(str(s) for s in sorted(both))
-        out.append(
-            {"contrast": f"no class change vs class change ({sizes} attributes)"}
-            | _rate_difference(data, first, second)
-        )
+        pairs = [(~klass & (attributes == n), klass & (attributes == n)) for n in both]
+        name = f"no class change vs class change, same size ({', '.join(map(str, both))})"
+        out.append({"contrast": name} | _rate_difference(data, pairs))
     return out
 
 
@@ -263,6 +267,18 @@ def _interval(row: pd.Series, metric: str) -> str:
     return f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
+def best_v(analysis: EditSizeAnalysis) -> pd.DataFrame:
+    """Per edit size (and other swept setting): the v with the highest faithful rate
+    (ties: the smaller v) and what that v costs in structure. Descriptive: the
+    intervals are the table's, not corrected for picking the best."""
+    table, others = analysis.table, analysis.settings[1:]
+    rows = []
+    for _, group in table.groupby([*others, "edit_attributes", "class_change"], sort=True):
+        best = group.sort_values(["oracle_faithful", "v"], ascending=[False, True]).iloc[0]
+        rows.append(best)
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
 def pivot_markdown(analysis: EditSizeAnalysis, metric: str) -> str:
     """Rows: edit size; columns: the settings (v, ...); cells 'mean [lo, hi]'."""
     table = analysis.table
@@ -299,6 +315,16 @@ def edit_size_markdown(analysis: EditSizeAnalysis | None) -> list[str]:
     for metric in PIVOTED:
         if metric in analysis.table:
             out += [f"### {metric}", "", pivot_markdown(analysis, metric), ""]
+    best = best_v(analysis)
+    metrics = [m for m in PIVOTED if m in best]
+    header = [*analysis.settings[1:], "edit size", "best v", *metrics]
+    out += ["### The v with the highest faithful rate, per edit size", ""]
+    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in best.iterrows():
+        values = [str(row[c]) for c in analysis.settings[1:]]
+        values += [row["edit_size"], f"{row['v']:g}", *(_interval(row, m) for m in metrics)]
+        out.append("| " + " | ".join(values) + " |")
+    out.append("")
     if analysis.contrasts is not None:
         out += ["### Faithful-rate contrasts (first minus second)", ""]
         df = analysis.contrasts

@@ -50,11 +50,11 @@ ONE_CLASS = "a small red square on a green background"  # 1, class change
 TEXTS = {"": {f"s{i}": es.ItemText(PLAIN, "circle") for i in range(4)}}
 
 
-def _cells(faithful) -> pd.DataFrame:
+def _cells(faithful, prompts=(ONE, TWO, ONE_CLASS)) -> pd.DataFrame:
     """4 images x 3 prompts x v in (0, 0.5), one seed; ``faithful(item, prompt, v)``."""
     rows = []
     for item in range(4):
-        for p, prompt in enumerate((ONE, TWO, ONE_CLASS)):
+        for p, prompt in enumerate(prompts):
             for v in (0.0, 0.5):
                 f = faithful(item, p, v)
                 rows.append(
@@ -95,9 +95,9 @@ def test_table_values_per_v_and_edit_size():
     assert table.loc[(0.0, "1"), ["oracle_faithful_lo", "oracle_faithful_hi"]].tolist() == [1, 1]
 
     contrasts = analysis.contrasts.set_index(["v", "contrast"])
-    size = contrasts.loc[(0.0, "1 vs 2 attributes")]
+    size = contrasts.loc[(0.0, "1 vs 2 attributes, no class change")]
     assert size["difference"] == 0.5 and size["images"] == 4 and size["lo"] <= 0.5 <= size["hi"]
-    klass = contrasts.loc[(0.0, "no class change vs class change (1 attributes)")]
+    klass = contrasts.loc[(0.0, "no class change vs class change, same size (1)")]
     assert klass["difference"] == 1.0 and klass["p"] < 0.05
 
 
@@ -176,3 +176,27 @@ def test_a_run_whose_dataset_is_gone_says_so(tmp_path):
         es.item_texts(run)
     with pytest.raises(es.EditSizeUnavailable, match="no protocol.yaml"):
         es.item_texts(tmp_path)
+
+
+def test_best_v_per_edit_size_prefers_the_smaller_v_on_ties():
+    # 1 attribute: faithful at v = 0 only; 2 attributes: at v = 0.5 only; class: never
+    cells = _cells(lambda item, p, v: float((p == 0 and v == 0.0) or (p == 1 and v == 0.5)))
+    best = es.best_v(es.analyse_edit_size(cells, TEXTS)).set_index("edit_size")
+    assert best.loc["1", "v"] == 0.0 and best.loc["2", "v"] == 0.5
+    assert best.loc["1 (class)", "v"] == 0.0  # all zero: the smaller v
+    assert best.loc["2", "oracle_faithful"] == 1.0 and best.loc["2", "oracle_structure"] == 0.5
+    lines = es.edit_size_markdown(es.analyse_edit_size(cells, TEXTS))
+    assert "| 2 | 0.5 | 1.00 [1.00, 1.00] | 0.50 [0.50, 0.50] | 0.50 [0.50, 0.50] |" in lines
+
+
+def test_class_contrast_weighs_each_edit_size_equally():
+    one_more = "a small red circle on a striped green background"  # 1 attribute: texture
+    two_class = "a small white square on a green background"  # 2, class change
+    prompts = (ONE, one_more, TWO, ONE_CLASS, two_class)
+    # 1-attribute edits always faithful, 2-attribute never, with or without class change:
+    # no class effect, though pooling cells would weigh the no-class 1s two to one
+    cells = _cells(lambda item, p, v: float(p in (0, 1, 3)), prompts)
+    contrasts = es.analyse_edit_size(cells, TEXTS).contrasts.set_index(["v", "contrast"])
+    klass = contrasts.loc[(0.0, "no class change vs class change, same size (1, 2)")]
+    assert klass["difference"] == 0.0
+    assert contrasts.loc[(0.5, "1 vs 2 attributes, no class change"), "difference"] == 1.0
