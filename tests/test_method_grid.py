@@ -121,3 +121,15 @@ def test_a_protocol_without_methods_keeps_its_axes_and_tables(small_run):
     assert set(cells["method"]) == {"sine"}
     assert not (out / "summary" / "method.csv").exists()
     assert not any(c.startswith("cost.") for c in cells.columns)
+
+
+def test_a_methods_run_reruns_from_the_store_alone(methods_run):
+    from sine_bench.runner.run import run_protocol
+
+    path, out = methods_run
+    before = pd.read_csv(out / "cells.csv")
+    run_protocol(path, progress=False, threads=1, log=lambda *_: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["all_cached"], manifest["stages"]
+    after = pd.read_csv(out / "cells.csv")
+    pd.testing.assert_frame_equal(before, after)  # costs come from the store's records
