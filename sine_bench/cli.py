@@ -177,6 +177,10 @@ def plan(
             f"fine-tune {key[:10]} {job.item:16s} {method} {job.settings['steps']} steps  "
             f"{job.prompt!r}  [{state}]"
         )
+    from .runner.run import image_note_lines
+
+    for line in image_note_lines(run_plan):
+        typer.echo(line)
     typer.echo(f"protocol:    {run_plan.protocol.name} -> {run_plan.protocol.output_dir}")
     typer.echo(f"cells:       {summary['cells']}")
     typer.echo(

@@ -10,10 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
-from ..images import ImageInputError
-from ..metrics.registry import MetricName, check_metric_name
+from ..images import check_min_side, inspect_image
+from ..metrics.registry import MetricName, check_metric_name, min_side
 from ..protocol import Cell, FinetuneSpec, Protocol, ResolvedItem, expand_cells, resolve_dataset
 from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
 
@@ -77,6 +75,7 @@ class RunPlan:
     finetunes: dict[str, FinetuneJob] = field(default_factory=dict)
     edits: dict[str, EditJob] = field(default_factory=dict)
     units: list[EditUnit] = field(default_factory=list)
+    image_notes: dict[str, list[str]] = field(default_factory=dict)  # item -> conversions
 
 
 def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
@@ -107,13 +106,28 @@ def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
     return settings.to_dict()
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as img:
-            img.convert("RGB").load()
-            return img.height, img.width
-    except (UnidentifiedImageError, OSError) as err:
-        raise ImageInputError(f"image file is unreadable: {path} ({err})") from None
+def check_source_images(
+    items: dict[str, ResolvedItem], metrics: list[MetricName], scoring_size: str
+) -> tuple[dict[str, tuple[int, int]], dict[str, list[str]]]:
+    """Decode every source image and mask once: their (oriented) sizes and conversion
+    notes; refuses unreadable, undecodably large, and (for the metrics) too small ones."""
+    need = max((min_side(m), m.text) for m in metrics) if metrics else (1, "")
+    sizes, notes = {}, {}
+    for item_id, item in items.items():
+        info = inspect_image(item.image_path)
+        sizes[item_id] = (info.height, info.width)
+        notes[item_id] = list(info.notes)
+        if item.mask_path is not None:
+            inspect_image(item.mask_path, "L")
+        scored = sizes[item_id] if scoring_size == "source" else _hxw(scoring_size)
+        where = item.image_path if scoring_size == "source" else "scoring.size"
+        check_min_side(where, scored, need[0], f"metric {need[1]!r}")
+    return sizes, {k: v for k, v in notes.items() if v}
+
+
+def _hxw(label: str) -> tuple[int, int]:
+    h, w = label.split("x")
+    return int(h), int(w)
 
 
 def _check_size(label: str, h: int, w: int, factor: int) -> None:
@@ -136,15 +150,11 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
 
     native, factor = model_geometry(protocol.model.name, protocol.model.revision)
     items = {i.spec.id: i for i in resolve_dataset(protocol, root)}
-    sizes, shas = {}, {}
-    for item_id, item in items.items():
-        sizes[item_id] = _image_size(item.image_path)
-        shas[item_id] = file_sha256(item.image_path)
-        if item.mask_path is not None:
-            _image_size(item.mask_path)
-    model_id = model_identity(protocol.model.name, protocol.model.revision, protocol.model.seed)
     metrics = [check_metric_name(m) for m in protocol.metrics]
-    plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics)
+    sizes, notes = check_source_images(items, metrics, protocol.scoring.size)
+    shas = {item_id: file_sha256(item.image_path) for item_id, item in items.items()}
+    model_id = model_identity(protocol.model.name, protocol.model.revision, protocol.model.seed)
+    plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics, image_notes=notes)
     needs = {n for m in metrics for n in m.info.needs}
 
     for cell in expand_cells(protocol, list(items.values()), native, factor, sizes):

@@ -106,11 +106,11 @@ def _plots(store: Store, cells: pd.DataFrame, metrics: list[str], out: Path) -> 
 
 
 def _png_copy(src: Path, dest: Path) -> None:
-    """Sources are re-encoded as PNG so the report can inline them whatever their format."""
-    from PIL import Image
+    """Sources are re-encoded as PNG (as the fine-tune saw them: oriented, 8-bit sRGB, on
+    white) so the report can inline them whatever their format."""
+    from ..images import open_image
 
-    with Image.open(src) as img:
-        img.convert("RGB").save(dest, format="PNG")
+    open_image(src)[0].save(dest, format="PNG")
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -147,6 +147,8 @@ def run_protocol(
     protocol = load_protocol(path)
     check_output_dir(protocol.output_dir)
     plan = build_plan(protocol)
+    for line in image_note_lines(plan):
+        log(line)
     check_backbones(plan)  # fail before hours of fine-tuning, not after
     store = Store(protocol.store)
     stages = Stages(plan, store, executor or make_executor("local", progress=progress))
@@ -174,6 +176,7 @@ def run_protocol(
         "libraries": library_versions(),
         "device": device_description() | {"requested": protocol.model.device},
         "model_identity": plan.model_id,
+        "input_image_notes": plan.image_notes,
         "cells": len(plan.cells),
         "stages": {name: asdict(s) for name, s in stages.stats.items()},
         "metric_backbones": stages.backbones,
@@ -206,6 +209,14 @@ def check_backbones(plan: RunPlan) -> None:
     for metric in plan.metrics:
         for kind, name in metric.backbones().items():
             load_backbone(kind, name, metric.text)
+
+
+def image_note_lines(plan: RunPlan) -> list[str]:
+    """One line per source image that loading converted (alpha, orientation, ...)."""
+    return [
+        f"note: item {item!r} ({plan.items[item].image_path.name}): {'; '.join(notes)}"
+        for item, notes in sorted(plan.image_notes.items())
+    ]
 
 
 def _log_stage(log, name: str, stages: Stages) -> None:
