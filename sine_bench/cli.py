@@ -106,8 +106,12 @@ def edit(
         seed=seed,
         device=device,
     )
+    from .weights import WeightsError
+
     try:
         record = run_edit_job(job)
+    except WeightsError as err:
+        fail(_one_line(err), code=1)
     except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
         fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
     typer.echo(json.dumps({"out": str(out), "images": record["images"]}, indent=2))
@@ -118,7 +122,8 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from .compare import CompareError
     from .images import ImageInputError
     from .metrics.registry import MetricError
-    from .models import UnknownModelError
+    from .model_family import UnsupportedModelError
+    from .models import UnknownModelError, UnsupportedPrecisionError
     from .protocol import ProtocolError
     from .runner.plan import PlanError
     from .sine.components import ResolutionError
@@ -128,6 +133,8 @@ def _input_errors() -> tuple[type[Exception], ...]:
         ImageInputError,
         MetricError,
         UnknownModelError,
+        UnsupportedModelError,
+        UnsupportedPrecisionError,
         PlanError,
         ResolutionError,
         CompareError,
@@ -151,15 +158,28 @@ def plan(
     protocol: Annotated[Path, typer.Argument(help="Protocol YAML file.")],
     cells: Annotated[bool, typer.Option(help="List every cell.")] = True,
 ) -> None:
-    """Show the cells, fine-tunes, cache status and UNet-evaluation cost; runs nothing."""
+    """Show the cells, fine-tunes, cache status and UNet-evaluation cost, and which
+    pretrained weights are not cached (exit 1 if a run would need them); runs nothing."""
     from .protocol import load_protocol
+    from .weights import MissingWeightsError, WeightsError, fetch_command, protocol_weights
 
     try:
         from .runner.run import plan_summary
 
-        summary = plan_summary(load_protocol(protocol))
+        loaded = load_protocol(protocol)
+        from .models import check_model
+
+        check_model(loaded.model.name, loaded.model.revision)
+        missing = [w for w in protocol_weights(loaded) if w.cached_path() is None]
+        required = [w for w in missing if w.required]
+        try:
+            summary = plan_summary(loaded)
+        except MissingWeightsError:  # an uncached hub model: its geometry is unknown too
+            raise MissingWeightsError(required, fetch_command(protocol)) from None
     except _input_errors() as err:
         fail(_one_line(err))
+    except WeightsError as err:
+        fail(_one_line(err), code=1)
     run_plan = summary["plan"]
     if cells:
         for entry in run_plan.cells:
@@ -196,6 +216,57 @@ def plan(
         f"+ {summary['finetune_steps']} fine-tune steps (one forward and backward each)"
     )
     typer.echo(f"edit units:  {summary['edit_units']} (sampler passes; see docs/performance.md)")
+    from .weights import optional_weight_note
+
+    for weight in (w for w in missing if not w.required):
+        typer.echo(optional_weight_note(weight, protocol))
+    if required:
+        fail(str(MissingWeightsError(required, fetch_command(protocol))), code=1)
+
+
+@app.command("fetch-weights")
+def fetch_weights(
+    protocol: Annotated[
+        Path | None, typer.Argument(help="Protocol YAML: fetch everything it needs.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="A hub model id to fetch as well.")] = None,
+    revision: Annotated[str, typer.Option(help="Revision of --model.")] = "main",
+    metric: Annotated[
+        list[str] | None, typer.Option(help="A metric whose backbone to fetch (repeatable).")
+    ] = None,
+) -> None:
+    """Download every pretrained weight a protocol needs (SD checkpoint, OpenAI CLIP,
+    torchvision LPIPS backbones) into the local caches, so plan and run work offline."""
+    from .model_family import cached_hub_family, check_family
+    from .protocol import load_protocol
+    from .weights import WeightsError, metric_weights, model_weights, protocol_weights
+
+    try:
+        loaded = load_protocol(protocol) if protocol else None
+        weights = protocol_weights(loaded) if loaded else []
+        weights += model_weights(model, revision) if model else []
+        weights += metric_weights(list(metric or []))
+        for w in (w for w in weights if w.kind == "hub-pipeline"):
+            check_family(w.name, cached_hub_family(w.name, w.revision))
+    except _input_errors() as err:
+        fail(_one_line(err))
+    if not weights:
+        typer.echo("nothing to fetch: only shipped weights are needed")
+    for weight in weights:
+        path = weight.cached_path()
+        if path is not None:
+            typer.echo(f"cached   {weight.label}: {path}")
+            continue
+        typer.echo(f"fetching {weight.label} ...")
+        try:
+            path = weight.fetch()
+        except _input_errors() as err:  # e.g. an SDXL repository: refused before download
+            fail(_one_line(err))
+        except WeightsError as err:
+            fail(_one_line(err), code=1)
+        except Exception as err:  # network, permissions, disk: the library's own message
+            fail(f"{weight.label}: download failed ({type(err).__name__}: {_one_line(err)})", 1)
+        typer.echo(f"fetched  {weight.label}: {path}")
 
 
 @app.command()
@@ -233,6 +304,7 @@ def run(
     """Fine-tune, edit and score a protocol's grid; resumes from the store; writes the run
     directory (tables, plots, report.html)."""
     from .runner.executors import ExecutorError, JobsFailed, make_executor
+    from .weights import WeightsError
 
     if executor != "ray" and (address or workers or gpus_per_worker is not None):
         fail("--address, --workers and --gpus-per-worker need --executor ray")
@@ -252,6 +324,8 @@ def run(
         fail(_one_line(err))
     except ExecutorError as err:
         fail(_one_line(err))
+    except WeightsError as err:
+        fail(_one_line(err), code=1)
     except JobsFailed as err:
         for line in err.details():
             typer.echo(line, err=True)

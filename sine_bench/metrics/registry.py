@@ -187,7 +187,7 @@ IDENTITIES: dict[str, dict[str, Callable[[], str]]] = {
     "clip": {
         "toy": _toy_clip_identity,
         "ViT-B-32/openai": lambda: (
-            "open_clip:ViT-B-32/openai:" + _package_version("open_clip_torch")
+            "open_clip:ViT-B-32/openai:quickgelu:" + _package_version("open_clip_torch")
         ),
     },
     "lpips": {"alex": lambda: _lpips_identity("alex"), "vgg": lambda: _lpips_identity("vgg")},

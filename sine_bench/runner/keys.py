@@ -47,8 +47,16 @@ def _hub_identity(name: str, revision: str) -> str:
     return ref.read_text().strip() if ref.is_file() else revision
 
 
-def model_identity(name: str, revision: str = "main", seed: int = 0) -> dict[str, str]:
-    """What distinguishes one base model's weights from another's."""
+def model_identity(
+    name: str, revision: str = "main", seed: int = 0, dtype: str = "float32"
+) -> dict[str, str]:
+    """What distinguishes one base model's weights (and the precision it computes in:
+    a bfloat16 run's fine-tunes and edits differ from a float32 run's) from another's."""
+    identity = _weights_identity(name, revision, seed)
+    return identity if dtype == "float32" else identity | {"dtype": dtype}
+
+
+def _weights_identity(name: str, revision: str, seed: int) -> dict[str, str]:
     if name == "tiny-random":
         from ..tiny_random import build_tiny_random
 

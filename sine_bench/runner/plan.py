@@ -146,14 +146,17 @@ def _check_size(label: str, h: int, w: int, factor: int) -> None:
 def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
     """Resolve items, keys and jobs. Reads images; loads no weights (except tiny-random's
     config, which builds in milliseconds)."""
-    from ..models import model_geometry
+    from ..models import check_model, check_precision, model_geometry
 
+    check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: refused here
+    check_precision(protocol.model.dtype, protocol.model.device)
     native, factor = model_geometry(protocol.model.name, protocol.model.revision)
     items = {i.spec.id: i for i in resolve_dataset(protocol, root)}
     metrics = [check_metric_name(m) for m in protocol.metrics]
     sizes, notes = check_source_images(items, metrics, protocol.scoring.size)
     shas = {item_id: file_sha256(item.image_path) for item_id, item in items.items()}
-    model_id = model_identity(protocol.model.name, protocol.model.revision, protocol.model.seed)
+    spec = protocol.model
+    model_id = model_identity(spec.name, spec.revision, spec.seed, spec.dtype)
     plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics, image_notes=notes)
     needs = {n for m in metrics for n in m.info.needs}
 

@@ -143,11 +143,16 @@ def run_protocol(
             return run_protocol(path, executor=executor, progress=progress, log=log)
         finally:
             torch.set_num_threads(previous)
+    from ..models import check_model
+    from ..weights import check_weights, optional_weight_note
+
     started = time.perf_counter()
     protocol = load_protocol(path)
     check_output_dir(protocol.output_dir)
+    check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: bad input first
+    absent = check_weights(protocol, path)  # milliseconds; never the network
     plan = build_plan(protocol)
-    for line in image_note_lines(plan):
+    for line in image_note_lines(plan) + [optional_weight_note(w, path) for w in absent]:
         log(line)
     check_backbones(plan)  # fail before hours of fine-tuning, not after
     store = Store(protocol.store)

@@ -84,7 +84,11 @@ class Stages:
             _quiet_hf_progress()
             spec = self.plan.protocol.model
             self._model = load_model(
-                spec.name, device=spec.device, dtype=spec.dtype, seed=spec.seed
+                spec.name,
+                device=spec.device,
+                dtype=spec.dtype,
+                seed=spec.seed,
+                revision=spec.revision,
             )
         return self._model
 
