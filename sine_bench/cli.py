@@ -176,10 +176,10 @@ def plan(
             summary = plan_summary(loaded)
         except MissingWeightsError:  # an uncached hub model: its geometry is unknown too
             raise MissingWeightsError(required, fetch_command(protocol)) from None
-    except _input_errors() as err:
-        fail(_one_line(err))
     except WeightsError as err:
         fail(_one_line(err), code=1)
+    except _input_errors() as err:
+        fail(_one_line(err))
     run_plan = summary["plan"]
     if cells:
         for entry in run_plan.cells:
@@ -269,6 +269,18 @@ def fetch_weights(
         typer.echo(f"fetched  {weight.label}: {path}")
 
 
+def _preflight(protocol: Path) -> None:
+    """The checks that need no heavy import (protocol, model family, cached weights), so
+    a run that cannot start says so in a second, not after torch and diffusers load."""
+    from .model_family import check_model
+    from .protocol import load_protocol
+    from .weights import check_weights
+
+    loaded = load_protocol(protocol)
+    check_model(loaded.model.name, loaded.model.revision)
+    check_weights(loaded, protocol)
+
+
 @app.command()
 def run(
     protocol: Annotated[Path, typer.Argument(help="Protocol YAML file.")],
@@ -315,17 +327,18 @@ def run(
             options |= dict(retries=retries, progress=progress, log=typer.echo)
             options |= dict(schedule_timeout=schedule_timeout)
             runner = make_executor(executor, **options)
+        _preflight(protocol)
         from .runner.run import run_protocol
 
         out = run_protocol(
             protocol, executor=runner, progress=progress, threads=threads, log=typer.echo
         )
+    except WeightsError as err:  # first: _input_errors() imports torch and diffusers
+        fail(_one_line(err), code=1)
     except _input_errors() as err:
         fail(_one_line(err))
     except ExecutorError as err:
         fail(_one_line(err))
-    except WeightsError as err:
-        fail(_one_line(err), code=1)
     except JobsFailed as err:
         for line in err.details():
             typer.echo(line, err=True)

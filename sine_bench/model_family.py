@@ -18,6 +18,7 @@ class UnsupportedModelError(ValueError):
 
 
 BUILTIN_MODELS = ("tiny-random", "toy")
+TOY_DIR = Path(__file__).parent / "toy" / "weights" / "sd"  # the embedded toy-world model
 SUPPORTED_PIPELINE = "StableDiffusionPipeline"
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 FAMILY_NAMES = {
@@ -153,3 +154,18 @@ def check_family(name: str, family: ModelFamily | None) -> None:
             f"model {name!r}: scheduler prediction_type {family.prediction_type!r} is not "
             f"supported (one of {', '.join(PREDICTION_TYPES)})"
         )
+
+
+def model_family(name: str, revision: str = "main") -> ModelFamily | None:
+    """What kind of checkpoint ``name`` (a built-in name, a local dir or a hub id) is,
+    from local files alone (None: not known yet)."""
+    if name == "tiny-random":
+        return ModelFamily(SUPPORTED_PIPELINE)
+    if name == "toy" or Path(name).is_dir():
+        return local_family(TOY_DIR if name == "toy" else name)
+    return cached_hub_family(name, revision) if is_hub_id(name) else None
+
+
+def check_model(name: str, revision: str = "main") -> None:
+    """Refuse a checkpoint family sine-bench cannot run (UnsupportedModelError), offline."""
+    check_family(name, model_family(name, revision))

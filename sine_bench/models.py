@@ -15,32 +15,18 @@ import torch
 from .hf_compat import dtype_kwargs
 from .model_family import (
     BUILTIN_MODELS,
-    SUPPORTED_PIPELINE,
-    ModelFamily,
-    cached_hub_family,
+    TOY_DIR,
     check_family,
+    check_model,
     is_hub_id,
     local_family,
+    model_family,
 )
 from .sine.components import DiffusionModel, sd_ddim_scheduler
 
 
 class UnknownModelError(ValueError):
     """The model name is neither built in, a local diffusers dir, nor a hub id."""
-
-
-def model_family(name: str, revision: str = "main") -> ModelFamily | None:
-    """What kind of checkpoint ``name`` is, from local files alone (None: unknown yet)."""
-    if name == "tiny-random":
-        return ModelFamily(SUPPORTED_PIPELINE)
-    if name == "toy" or Path(name).is_dir():
-        return local_family(_toy_dir() if name == "toy" else name)
-    return cached_hub_family(name, revision) if is_hub_id(name) else None
-
-
-def check_model(name: str, revision: str = "main") -> None:
-    """Refuse a checkpoint family sine-bench cannot run (UnsupportedModelError), offline."""
-    check_family(name, model_family(name, revision))
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -72,7 +58,7 @@ class UnsupportedPrecisionError(ValueError):
 
 
 def _toy_dir() -> Path:
-    return Path(__file__).parent / "toy" / "weights" / "sd"
+    return TOY_DIR
 
 
 def load_diffusers_dir(
@@ -242,6 +228,8 @@ def save_model(model: DiffusionModel, path: str | Path) -> None:
 
 __all__ = [
     "BUILTIN_MODELS",
+    "check_model",
+    "model_family",
     "DiffusionModel",
     "is_hub_id",
     "load_model",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,9 @@ def _dir_identity(folder: Path) -> str:
 
 def _hub_identity(name: str, revision: str) -> str:
     """The commit a hub revision resolves to in the local cache, else the revision name."""
-    cache = Path(os.environ.get("HF_HUB_CACHE", Path.home() / ".cache/huggingface/hub"))
+    from huggingface_hub import constants  # HF_HUB_CACHE, HF_HOME or the default
+
+    cache = Path(constants.HF_HUB_CACHE)
     ref = cache / f"models--{name.replace('/', '--')}" / "refs" / revision
     return ref.read_text().strip() if ref.is_file() else revision
 
