@@ -144,7 +144,9 @@ def test_openai_clip_loads_from_the_cached_file_with_quickgelu(tmp_path, monkeyp
     save_file(state, tmp_path / "w.safetensors")
     cache = tmp_path / "hub"
     repo = weights.OPENAI_CLIP_HUB["ViT-B-32/openai"]
-    _fake_hub_snapshot(cache, repo, {weights.OPEN_CLIP_FILES[0]: (tmp_path / "w.safetensors").read_bytes()})
+    _fake_hub_snapshot(
+        cache, repo, {weights.OPEN_CLIP_FILES[0]: (tmp_path / "w.safetensors").read_bytes()}
+    )
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     clip = load_open_clip("ViT-B-32", "openai")
     images = torch.rand(1, 3, 64, 64)
