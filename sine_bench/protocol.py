@@ -8,6 +8,7 @@ Nothing here imports torch, so ``sine-bench schema`` and validation stay cheap.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import re
@@ -66,15 +67,16 @@ class DatasetItem(_Strict):
     source: str = ""  # description of the source image (a toy caption in the toy world)
     prompts: list[str] = Field(min_length=1)
     mask: str | None = None  # white = region the edit may change; metrics keep the rest
+    masks: dict[str, str] = {}  # prompt -> the mask of that edit (instead of ``mask``)
     expected: dict[str, str] = {}  # prompt -> caption the edit should satisfy (oracle)
 
     @model_validator(mode="after")
     def _prompts_unique(self) -> DatasetItem:
         if len(set(self.prompts)) != len(self.prompts):
             raise ValueError(f"item {self.id!r} lists a prompt twice")
-        unknown = set(self.expected) - set(self.prompts)
-        if unknown:
-            raise ValueError(f"item {self.id!r}: 'expected' names prompts it does not list")
+        for field_name in ("expected", "masks"):
+            if set(getattr(self, field_name)) - set(self.prompts):
+                raise ValueError(f"item {self.id!r}: {field_name!r} names prompts it does not list")
         return self
 
 
@@ -370,6 +372,11 @@ class ResolvedItem:
     spec: DatasetItem
     image_path: Path
     mask_path: Path | None
+    prompt_masks: dict[str, Path] = dataclasses.field(default_factory=dict)
+
+    def mask_for(self, prompt: str) -> Path | None:
+        """The mask of one edit: its own if the item gives one, else the item's."""
+        return self.prompt_masks.get(prompt, self.mask_path)
 
 
 def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[ResolvedItem]:
@@ -410,9 +417,11 @@ def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[Resolved
         if not image.is_file():
             raise ProtocolError(f"{source}: item {item.id!r}: image file not found: {image}")
         mask = (base / item.mask).resolve() if item.mask else None
-        if mask is not None and not mask.is_file():
-            raise ProtocolError(f"{source}: item {item.id!r}: mask file not found: {mask}")
-        resolved.append(ResolvedItem(item, image, mask))
+        prompt_masks = {p: (base / m).resolve() for p, m in item.masks.items()}
+        for path in [mask, *prompt_masks.values()]:
+            if path is not None and not path.is_file():
+                raise ProtocolError(f"{source}: item {item.id!r}: mask file not found: {path}")
+        resolved.append(ResolvedItem(item, image, mask, prompt_masks))
     return resolved
 
 

@@ -136,6 +136,25 @@ def test_manifest_typos_and_duplicates_name_the_manifest(tmp_path):
         )
 
 
+def test_per_prompt_masks_override_the_item_mask(tmp_path):
+    from sine_bench.protocol import resolve_dataset
+
+    for name in ("x.png", "all.png", "q.png"):
+        (tmp_path / name).write_bytes(b"")
+    item = {"id": "a", "image": "x.png", "class_word": "c", "prompts": ["p", "q"]}
+    item |= {"mask": "all.png", "masks": {"q": "q.png"}}
+    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump({"items": [item]}))
+    (resolved,) = resolve_dataset(parse_protocol({"name": "x", "dataset": str(tmp_path)}))
+    assert resolved.mask_for("p") == tmp_path / "all.png"
+    assert resolved.mask_for("q") == tmp_path / "q.png"
+    (tmp_path / "q.png").unlink()
+    with pytest.raises(ProtocolError, match="mask file not found: .*q.png"):
+        resolve_dataset(parse_protocol({"name": "x", "dataset": str(tmp_path)}))
+    bad = item | {"masks": {"r": "q.png"}}
+    with pytest.raises(ProtocolError, match="'masks' names prompts it does not list"):
+        parse_protocol({"name": "x", "dataset": {"items": [bad]}})
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "protocols").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_protocol_loads_and_plans(path):
     from sine_bench.runner.plan import build_plan

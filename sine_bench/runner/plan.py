@@ -117,8 +117,8 @@ def check_source_images(
         info = inspect_image(item.image_path)
         sizes[item_id] = (info.height, info.width)
         notes[item_id] = list(info.notes)
-        if item.mask_path is not None:
-            inspect_image(item.mask_path, "L")
+        for mask in {item.mask_path, *item.prompt_masks.values()} - {None}:
+            inspect_image(mask, "L")
         scored = sizes[item_id] if scoring_size == "source" else _hxw(scoring_size)
         where = item.image_path if scoring_size == "source" else "scoring.size"
         check_min_side(where, scored, need[0], f"metric {need[1]!r}")
