@@ -190,8 +190,9 @@ def plan(
 
     store = Store(run_plan.protocol.store)
     for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: kv[1].item):
-        method = "sine-patch" if job.settings["patches"] else "sine-full"
-        method = "sine-lora" if job.settings.get("lora") else method
+        kind = (bool(job.settings.get("lora")), bool(job.settings["patches"]))
+        method = {(False, False): "sine-full", (False, True): "sine-patch"}.get(kind)
+        method = method or ("sine-lora-patch" if kind[1] else "sine-lora")
         state = "cached" if store.done("finetunes", key) else "to run"
         typer.echo(
             f"fine-tune {key[:10]} {job.item:16s} {method} {job.settings['steps']} steps  "
