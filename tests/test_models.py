@@ -79,3 +79,18 @@ def test_hub_geometry_offline_without_cache_and_from_cache(tmp_path):
     assert lines[0] == "(512, 8)"
     assert lines[1] == "(384, 4)"
     assert lines[2].startswith("error:") and "not in the local cache" in lines[2]
+
+
+def test_bfloat16_on_a_gpu_without_it_is_refused_at_plan_time(monkeypatch):
+    """A precision the device cannot compute (so cannot train) in stops in one line."""
+    import torch
+
+    from sine_bench.models import UnsupportedPrecisionError, check_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
+    with pytest.raises(UnsupportedPrecisionError, match="bfloat16 is not supported by Tesla T4"):
+        check_precision("bfloat16", "cuda")
+    check_precision("float16", "cuda")
+    check_precision("bfloat16", "cpu")  # CPUs train bfloat16 under autocast
