@@ -211,8 +211,9 @@ def finetune(
             enable_position_encoding(unet, grid, interpolation, gated=gated)
         losses, skipped = _train(model, unet, text_encoder, image, prompt, settings, progress)
     except BaseException:
-        if gated:
+        if gated:  # leave the shared base UNet as it was: plain, frozen, in eval mode
             detach_lora(model.unet)
+            model.unet.eval().requires_grad_(False)
         raise
     unet.eval().requires_grad_(False)
     text_encoder.eval().requires_grad_(False)
