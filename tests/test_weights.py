@@ -192,3 +192,22 @@ def test_fetch_weights_command(tmp_path, monkeypatch):
     assert offline.exit_code == 1 and "HF_HUB_OFFLINE is set" in offline.output
     sdxl = runner.invoke(app, ["fetch-weights", "--model", "stabilityai/sdxl-turbo"])
     assert sdxl.exit_code == 2 and "SDXL checkpoints" in sdxl.output
+
+
+def test_cached_alexnet_gives_standard_lpips_offline(tmp_path, monkeypatch):
+    """Once fetch-weights has put torchvision's AlexNet in torch's hub cache, lpips[alex]
+    is the standard LPIPS, loaded with no network (a stand-in file of the right shape)."""
+    import torch
+    import torchvision
+
+    from sine_bench.metrics.lpips_backend import load_lpips
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(torchvision.models.alexnet().state_dict(), path)
+    assert weights.torchvision_file("alex") == path
+    metric = load_lpips("alex")
+    assert metric.name == "lpips[alex]"
+    a = torch.rand(1, 3, 64, 64)
+    assert float(metric(a, a)[0]) == pytest.approx(0.0, abs=1e-6)
