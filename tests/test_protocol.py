@@ -14,10 +14,12 @@ def test_toy_smoke_protocol_loads_and_expands():
 
     protocol = load_protocol(ROOT / "protocols" / "toy-smoke.yaml")
     plan = build_plan(protocol, ROOT)
-    # 3 prompts x 2 v x 2 K x 2 resolutions x 1 seed; one fine-tune per item
-    assert len(plan.cells) == 24 and len(plan.finetunes) == 2
-    sizes = {(c.cell.edit.resolution, c.cell.height, c.cell.width) for c in plan.cells}
-    assert sizes == {("native", 64, 64), ("64x96", 64, 96)}
+    # 5 prompts x 5 v x 2 K x 2 seeds at each source's aspect; one fine-tune per item
+    assert len(plan.cells) == 100 and len(plan.finetunes) == 3
+    sizes = {(c.cell.item, c.cell.height, c.cell.width) for c in plan.cells}
+    assert {(h, w) for _, h, w in sizes} == {(64, 64), (52, 80)}  # the wide scene keeps 3:2
+    settings = {(c.cell.edit.v, c.cell.edit.K) for c in plan.cells}
+    assert (0.0, 0) in settings and (1.0, 400) in settings  # the frontier's references
 
 
 @pytest.mark.parametrize(

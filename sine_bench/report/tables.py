@@ -54,11 +54,15 @@ def to_markdown(summary: pd.DataFrame, by: list[str], metrics: list[str]) -> str
 
 
 def write_tables(cells: pd.DataFrame, axes: list[str], out: Path) -> dict:
-    """cells.csv/.parquet, summary/<axis>.csv/.md for swept axes, and summary.json
-    (grouped by every axis: what ``compare`` checks)."""
+    """cells.csv/.parquet, frontier.csv (per setting, seeds pooled), summary/<axis>.csv/.md
+    for swept axes, and summary.json (grouped by every axis: what ``compare`` checks)."""
+    from .frontier import settings_table
+
     metrics = metric_columns(cells, axes)
     write_atomic(out / "cells.csv", cells.to_csv(index=False))
     cells.to_parquet(out / "cells.parquet", index=False)
+    if metrics:
+        write_atomic(out / "frontier.csv", settings_table(cells, axes).to_csv(index=False))
     swept = [a for a in axes if cells[a].nunique() > 1] or axes[:1]
     for axis in swept:
         summary = summarize(cells, [axis], metrics)
