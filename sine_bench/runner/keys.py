@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +41,23 @@ def _dir_identity(folder: Path) -> str:
 
 def _hub_identity(name: str, revision: str) -> str:
     """The commit a hub revision resolves to in the local cache, else the revision name."""
-    cache = Path(os.environ.get("HF_HUB_CACHE", Path.home() / ".cache/huggingface/hub"))
+    from huggingface_hub import constants  # HF_HUB_CACHE, HF_HOME or the default
+
+    cache = Path(constants.HF_HUB_CACHE)
     ref = cache / f"models--{name.replace('/', '--')}" / "refs" / revision
     return ref.read_text().strip() if ref.is_file() else revision
 
 
-def model_identity(name: str, revision: str = "main", seed: int = 0) -> dict[str, str]:
-    """What distinguishes one base model's weights from another's."""
+def model_identity(
+    name: str, revision: str = "main", seed: int = 0, dtype: str = "float32"
+) -> dict[str, str]:
+    """What distinguishes one base model's weights (and the precision it computes in:
+    a bfloat16 run's fine-tunes and edits differ from a float32 run's) from another's."""
+    identity = _weights_identity(name, revision, seed)
+    return identity if dtype == "float32" else identity | {"dtype": dtype}
+
+
+def _weights_identity(name: str, revision: str, seed: int) -> dict[str, str]:
     if name == "tiny-random":
         from ..tiny_random import build_tiny_random
 

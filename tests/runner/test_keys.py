@@ -46,3 +46,6 @@ def test_edit_key_covers_settings_and_is_order_independent():
 def test_tiny_random_identity_is_stable_and_seeded():
     assert model_identity("tiny-random") == model_identity("tiny-random")
     assert model_identity("tiny-random", seed=1) != model_identity("tiny-random")
+    # a half-precision run computes other fine-tunes and edits: other keys
+    assert model_identity("tiny-random", dtype="bfloat16") != model_identity("tiny-random")
+    assert model_identity("tiny-random", dtype="float32") == model_identity("tiny-random")
