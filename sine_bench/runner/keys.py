@@ -96,17 +96,22 @@ def _weights_identity(name: str, revision: str, seed: int) -> dict[str, str]:
     return {"kind": "hub", "id": name, "revision": _hub_identity(name, revision)}
 
 
-def finetune_key(image_sha: str, model_id: dict, prompt: str, settings: dict) -> str:
-    return digest(
-        {
-            "stage": "finetune",
-            "method_version": METHOD_VERSION,
-            "image": image_sha,
-            "model": model_id,
-            "prompt": prompt,
-            "settings": settings,
-        }
-    )
+def finetune_key(
+    image_sha: str, model_id: dict, prompt: str, settings: dict, preparation: dict | None = None
+) -> str:
+    """``preparation``: how the training input is made from the file where that is not the
+    identity (``plan.input_preparation``); absent otherwise, so such keys never moved."""
+    identity = {
+        "stage": "finetune",
+        "method_version": METHOD_VERSION,
+        "image": image_sha,
+        "model": model_id,
+        "prompt": prompt,
+        "settings": settings,
+    }
+    if preparation:
+        identity["preparation"] = preparation
+    return digest(identity)
 
 
 def edit_key(base: str, prompt: str, settings: dict) -> str:

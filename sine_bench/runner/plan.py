@@ -126,6 +126,34 @@ def check_source_images(
     return sizes, {k: v for k, v in notes.items() if v}
 
 
+# Version of how a fine-tune's training input is made from the source file. 2: every
+# downscale antialiased (sources, patch crops) and files normalised on load (EXIF
+# orientation, 16-bit, ICC/CMYK, alpha on white). It enters the keys of the fine-tunes it
+# changes and only those: one that neither downscales nor converts is bit-identical.
+INPUT_PREPARATION = "2"
+
+
+def input_preparation(
+    source_hw: tuple[int, int], native: int, factor: int, settings: dict, notes: list[str]
+) -> dict:
+    """What the preparation does to this fine-tune's input beyond the identity ({} if
+    nothing): a conversion on load and/or a downscale (of the source to the training
+    size, of the source to the patch canvas, or of patch crops larger than the training
+    size)."""
+    patches = settings.get("patches")
+    if patches:
+        canvas = patches["grid"] * factor
+        shrinks = max(source_hw) > canvas or canvas > native
+    else:
+        shrinks = max(source_hw) > native
+    changes = {}
+    if notes:
+        changes["decoded"] = list(notes)
+    if shrinks:
+        changes["downscale"] = "antialiased"
+    return {"version": INPUT_PREPARATION, **changes} if changes else {}
+
+
 def _hxw(label: str) -> tuple[int, int]:
     h, w = label.split("x")
     return int(h), int(w)
@@ -166,7 +194,10 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
         item = items[cell.item].spec
         train_prompt = cell.finetune.prompt_template.format(class_word=item.class_word)
         ft_settings = finetune_settings(cell.finetune, native, factor)
-        ft_key = finetune_key(shas[cell.item], model_id, train_prompt, ft_settings)
+        prepared = input_preparation(
+            sizes[cell.item], native, factor, ft_settings, notes.get(cell.item, [])
+        )
+        ft_key = finetune_key(shas[cell.item], model_id, train_prompt, ft_settings, prepared)
         plan.finetunes.setdefault(
             ft_key,
             FinetuneJob(ft_key, cell.item, item_path(items, cell), train_prompt, ft_settings),

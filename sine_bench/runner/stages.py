@@ -235,7 +235,7 @@ class Stages:
         item = self.plan.items[cell.cell.item]
         mask_path = item.mask_for(cell.cell.prompt)
         mask = file_sha256(mask_path) if mask_path else None
-        return {
+        context = {
             "scoring": self.plan.protocol.scoring.model_dump(),
             "source": self.plan.image_sha[cell.cell.item],
             "mask": mask,
@@ -244,6 +244,10 @@ class Stages:
             "reference": cell.reference,
             "memorized": cell.memorized,
         }
+        notes = self.plan.image_notes.get(cell.cell.item)
+        if notes:  # the loader converted the source (EXIF, 16-bit, ICC, alpha): other pixels
+            context["source_decoded"] = notes
+        return context
 
     def _score_cell(self, cell: CellPlan) -> CellScores:
         context = self._context(cell)
