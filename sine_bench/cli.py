@@ -22,13 +22,15 @@ app = typer.Typer(
 )
 
 
-def _register_toy() -> None:
+def _register_subcommands() -> None:
     from .toy_cli import app as toy_app
+    from .weights_cli import fetch_weights
 
     app.add_typer(toy_app, name="toy")
+    app.command("fetch-weights")(fetch_weights)
 
 
-_register_toy()
+_register_subcommands()
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -106,8 +108,12 @@ def edit(
         seed=seed,
         device=device,
     )
+    from .weights import WeightsError
+
     try:
         record = run_edit_job(job)
+    except WeightsError as err:
+        fail(_one_line(err), code=1)
     except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
         fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
     typer.echo(json.dumps({"out": str(out), "images": record["images"]}, indent=2))
@@ -119,7 +125,8 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from .images import ImageInputError
     from .methods import MethodError
     from .metrics.registry import MetricError
-    from .models import UnknownModelError
+    from .model_family import UnsupportedModelError
+    from .models import UnknownModelError, UnsupportedPrecisionError
     from .protocol import ProtocolError
     from .runner.plan import PlanError
     from .sine.components import ResolutionError
@@ -129,6 +136,8 @@ def _input_errors() -> tuple[type[Exception], ...]:
         ImageInputError,
         MetricError,
         UnknownModelError,
+        UnsupportedModelError,
+        UnsupportedPrecisionError,
         PlanError,
         ResolutionError,
         CompareError,
@@ -153,13 +162,26 @@ def plan(
     protocol: Annotated[Path, typer.Argument(help="Protocol YAML file.")],
     cells: Annotated[bool, typer.Option(help="List every cell.")] = True,
 ) -> None:
-    """Show the cells, fine-tunes, cache status and UNet-evaluation cost; runs nothing."""
+    """Show the cells, fine-tunes, cache status and UNet-evaluation cost, and which
+    pretrained weights are not cached (exit 1 if a run would need them); runs nothing."""
     from .protocol import load_protocol
+    from .weights import MissingWeightsError, WeightsError, fetch_command, protocol_weights
 
     try:
         from .runner.run import plan_summary
 
-        summary = plan_summary(load_protocol(protocol))
+        loaded = load_protocol(protocol)
+        from .models import check_model
+
+        check_model(loaded.model.name, loaded.model.revision)
+        missing = [w for w in protocol_weights(loaded) if w.cached_path() is None]
+        required = [w for w in missing if w.required]
+        try:
+            summary = plan_summary(loaded)
+        except MissingWeightsError:  # an uncached hub model: its geometry is unknown too
+            raise MissingWeightsError(required, fetch_command(protocol)) from None
+    except WeightsError as err:
+        fail(_one_line(err), code=1)
     except _input_errors() as err:
         fail(_one_line(err))
     run_plan = summary["plan"]
@@ -175,13 +197,18 @@ def plan(
     for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: (kv[1].item, kv[1].trainer)):
         method = job.trainer
         if job.trainer == "sine":
-            method = "sine-patch" if job.settings["patches"] else "sine-full"
-            method = "sine-lora" if job.settings.get("lora") else method
+            kind = (bool(job.settings.get("lora")), bool(job.settings["patches"]))
+            method = {(False, False): "sine-full", (False, True): "sine-patch"}.get(kind)
+            method = method or ("sine-lora-patch" if kind[1] else "sine-lora")
         state = "cached" if store.done("finetunes", key) else "to run"
         typer.echo(
             f"fine-tune {key[:10]} {job.item:16s} {method} {training_steps(job)} steps  "
             f"{job.prompt!r}  [{state}]"
         )
+    from .runner.run import image_note_lines
+
+    for line in image_note_lines(run_plan):
+        typer.echo(line)
     typer.echo(f"protocol:    {run_plan.protocol.name} -> {run_plan.protocol.output_dir}")
     typer.echo(f"cells:       {summary['cells']}")
     typer.echo(
@@ -204,6 +231,24 @@ def plan(
             f"{cost['edits']} edits, {cost['unet_evaluations']} UNet evals "
             f"({cost['unet_evaluations_naive']} edit by edit)"
         )
+    from .weights import optional_weight_note
+
+    for weight in (w for w in missing if not w.required):
+        typer.echo(optional_weight_note(weight, protocol))
+    if required:
+        fail(str(MissingWeightsError(required, fetch_command(protocol))), code=1)
+
+
+def _preflight(protocol: Path) -> None:
+    """The checks that need no heavy import (protocol, model family, cached weights), so
+    a run that cannot start says so in a second, not after torch and diffusers load."""
+    from .model_family import check_model
+    from .protocol import load_protocol
+    from .weights import check_weights
+
+    loaded = load_protocol(protocol)
+    check_model(loaded.model.name, loaded.model.revision)
+    check_weights(loaded, protocol)
 
 
 @app.command()
@@ -241,6 +286,7 @@ def run(
     """Fine-tune, edit and score a protocol's grid; resumes from the store; writes the run
     directory (tables, plots, report.html)."""
     from .runner.executors import ExecutorError, JobsFailed, make_executor
+    from .weights import WeightsError
 
     if executor != "ray" and (address or workers or gpus_per_worker is not None):
         fail("--address, --workers and --gpus-per-worker need --executor ray")
@@ -251,11 +297,14 @@ def run(
             options |= dict(retries=retries, progress=progress, log=typer.echo)
             options |= dict(schedule_timeout=schedule_timeout)
             runner = make_executor(executor, **options)
+        _preflight(protocol)
         from .runner.run import run_protocol
 
         out = run_protocol(
             protocol, executor=runner, progress=progress, threads=threads, log=typer.echo
         )
+    except WeightsError as err:  # first: _input_errors() imports torch and diffusers
+        fail(_one_line(err), code=1)
     except _input_errors() as err:
         fail(_one_line(err))
     except ExecutorError as err:

@@ -97,19 +97,23 @@ class CellContext:
 @dataclass(frozen=True)
 class Training:
     """What a cell needs trained; the runner keys it on the image, the base model,
-    ``prompt`` and ``settings`` (so another method's training never shares SINE's key
-    unless its settings are SINE's)."""
+    ``prompt``, ``settings`` (so another method's training never shares SINE's key
+    unless its settings are SINE's) and, where that changes pixels, how the source is
+    prepared (``runner.sources``: a conversion on load, an antialiased downscale to
+    ``input_size``, the size a method's own training resizes the source to)."""
 
     prompt: str
     settings: dict
     trainer: str = "sine"
+    input_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
 class Edit:
     """What a cell needs sampled. ``base`` says what else its key covers: "training"
     (the cell's training key), "model" (the base model alone) or "source" (the base
-    model and the source image's bytes)."""
+    model, the source image's bytes and, where that changes pixels, how they are
+    prepared at the edit's height x width)."""
 
     kind: str
     prompt: str

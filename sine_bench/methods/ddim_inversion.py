@@ -114,35 +114,38 @@ class DDIMInversion(Method):
 
 def optimise_nulls(model, path, cond, settings: dict) -> list:
     """Per timestep, the unconditional embedding that makes the guided DDIM step from
-    the current latent land on the inverted one (Mokady et al.'s null-text inversion)."""
+    the current latent land on the inverted one (Mokady et al.'s null-text inversion).
+    The embedding and Adam's state are float32 (autocast on a half-precision base)."""
     import torch
     import torch.nn.functional as F
 
+    from ..sine.precision import MixedPrecision
     from . import steps
 
     scheduler = steps.ddim(model, settings["steps"])
+    precision = MixedPrecision(model.dtype, model.device)
     w, n = settings["guidance"], null_text_steps(settings)
-    null = model.encode_text([""]).detach()
+    null = model.encode_text([""]).detach().float()
     z, nulls = path[-1], []
     timesteps = scheduler.timesteps
     for i, t in enumerate(timesteps):
         target = path[-2 - i]
         with torch.no_grad():
-            eps_c = model.unet(z, t, cond).sample
+            eps_c = steps.predict(model.unet, z, t, cond)
         null = null.clone().requires_grad_(True)
         lr = settings["null_text_lr"] * (1.0 - 0.5 * i / len(timesteps))
         optimizer = torch.optim.Adam([null], lr=lr)
         with torch.enable_grad():
             for _ in range(n):
-                eps_u = model.unet(z, t, null).sample
+                with precision.autocast():
+                    eps_u = model.unet(z, t, null).sample
                 landed = scheduler.step(eps_u + w * (eps_c - eps_u), t, z).prev_sample
                 loss = F.mse_loss(landed.float(), target.float())
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                precision.step(loss, optimizer)
         null = null.detach()
         nulls.append(null)
         with torch.no_grad():
-            eps_u = model.unet(z, t, null).sample
+            eps_u = steps.predict(model.unet, z, t, null)
             z = scheduler.step(eps_u + w * (eps_c - eps_u), t, z).prev_sample
     return nulls

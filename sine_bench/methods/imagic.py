@@ -44,7 +44,8 @@ class Imagic(Method):
     def plan_cell(self, ctx: CellContext) -> PlannedCell:
         settings = {"method": self.name, "version": self.version, "seed": ctx.cell.finetune.seed}
         settings |= {k: ctx.knob(k) for k in TRAINING_KNOBS}
-        training = Training(ctx.cell.prompt, settings, trainer=self.name)
+        native = (ctx.native, ctx.native)  # train() encodes the source at the native size
+        training = Training(ctx.cell.prompt, settings, trainer=self.name, input_size=native)
         edit_settings = {
             "method": self.name,
             "version": self.version,
@@ -58,28 +59,37 @@ class Imagic(Method):
         return int(settings["embed_steps"]) + int(settings["finetune_steps"])
 
     def train(self, model, image, job, folder: Path) -> None:
+        """Both stages in float32 (the embedding, a float32 UNet copy and Adam's state),
+        under autocast on a half-precision base, as SINE's fine-tune (``sine.precision``).
+        A LoRA fine-tune trained just before stays attached to the base UNet: detached
+        first (as SINE's next fine-tune does), so the copy is the plain pretrained UNet."""
         import copy
 
         import torch
         from safetensors.torch import save_file
 
+        from ..sine.lora import detach_lora
+        from ..sine.precision import MixedPrecision
         from . import steps
+
+        detach_lora(model.unet)
+        model.unet.eval().requires_grad_(False)
 
         s = job.settings
         start = time.perf_counter()
         generator = torch.Generator().manual_seed(s["seed"])
         native = model.native_resolution
-        x0 = steps.source_latent(model, image.to(model.device), native, native)
+        x0 = steps.source_latent(model, image.to(model.device), native, native).float()
         with torch.no_grad():
-            target = model.encode_text([job.prompt])
+            target = model.encode_text([job.prompt]).float()
         embedding = target.clone().requires_grad_(True)
         losses = {}
-        optimise = _Optimiser(model, x0, generator)
+        optimise = _Optimiser(model, x0, generator, MixedPrecision(model.dtype, model.device))
         losses["embed"] = optimise(
             model.unet, [embedding], embedding, s["embed_steps"], s["embed_lr"]
         )
         embedding = embedding.detach()
-        unet = copy.deepcopy(model.unet).train().requires_grad_(True)
+        unet = copy.deepcopy(model.unet).float().train().requires_grad_(True)
         losses["finetune"] = optimise(
             unet, list(unet.parameters()), embedding, s["finetune_steps"], s["finetune_lr"]
         )
@@ -92,17 +102,19 @@ class Imagic(Method):
         (folder / RECORD).write_text(json.dumps(record, indent=1))
 
     def load_trained(self, folder: Path, model):
+        """The UNet and embeddings as trained (float32; ``steps.predict`` casts)."""
+        import torch
         from diffusers import UNet2DConditionModel
         from safetensors.torch import load_file
 
         from ..hf_compat import dtype_kwargs
 
         unet = UNet2DConditionModel.from_pretrained(
-            folder / "unet", **dtype_kwargs("diffusers", model.dtype)
+            folder / "unet", **dtype_kwargs("diffusers", torch.float32)
         )
         unet = unet.to(model.device).eval().requires_grad_(False)
         embeddings = {
-            k: v.to(model.device, model.dtype) for k, v in load_file(folder / EMBEDDINGS).items()
+            k: v.to(model.device, torch.float32) for k, v in load_file(folder / EMBEDDINGS).items()
         }
         return unet, embeddings["target"], embeddings["optimised"]
 
@@ -130,8 +142,9 @@ class Imagic(Method):
 class _Optimiser:
     """Adam on the denoising loss of the source latent, for either Imagic stage."""
 
-    def __init__(self, model, x0, generator) -> None:
+    def __init__(self, model, x0, generator, precision) -> None:
         self.model, self.x0, self.generator = model, x0, generator
+        self.precision = precision
 
     def __call__(self, unet, params: list, embedding, count: int, lr: float) -> list[float]:
         import torch
@@ -143,14 +156,15 @@ class _Optimiser:
         losses = []
         with torch.enable_grad():
             for step in range(count):
-                loss = steps.denoising_loss(unet, self.model, self.x0, embedding, self.generator)
+                loss = steps.denoising_loss(
+                    unet, self.model, self.x0, embedding, self.generator, self.precision
+                )
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise FinetuneDivergedError(
                         f"imagic loss became {value} at step {step} (lr={lr}); lower its lr"
                     )
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                self.precision.step(loss, optimizer)
                 losses.append(value)
         return losses

@@ -12,22 +12,27 @@ sampling settings. Edits of one fine-tune are computed by ``sine.grid_sampler``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .base import CellContext, Edit, EditJob, Knob, Method, PlannedCell, Training, sampling_settings
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..protocol import FinetuneSpec
 
-def finetune_settings(spec, native: int, factor: int) -> dict:
+
+def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
     """The sine FinetuneSettings (as a dict) a protocol's fine-tune section means."""
     from ..sine import FinetuneSettings, LoraSettings, PatchSettings
     from ..sine.patches import default_patch_grid
 
     patches = lora = None
-    if spec.method == "sine-lora":
+    is_lora = spec.method in ("sine-lora", "sine-lora-patch")
+    if is_lora:
         lora = LoraSettings(rank=spec.lora_rank, alpha=spec.lora_alpha)
     train_text_encoder = spec.train_text_encoder
     if train_text_encoder is None:
-        train_text_encoder = spec.method != "sine-lora"
-    if spec.method == "sine-patch":
+        train_text_encoder = not is_lora
+    if spec.method in ("sine-patch", "sine-lora-patch"):
         grid = spec.patch_grid or default_patch_grid(native, factor)
         patches = PatchSettings(grid=grid, min_frac=spec.patch_min_frac)
     settings = FinetuneSettings(

@@ -17,8 +17,10 @@ from diffusers import DDIMInverseScheduler, DDIMScheduler
 from torch import nn
 
 from ..sine import DiffusionModel, EvaluationCounter
+from ..sine.finetune import training_target
 from ..sine.patches import resize_image
-from ..sine.sampler import initial_latents, make_scheduler
+from ..sine.precision import MixedPrecision
+from ..sine.sampler import initial_latents, make_scheduler, weight_dtype
 
 
 def ddim(model: DiffusionModel, steps: int) -> DDIMScheduler:
@@ -45,12 +47,21 @@ def source_latent(model: DiffusionModel, image: torch.Tensor, height: int, width
     return (mean * model.vae.config.scaling_factor).to(model.dtype)
 
 
+def predict(unet, z: torch.Tensor, t, text: torch.Tensor) -> torch.Tensor:
+    """A UNet's prediction in ``z``'s dtype, the inputs cast to the dtype its weights are
+    in: a fine-tune keeps float32 weights on a half-precision base (``sine.precision``),
+    and optimised embeddings are float32. With one dtype throughout, a plain call."""
+    dtype = weight_dtype(unet)
+    return unet(z.to(dtype), t, text.to(dtype)).sample.to(z.dtype)
+
+
 def guided_eps(unet, z, t, cond, uncond, guidance: float) -> torch.Tensor:
     """Classifier-free guidance in one UNet call: ``uncond + w (cond - uncond)``; at
     w = 1 that is the conditional prediction alone, so only that row is evaluated."""
     if guidance == 1.0:
-        return unet(z, t, cond).sample
-    eps_u, eps_c = unet(torch.cat([z, z]), t, torch.cat([uncond, cond])).sample.chunk(2)
+        return predict(unet, z, t, cond)
+    text = torch.cat([uncond.to(cond.dtype), cond])
+    eps_u, eps_c = predict(unet, torch.cat([z, z]), t, text).chunk(2)
     return eps_u + guidance * (eps_c - eps_u)
 
 
@@ -106,23 +117,29 @@ def invert(
     inverse.set_timesteps(steps)
     path = [latents]
     for t in inverse.timesteps:
-        eps = unet(path[-1], t, cond).sample
+        eps = predict(unet, path[-1], t, cond)
         path.append(inverse.step(eps, t, path[-1]).prev_sample)
     return path
 
 
 def denoising_loss(
-    unet, model: DiffusionModel, x0: torch.Tensor, text: torch.Tensor, generator: torch.Generator
+    unet,
+    model: DiffusionModel,
+    x0: torch.Tensor,
+    text: torch.Tensor,
+    generator: torch.Generator,
+    precision: MixedPrecision,
 ) -> torch.Tensor:
-    """One training step's loss: x0 noised at a uniform timestep, MSE of the UNet's
-    prediction against the noise (or the velocity, for v-prediction models)."""
+    """One training step's loss: x0 (float32) noised at a uniform timestep, MSE of the
+    UNet's prediction (under ``precision``'s autocast) against what the scheduler's
+    prediction type asks for (SINE's ``training_target``: noise, velocity or sample)."""
     noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
     t = torch.randint(0, model.num_train_timesteps, (1,), generator=generator).to(x0.device)
     z_t = model.scheduler.add_noise(x0, noise, t)
-    target = noise
-    if model.scheduler.config.prediction_type == "v_prediction":
-        target = model.scheduler.get_velocity(x0, noise, t)
-    return F.mse_loss(unet(z_t, t, text).sample.float(), target.float())
+    target = training_target(model.scheduler, x0, noise, t)
+    with precision.autocast():
+        pred = unet(z_t, t, text).sample
+    return F.mse_loss(pred.float(), target.float())
 
 
 @contextmanager

@@ -3,6 +3,10 @@ image (toy world: the oracle's faithful rate) or the text-alignment / fidelity p
 (real models), with intervals over source images, the Pareto frontier, and the two
 references every SINE grid should be read against: the fine-tuned model alone
 (v = 0, K = 0) and the pretrained model alone (v = 1, or K = 1000).
+
+A run comparing methods (a ``method`` column) has one row per method and setting; each
+method has its own Pareto frontier (``frontier``; ``frontier_overall`` marks the
+settings no method beats) and the ``pretrained`` method is the pretrained-only reference.
 """
 
 from __future__ import annotations
@@ -107,7 +111,9 @@ def settings_table(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     table = _one_pretrained_row(pd.DataFrame(rows), by)
     table.attrs["axes"] = by
     x, y = tradeoff_axes(columns)
-    table["frontier"] = pareto(table, x, y) if x and y else False
+    table["frontier"] = _per_method(table, lambda part: pareto(part, x, y)) if x and y else False
+    if "method" in table:
+        table["frontier_overall"] = pareto(table, x, y) if x and y else False
     table["best"] = False
     key = ranking_column(columns)
     candidates = table[table["role"] == ""]
@@ -116,15 +122,26 @@ def settings_table(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     return table
 
 
+def _per_method(table: pd.DataFrame, flag) -> pd.Series:
+    """``flag`` (a table part -> bool Series) within each method (the whole table if the
+    run has one method)."""
+    if "method" not in table or table.empty:
+        return flag(table)
+    parts = [flag(part) for _, part in table.groupby("method", sort=False)]
+    return pd.concat(parts).reindex(table.index)
+
+
 def _one_pretrained_row(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """v = 1 at any K (and K = 1000 at any v) is the same pretrained sample: keep one row
-    per combination of the other axes (the largest K, then the largest v)."""
-    others = [a for a in by if a not in ("v", "K")]
+    """v = 1 at any K (and K = 1000 at any v) is the same pretrained sample as the
+    ``pretrained`` method's: keep one row per combination of the other axes (the
+    pretrained method's, else the largest K, then the largest v)."""
+    others = [a for a in by if a not in ("v", "K", "method")]
     pretrained = table[table["role"] == PRETRAINED_ONLY]
     if pretrained.empty:
         return table
-    order = [c for c in ("K", "v") if c in pretrained]
-    keep = pretrained.sort_values(order, ascending=False) if order else pretrained
+    keep = pretrained.assign(_own=pretrained.get("method") == "pretrained")
+    order = [c for c in ("_own", "K", "v") if c in keep]
+    keep = keep.sort_values(order, ascending=False, na_position="last")
     keep = keep.drop_duplicates(others) if others else keep.iloc[:1]
     drop = pretrained.index.difference(keep.index)
     return table.drop(index=drop).reset_index(drop=True)
@@ -158,6 +175,13 @@ def pareto(table: pd.DataFrame, x: str, y: str) -> pd.Series:
     return pd.Series(on, index=table.index)
 
 
+def frontier_lines(table: pd.DataFrame, x: str, y: str) -> dict[str, pd.DataFrame]:
+    """Per method ("" for a run of one), its own Pareto frontier on (x, y), sorted by x:
+    the lines the trade-off plot overlays."""
+    groups = table.groupby("method") if "method" in table else [("", table)]
+    return {str(name): part[pareto(part, x, y)].sort_values(x) for name, part in groups}
+
+
 def plot_tradeoff(table: pd.DataFrame, cells: pd.DataFrame, path) -> bool:
     """Each setting as a point (interval bars), the Pareto frontier joined per method, the
     references marked; a second panel with the automatic metrics in the toy world."""
@@ -174,12 +198,12 @@ def plot_tradeoff(table: pd.DataFrame, cells: pd.DataFrame, path) -> bool:
     if not panels:
         return False
     fig, axs = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
-    groups = table.groupby("method") if "method" in table else [("", table)]
+    groups = list(table.groupby("method")) if "method" in table else [("", table)]
     for ax, (x, y) in zip(axs[0], panels, strict=True):
-        front = pareto(table, x, y)
+        lines = frontier_lines(table, x, y)
         for name, part in groups:
             _scatter(ax, part, x, y, str(name), table.attrs["axes"])
-            line = part[front.loc[part.index]].sort_values(x)
+            line = lines[str(name)]
             ax.plot(line[x], line[y], "-", alpha=0.6, label=f"{name} Pareto frontier".strip())
         for label, marker in ((FINE_TUNED_ONLY, "s"), (PRETRAINED_ONLY, "X")):
             ref = table[table["role"] == label]
@@ -229,7 +253,7 @@ def _scatter(ax, part: pd.DataFrame, x: str, y: str, name: str, axes: list[str])
     )
     for line in bars[2]:
         line.set_alpha(0.25)
-    short = [a for a in axes if a in ("method", "v", "K")]
+    short = [a for a in axes if a in ("method", "v", "K") or "." in a]  # and method knobs
     for _, row in part.iterrows():
         if row["frontier"] or row["best"] or row["role"]:
             ax.annotate(
@@ -249,10 +273,13 @@ def _err(part: pd.DataFrame, column: str):
 
 
 def setting_label(row: pd.Series, axes: list[str]) -> str:
-    """'v=0.2 K=400 64x96' from a settings-table row."""
+    """'v=0.2 K=400 64x96' from a settings-table row (axes a method lacks left out:
+    'sdedit native guidance=5 sdedit.strength=0.3')."""
     parts = []
     for axis in axes:
         value = row[axis]
+        if pd.isna(value):
+            continue
         if axis in ("method", "resolution"):
             parts.append(str(value))
         else:

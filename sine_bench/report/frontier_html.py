@@ -45,7 +45,9 @@ def _table_html(table: pd.DataFrame, columns: Columns) -> str:
     axes = table.attrs["axes"]
     key = ranking_column(columns) or columns.alignment
     ordered = table.sort_values(key, ascending=False) if key else table
-    head = ["", "setting", "role", "n", "images", *columns.shown, "Pareto"]
+    overall = "frontier_overall" in table  # a methods run: each method's own frontier too
+    pareto = ["Pareto (its method)", "Pareto (all)"] if overall else ["Pareto"]
+    head = ["", "setting", "role", "n", "images", *columns.shown, *pareto]
     rows = ["<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for _, row in ordered.iterrows():
         mark = "&#9733; best" if row["best"] else ""
@@ -54,6 +56,8 @@ def _table_html(table: pd.DataFrame, columns: Columns) -> str:
         cells += [str(int(row["n"])), str(int(row["images"]))]
         cells += [_fmt(row[c], row[f"{c}_lo"], row[f"{c}_hi"]) for c in columns.shown]
         cells.append("&#10003;" if row["frontier"] else "")
+        if overall:
+            cells.append("&#10003;" if row["frontier_overall"] else "")
         rows.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f"<table class=frontier>{''.join(rows)}</table>"
 

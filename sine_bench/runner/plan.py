@@ -12,18 +12,37 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
-from ..images import ImageInputError
-from ..methods import CellContext, Edit, EditJob, FinetuneJob, MethodError, get_method
+from ..methods import (
+    CellContext,
+    Edit,
+    EditJob,
+    FinetuneJob,
+    MethodError,
+    Training,
+    get_method,
+)
 from ..methods.pretrained import reference_edit
 from ..methods.registry import count_evaluations
 from ..methods.sine import edit_request, finetune_settings
 from ..metrics.registry import MetricName, check_metric_name
 from ..protocol import Cell, Protocol, ResolvedItem, expand_cells, resolve_dataset
 from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
+from .sources import (
+    INPUT_PREPARATION,
+    check_source_images,
+    input_preparation,
+    resize_preparation,
+)
 
-__all__ = ["EditJob", "FinetuneJob", "edit_request", "finetune_settings"]  # re-exported
+__all__ = [  # re-exported
+    "INPUT_PREPARATION",
+    "EditJob",
+    "FinetuneJob",
+    "check_source_images",
+    "edit_request",
+    "finetune_settings",
+    "input_preparation",
+]
 
 MAX_SIDE = 4096
 
@@ -68,15 +87,8 @@ class RunPlan:
     finetunes: dict[str, FinetuneJob] = field(default_factory=dict)
     edits: dict[str, EditJob] = field(default_factory=dict)
     units: list[EditUnit] = field(default_factory=list)
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as img:
-            img.convert("RGB").load()
-            return img.height, img.width
-    except (UnidentifiedImageError, OSError) as err:
-        raise ImageInputError(f"image file is unreadable: {path} ({err})") from None
+    image_notes: dict[str, list[str]] = field(default_factory=dict)  # item -> conversions
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # as oriented
 
 
 def _check_size(label: str, h: int, w: int, factor: int) -> None:
@@ -95,19 +107,19 @@ def _check_size(label: str, h: int, w: int, factor: int) -> None:
 def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
     """Resolve items, keys and jobs. Reads images; loads no weights (except tiny-random's
     config, which builds in milliseconds)."""
-    from ..models import model_geometry
+    from ..models import check_model, check_precision, model_geometry
 
+    check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: refused here
+    check_precision(protocol.model.dtype, protocol.model.device)
     native, factor = model_geometry(protocol.model.name, protocol.model.revision)
     items = {i.spec.id: i for i in resolve_dataset(protocol, root)}
-    sizes, shas = {}, {}
-    for item_id, item in items.items():
-        sizes[item_id] = _image_size(item.image_path)
-        shas[item_id] = file_sha256(item.image_path)
-        for mask in {item.mask_path, *item.prompt_masks.values()} - {None}:
-            _image_size(mask)
-    model_id = model_identity(protocol.model.name, protocol.model.revision, protocol.model.seed)
     metrics = [check_metric_name(m) for m in protocol.metrics]
+    sizes, notes = check_source_images(items, metrics, protocol.scoring.size)
+    shas = {item_id: file_sha256(item.image_path) for item_id, item in items.items()}
+    spec = protocol.model
+    model_id = model_identity(spec.name, spec.revision, spec.seed, spec.dtype)
     plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics)
+    plan.image_notes, plan.image_sizes = notes, sizes
     needs = {n for m in metrics for n in m.info.needs}
 
     for cell in expand_cells(protocol, list(items.values()), native, factor, sizes):
@@ -133,7 +145,8 @@ def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> CellPlan:
     training_key = ""
     if planned.training is not None:
         t = planned.training
-        training_key = finetune_key(sha, plan.model_id, t.prompt, t.settings)
+        prepared = _training_preparation(plan, cell.item, t)
+        training_key = finetune_key(sha, plan.model_id, t.prompt, t.settings, prepared)
         job = FinetuneJob(training_key, cell.item, item.image_path, t.prompt, t.settings, t.trainer)
         plan.finetunes.setdefault(training_key, job)
     keyed = lambda edit: _edit_job(plan, cell, edit, training_key)  # noqa: E731
@@ -145,14 +158,28 @@ def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> CellPlan:
     return entry
 
 
+def _training_preparation(plan: RunPlan, item: str, training: Training) -> dict:
+    """What preparing the training input does beyond the identity (``sources``): SINE's
+    rule for its fine-tune, a resize to ``training.input_size`` for a method's own."""
+    size, notes = plan.image_sizes[item], plan.image_notes.get(item, [])
+    if training.trainer == "sine":
+        return input_preparation(size, plan.native, plan.factor, training.settings, notes)
+    return resize_preparation(size, training.input_size or size, notes)
+
+
 def _edit_job(plan: RunPlan, cell: Cell, edit: Edit, training_key: str) -> str:
     """Key one edit on what its base says it depends on; add it to the plan."""
     if edit.base == "training":
         base, finetune = training_key, training_key
     elif edit.base == "model":
         base, finetune = digest(plan.model_id), None
-    else:  # "source": the base model and the source image's bytes
-        base, finetune = digest({"model": plan.model_id, "image": plan.image_sha[cell.item]}), None
+    else:  # "source": the base model, the source image's bytes and how they are prepared
+        source = {"model": plan.model_id, "image": plan.image_sha[cell.item]}
+        hw = (edit.settings["height"], edit.settings["width"])
+        prepared = resize_preparation(
+            plan.image_sizes[cell.item], hw, plan.image_notes.get(cell.item, [])
+        )
+        base, finetune = digest(source | ({"preparation": prepared} if prepared else {})), None
     key = edit_key(base, edit.prompt, edit.settings)
     image = plan.items[cell.item].image_path if edit.sampler != "sine" else None
     item = cell.item if edit.sampler != "sine" else None

@@ -145,11 +145,11 @@ def _plots(
 
 
 def _png_copy(src: Path, dest: Path) -> None:
-    """Sources are re-encoded as PNG so the report can inline them whatever their format."""
-    from PIL import Image
+    """Sources are re-encoded as PNG (as the fine-tune saw them: oriented, 8-bit sRGB, on
+    white) so the report can inline them whatever their format."""
+    from ..images import open_image
 
-    with Image.open(src) as img:
-        img.convert("RGB").save(dest, format="PNG")
+    open_image(src)[0].save(dest, format="PNG")
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -182,10 +182,17 @@ def run_protocol(
             return run_protocol(path, executor=executor, progress=progress, log=log)
         finally:
             torch.set_num_threads(previous)
+    from ..models import check_model
+    from ..weights import check_weights, optional_weight_note
+
     started = time.perf_counter()
     protocol = load_protocol(path)
     check_output_dir(protocol.output_dir)
+    check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: bad input first
+    absent = check_weights(protocol, path)  # milliseconds; never the network
     plan = build_plan(protocol)
+    for line in image_note_lines(plan) + [optional_weight_note(w, path) for w in absent]:
+        log(line)
     check_backbones(plan)  # fail before hours of fine-tuning, not after
     store = Store(protocol.store)
     stages = Stages(plan, store, executor or make_executor("local", progress=progress))
@@ -213,6 +220,7 @@ def run_protocol(
         "libraries": library_versions(),
         "device": device_description() | {"requested": protocol.model.device},
         "model_identity": plan.model_id,
+        "input_image_notes": plan.image_notes,
         "cells": len(plan.cells),
         "stages": {name: asdict(s) for name, s in stages.stats.items()},
         "metric_backbones": stages.backbones,
@@ -246,6 +254,14 @@ def check_backbones(plan: RunPlan) -> None:
     for metric in plan.metrics:
         for kind, name in metric.backbones().items():
             load_backbone(kind, name, metric.text)
+
+
+def image_note_lines(plan: RunPlan) -> list[str]:
+    """One line per source image that loading converted (alpha, orientation, ...)."""
+    return [
+        f"note: item {item!r} ({plan.items[item].image_path.name}): {'; '.join(notes)}"
+        for item, notes in sorted(plan.image_notes.items())
+    ]
 
 
 def _log_stage(log, name: str, stages: Stages) -> None:

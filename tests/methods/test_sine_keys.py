@@ -8,18 +8,19 @@ import yaml
 
 from sine_bench.protocol import load_protocol
 from sine_bench.runner.keys import edit_key, finetune_key
-from sine_bench.runner.plan import build_plan, finetune_settings
+from sine_bench.runner.plan import build_plan, finetune_settings, input_preparation
 from tests.conftest import ROOT
 
 TOY_SMOKE = ROOT / "protocols" / "toy-smoke.yaml"
 
-# protocols/toy-smoke.yaml's keys as main computed them at b49cb93, before methods/
-# existed (toy-smoke recalibrated on datasets/toy-demo). They change
-# only with the toy weights, the toy-smoke images or METHOD_VERSION: update them then,
+# protocols/toy-smoke.yaml's keys as main computed them at bdf0f0e, without methods/
+# (toy-smoke on datasets/toy-demo; its wide source's fine-tune keyed with issue 13's
+# input preparation, an antialiased downscale). They change only with the toy weights,
+# the toy-smoke images, METHOD_VERSION or the input preparation: update them then,
 # never for a change of the harness.
-TOY_SMOKE_FINETUNES = ["1833ac17142334d45281", "94c928b1dddba7c8b246", "a26441046128d725c08e"]
-TOY_SMOKE_EDITS = ("a2216c5dad74421e", 116)  # sha256 of the sorted keys, first 16; count
-TOY_SMOKE_UNITS = "847715d5832283e2"
+TOY_SMOKE_FINETUNES = ["1833ac17142334d45281", "26d965e41faf17b13d2d", "a26441046128d725c08e"]
+TOY_SMOKE_EDITS = ("db6136998b16507e", 116)  # sha256 of the sorted keys, first 16; count
+TOY_SMOKE_UNITS = "936bf80fe2af1390"
 
 
 def _short(keys) -> str:
@@ -45,7 +46,9 @@ def test_sine_cells_follow_the_historical_key_recipe():
         cell, item = entry.cell, plan.items[entry.cell.item].spec
         prompt = cell.finetune.prompt_template.format(class_word=item.class_word)
         settings = finetune_settings(cell.finetune, plan.native, plan.factor)
-        ft = finetune_key(plan.image_sha[cell.item], plan.model_id, prompt, settings)
+        size, notes = plan.image_sizes[cell.item], plan.image_notes.get(cell.item, [])
+        prepared = input_preparation(size, plan.native, plan.factor, settings, notes)
+        ft = finetune_key(plan.image_sha[cell.item], plan.model_id, prompt, settings, prepared)
         e = cell.edit
         edit = dict(v=e.v, K=e.K, guidance=e.guidance, steps=e.steps, eta=e.eta)
         edit |= dict(scheduler=e.scheduler, height=cell.height, width=cell.width, seed=e.seed)

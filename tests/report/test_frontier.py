@@ -101,3 +101,70 @@ def test_thumbnails_are_small_at_real_scale(tmp_path):
     small = tmp_path / "small.png"
     Image.new("RGB", (THUMB_SIDE, 32), "red").save(small)
     assert data_uri(small).startswith("data:image/png")  # small PNGs stay exact
+
+
+def _methods_cells() -> pd.DataFrame:
+    """A methods run: SINE over v (v = 1 is the pretrained sample again), the pretrained
+    method, and sdedit over its strength, whose settings all lose to SINE's v = 0.3."""
+    outcome = {  # (method, v, strength) -> (success, structure, clip_t, lpips)
+        ("sine", 0.3, None): (1.0, 1.0, 28.0, 0.3),
+        ("sine", 0.7, None): (1.0, 0.5, 31.0, 0.5),
+        ("sine", 1.0, None): (1.0, 0.0, 32.0, 0.6),
+        ("pretrained", None, None): (1.0, 0.0, 32.0, 0.6),
+        ("sdedit", None, 0.2): (0.0, 0.9, 20.0, 0.1),
+        ("sdedit", None, 0.6): (0.5, 0.6, 25.0, 0.3),
+        ("sdedit", None, 1.0): (1.0, 0.0, 31.0, 0.6),
+    }
+    rows = []
+    for item in range(3):
+        for seed in (0, 1):
+            for (method, v, strength), (success, structure, clip_t, lpips) in outcome.items():
+                rows.append(
+                    {
+                        "item": f"s{item}",
+                        "prompt": "p",
+                        "method": method,
+                        "v": v,
+                        "K": 400 if method == "sine" else None,
+                        "sdedit.strength": strength,
+                        "resolution": "native",
+                        "seed": seed,
+                        "image": f"images/edits/{method}-{v}-{strength}-{item}-{seed}.png",
+                        "oracle_edit_success": success,
+                        "oracle_structure": structure,
+                        "oracle_faithful": success * structure,
+                        "clip_t[toy]": clip_t,
+                        "st_lpips[alex]": lpips,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_a_methods_run_has_a_row_and_a_frontier_per_method(tmp_path):
+    cells = _methods_cells()
+    axes = ["v", "K", "sdedit.strength", "resolution", "seed"]
+    table = fr.settings_table(cells, axes)
+    assert table.attrs["axes"] == ["method", "v", "K", "sdedit.strength", "resolution"]
+    # one row per method x setting; SINE's v = 1 is the pretrained method's sample: one row
+    assert table.groupby("method").size().to_dict() == {"pretrained": 1, "sdedit": 3, "sine": 2}
+    pretrained = table[table["role"] == fr.PRETRAINED_ONLY]
+    assert list(pretrained["method"]) == ["pretrained"] and (table["n"] == 6).all()
+    by = {
+        (r.method, r.v if r.method == "sine" else r["sdedit.strength"]): r
+        for _, r in table.iterrows()
+    }
+    # sdedit's frontier is its own: strength 0.2 and 0.6 lose to SINE's v = 0.3 overall
+    # (structure 1.0 and success 1.0) yet no sdedit setting beats them
+    assert by[("sdedit", 0.2)]["frontier"] and by[("sdedit", 0.6)]["frontier"]
+    assert not by[("sdedit", 0.2)]["frontier_overall"] and by[("sine", 0.3)]["frontier_overall"]
+    assert by[("sine", 0.3)]["best"] and table["best"].sum() == 1
+    lines = fr.frontier_lines(table, "oracle_structure", "oracle_edit_success")
+    assert set(lines) == {"pretrained", "sdedit", "sine"}
+    assert list(lines["sdedit"]["sdedit.strength"]) == [1.0, 0.6, 0.2]  # sorted by structure
+    assert fr.setting_label(by[("sdedit", 0.6)], table.attrs["axes"]) == (
+        "sdedit sdedit.strength=0.6 native"
+    )
+    assert fr.plot_tradeoff(table, cells, tmp_path / "frontier.png")
+    assert (tmp_path / "frontier.png").stat().st_size > 0
+    html = frontier_section(cells, axes, tmp_path)
+    assert "Pareto (its method)" in html and "Pareto (all)" in html

@@ -46,3 +46,99 @@ def test_edit_key_covers_settings_and_is_order_independent():
 def test_tiny_random_identity_is_stable_and_seeded():
     assert model_identity("tiny-random") == model_identity("tiny-random")
     assert model_identity("tiny-random", seed=1) != model_identity("tiny-random")
+    # a half-precision run computes other fine-tunes and edits: other keys
+    assert model_identity("tiny-random", dtype="bfloat16") != model_identity("tiny-random")
+    assert model_identity("tiny-random", dtype="float32") == model_identity("tiny-random")
+
+
+def test_input_preparation_enters_only_the_keys_it_changes():
+    """Antialiased downscales and normalised decoding (preparation 2) change a fine-tune's
+    input only where it downscales or converts: only those keys move."""
+    from sine_bench.runner.plan import input_preparation
+
+    full = finetune_settings(FinetuneSpec(method="sine-full"), 64, 4)
+    patch = finetune_settings(FinetuneSpec(method="sine-patch"), 64, 4)  # canvas 32*4 = 128
+    assert input_preparation((64, 64), 64, 4, full, []) == {}  # identity: the key as before
+    assert input_preparation((64, 96), 64, 4, full, [])["downscale"] == "antialiased"
+    assert input_preparation((64, 64), 64, 4, patch, [])["downscale"] == "antialiased"  # crops
+    small_canvas = finetune_settings(FinetuneSpec(method="sine-patch", patch_grid=16), 64, 4)
+    assert input_preparation((64, 64), 64, 4, small_canvas, []) == {}  # crops only upscale
+    rotated = input_preparation((64, 64), 64, 4, full, ["EXIF orientation 6 applied"])
+    assert rotated["decoded"] == ["EXIF orientation 6 applied"]
+    assert finetune_key("img", {}, "p", full, rotated) != finetune_key("img", {}, "p", full)
+    assert finetune_key("img", {}, "p", full, {}) == finetune_key("img", {}, "p", full)
+
+
+def test_cached_fine_tunes_of_unchanged_inputs_keep_their_keys():
+    """The first paper-toy fine-tune (a 64x64 PNG, sine-full on the toy model) has had this
+    key since the first reproduction: a store made then is still valid."""
+    from sine_bench.protocol import load_protocol
+    from sine_bench.runner.plan import build_plan
+    from tests.conftest import ROOT
+
+    plan = build_plan(load_protocol(ROOT / "protocols" / "paper-v-sweep.yaml"), ROOT)
+    first = min(plan.finetunes.values(), key=lambda job: job.item)
+    assert (first.item, first.key) == ("scene-00", "05170ed8f2e030773bfc")
+
+
+def _methods_plan(tmp_path, image_side: int, transparent: bool = False):
+    """A plan of the source-reading methods on one toy scene of ``image_side`` pixels
+    (the toy model's native size is 64), optionally with a transparent corner."""
+    import yaml
+    from PIL import Image
+
+    from sine_bench.protocol import load_protocol
+    from sine_bench.runner.plan import build_plan
+    from sine_bench.toy.scenes import random_scene, render
+    from tests.conftest import write_protocol
+
+    data = tmp_path / f"data-{image_side}-{transparent}"
+    data.mkdir()
+    scene = random_scene(20_003_000, n_objects=1, striped_prob=0.0)
+    img = Image.fromarray(render(scene, 64, 64)).resize((image_side, image_side))
+    if transparent:
+        img = img.convert("RGBA")
+        img.putpixel((0, 0), (0, 0, 0, 0))
+    img.save(data / "s.png")
+    item = {"id": "s", "image": "s.png", "class_word": scene.objects[0].shape}
+    item |= {"source": scene.caption(), "prompts": [scene.caption()]}
+    (data / "manifest.yaml").write_text(yaml.safe_dump({"items": [item]}))
+    methods = {"sdedit": {}, "ddim-inversion": {}, "imagic": {}}
+    grid = {"v": None, "K": None, "resolution": ["native"], "seeds": [0]}
+    path = write_protocol(
+        data, model={"name": "toy"}, dataset=str(data), methods=methods, grid=grid, metrics=[]
+    )
+    return build_plan(load_protocol(path))
+
+
+def _recipe_keys(plan, preparation: dict) -> dict[str, tuple[str, str]]:
+    """Each method's (training key, edit key) re-derived with ``preparation``."""
+    image = plan.image_sha["s"]
+    keys = {}
+    for entry in plan.cells:
+        job = plan.edits[entry.edit]
+        training = plan.finetunes.get(entry.finetune)
+        if training is not None:  # imagic: its own training at the native size
+            ft = finetune_key(image, plan.model_id, training.prompt, training.settings, preparation)
+            keys[entry.cell.method] = (ft, edit_key(ft, job.prompt, job.settings))
+        else:  # the source latent at the edit size
+            source = {"model": plan.model_id, "image": image}
+            base = digest(source | ({"preparation": preparation} if preparation else {}))
+            keys[entry.cell.method] = ("", edit_key(base, job.prompt, job.settings))
+    return keys
+
+
+def test_source_reading_methods_key_their_input_preparation(tmp_path):
+    """sdedit, ddim-inversion (the source latent at the edit size) and imagic's training
+    (at the native size) read the source: a downscale of it (now antialiased) or a
+    conversion on load enters their keys; a source read as it is leaves the keys as the
+    methods first stored them."""
+    by_method = lambda plan: {c.cell.method: (c.finetune, c.edit) for c in plan.cells}  # noqa: E731
+    as_is = _methods_plan(tmp_path, 64)
+    assert by_method(as_is) == _recipe_keys(as_is, {})
+    larger = _methods_plan(tmp_path, 96)
+    assert by_method(larger) == _recipe_keys(larger, {"version": "2", "downscale": "antialiased"})
+    converted = _methods_plan(tmp_path, 64, transparent=True)
+    notes = converted.image_notes["s"]
+    assert notes == ["transparent pixels composited on white"]
+    assert by_method(converted) == _recipe_keys(converted, {"version": "2", "decoded": notes})
