@@ -183,8 +183,9 @@ def frontier_lines(table: pd.DataFrame, x: str, y: str) -> dict[str, pd.DataFram
 
 
 def plot_tradeoff(table: pd.DataFrame, cells: pd.DataFrame, path) -> bool:
-    """Each setting as a point (interval bars), the Pareto frontier joined per method, the
-    references marked; a second panel with the automatic metrics in the toy world."""
+    """Each setting as a point (interval bars), the Pareto frontier joined per method (a
+    method's points and line in one colour), the references marked; a second panel with
+    the automatic metrics in the toy world."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -197,50 +198,84 @@ def plot_tradeoff(table: pd.DataFrame, cells: pd.DataFrame, path) -> bool:
     panels = [(x, y) for x, y in panels if x and y]
     if not panels:
         return False
-    fig, axs = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
-    groups = list(table.groupby("method")) if "method" in table else [("", table)]
+    methods = "method" in table
+    groups = [(str(n), p) for n, p in table.groupby("method")] if methods else [("", table)]
+    colours = {name: f"C{i % 10}" for i, (name, _) in enumerate(groups)}
+    labelled = _labelled(table, ranking_column(columns), methods)
+    width = 5.2 * len(panels) + (2.0 if methods else 0.0)
+    fig, axs = plt.subplots(1, len(panels), figsize=(width, 4.2), squeeze=False)
     for ax, (x, y) in zip(axs[0], panels, strict=True):
         lines = frontier_lines(table, x, y)
         for name, part in groups:
-            _scatter(ax, part, x, y, str(name), table.attrs["axes"])
-            line = lines[str(name)]
-            ax.plot(line[x], line[y], "-", alpha=0.6, label=f"{name} Pareto frontier".strip())
-        for label, marker in ((FINE_TUNED_ONLY, "s"), (PRETRAINED_ONLY, "X")):
-            ref = table[table["role"] == label]
-            ax.scatter(
-                ref[x],
-                ref[y],
-                marker=marker,
-                s=110,
-                facecolors="none",
-                edgecolors="black",
-                label=label,
-                zorder=5,
-            )
-        best = table[table["best"]]
-        ax.scatter(
-            best[x],
-            best[y],
-            marker="*",
-            s=220,
-            color="gold",
-            edgecolors="black",
-            label="best setting",
-            zorder=6,
-        )
+            colour = colours[name]
+            _scatter(ax, part, x, y, name, table.attrs["axes"], colour, labelled)
+            line = lines[name]
+            label = None if methods else "Pareto frontier"  # methods: the colour says it
+            ax.plot(line[x], line[y], "-", color=colour, alpha=0.6, label=label)
+        _references(ax, table, x, y)
         ax.set(
             xlabel=f"{x} ({'higher' if higher_is_better(x) else 'lower'} = closer to source)",
             ylabel=y,
         )
-        ax.legend(fontsize=7)
+        if not methods:
+            ax.legend(fontsize=7)
+    if methods:
+        axs[0][-1].legend(
+            fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            title="lines: each method's\nPareto frontier",
+            title_fontsize=7,
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return True
 
 
-def _scatter(ax, part: pd.DataFrame, x: str, y: str, name: str, axes: list[str]) -> None:
-    """Points with faint 95% interval bars; labels on the frontier, best and references."""
+def _labelled(table: pd.DataFrame, key: str | None, methods: bool) -> set:
+    """Rows whose setting the plot names: the best and the references, and the frontier
+    (one method) or each method's best setting (methods: a frontier each is too many)."""
+    rows = set(table.index[table["best"] | (table["role"] != "")])
+    if not methods:
+        return rows | set(table.index[table["frontier"]])
+    if key:
+        for _, part in table.groupby("method"):
+            if part[key].notna().any():
+                rows.add(part[key].idxmax())
+    return rows
+
+
+def _references(ax, table: pd.DataFrame, x: str, y: str) -> None:
+    """The fine-tuned-only and pretrained-only settings, and the best, marked."""
+    for label, marker in ((FINE_TUNED_ONLY, "s"), (PRETRAINED_ONLY, "X")):
+        ref = table[table["role"] == label]
+        ax.scatter(
+            ref[x],
+            ref[y],
+            marker=marker,
+            s=110,
+            facecolors="none",
+            edgecolors="black",
+            label=label,
+            zorder=5,
+        )
+    best = table[table["best"]]
+    ax.scatter(
+        best[x],
+        best[y],
+        marker="*",
+        s=220,
+        color="gold",
+        edgecolors="black",
+        label="best setting",
+        zorder=6,
+    )
+
+
+def _scatter(ax, part, x: str, y: str, name: str, axes: list[str], colour, labelled) -> None:
+    """Points with faint 95% interval bars; the ``labelled`` rows named by the axes that
+    vary among the method's settings ('sdedit strength=0.4')."""
     bars = ax.errorbar(
         part[x],
         part[y],
@@ -248,16 +283,20 @@ def _scatter(ax, part: pd.DataFrame, x: str, y: str, name: str, axes: list[str])
         yerr=_err(part, y),
         fmt="o",
         ms=5,
+        color=colour,
         label=name or "settings",
         elinewidth=0.6,
     )
     for line in bars[2]:
         line.set_alpha(0.25)
-    short = [a for a in axes if a in ("method", "v", "K") or "." in a]  # and method knobs
-    for _, row in part.iterrows():
-        if row["frontier"] or row["best"] or row["role"]:
+    # what tells this method's settings apart (a method's knob without its prefix)
+    short = [a for a in axes if a != "method" and part[a].nunique() > 1]
+    short = ["method", *short] if name else short
+    for index, row in part.iterrows():
+        if index in labelled:
+            text = setting_label(row, short)
             ax.annotate(
-                setting_label(row, short),
+                text.replace(f"{name}.", "") if name else text,
                 (row[x], row[y]),
                 fontsize=7,
                 xytext=(4, 3),

@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-PLOTS_VERSION = "2"  # bump when a plot changes: cached plots are keyed on it
+# bump when a plot changes: cached plots are keyed on it (5: a frontier line per method)
+PLOTS_VERSION = "5"
 ALIGNMENT = ("clip_t[", "oracle_edit_success", "clip_dir[")
 FIDELITY = ("lpips[", "st_lpips[", "psnr", "ssim")
 
