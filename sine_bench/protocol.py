@@ -314,16 +314,25 @@ def _suggest(name: str, options) -> str:
 def _model_at(loc: tuple) -> type[BaseModel] | None:
     """The pydantic model class at a location in the Protocol (None past a leaf)."""
     current: Any = Protocol
+    keyed = False  # the previous field is a mapping: this part is one of its keys
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
         field = current.model_fields.get(part)
         if field is None:
             return None
+        keyed = _is_mapping(field.annotation)
         current = _inner_model(field.annotation)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _is_mapping(annotation) -> bool:
+    """A ``dict[...]`` field (maybe optional), e.g. ``methods``: its keys are names."""
+    options = (annotation, *typing.get_args(annotation))
+    return any(typing.get_origin(a) is dict for a in options)
 
 
 def _inner_model(annotation) -> Any:

@@ -57,6 +57,11 @@ def test_unknown_method_and_knob_suggest_the_closest_name():
         ({"sdedit": {"grid": {"strength": []}}}, {}, "needs a list of at least one value"),
         ({"sdedit": {"grid": {"strength": [0.5, 0.5]}}}, {}, "lists a value twice"),
         ({"imagic": {"knobs": {"etta": 0.5}}}, {}, "has no knob 'etta' (did you mean 'eta'?)"),
+        (
+            {"sdedit": {"knbs": {"strength": 0.5}}},
+            {},
+            "unknown field 'methods.sdedit.knbs' (did you mean 'knobs'?)",
+        ),
         ({"sdedit": {"finetune": {"steps": 5}}}, {}, "does not use SINE's fine-tune"),
         ({"sine": {"edit": {"v": 0.5}}}, {}, "it is a knob: give it under 'knobs'"),
         ({"sdedit": {}}, {"v": [0.5]}, "grid.v: v is a knob of 'sine', which 'methods'"),
