@@ -1,17 +1,34 @@
 """The ``sine-bench`` command line.
 
 Heavy libraries (torch, diffusers, ...) are imported inside the commands that need
-them, so ``sine-bench --help`` starts instantly.
+them, so ``sine-bench --help`` starts instantly. Every failure a user can cause or
+meet is one line on stderr and an exit code (docs/errors.md): 2 bad input, 1 the
+environment, 130 / 143 interrupted.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from .errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_INPUT,
+    EnvironmentFailure,
+    Interrupted,
+    environment_message,
+    fix_hint,
+    one_line,
+    raise_interrupted,
+)
 
 app = typer.Typer(
     name="sine-bench",
@@ -31,10 +48,58 @@ def _register_toy() -> None:
 _register_toy()
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = EXIT_INPUT) -> None:
     """One-line error on stderr and a non-zero exit."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
+@contextmanager
+def error_contract(resume_hint: bool = True) -> Iterator[None]:
+    """Map every failure of a command to one line and its exit code (docs/errors.md);
+    SIGTERM becomes ``Interrupted`` while the command runs, like SIGINT."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, raise_interrupted)
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except Interrupted as err:
+        tail = (
+            "the run directory was not (re)written (rerun the same command to resume: "
+            "nothing finished is recomputed)"
+            if resume_hint
+            else "nothing was written"
+        )
+        summary = f"{err.summary}; " if err.summary else ""
+        typer.echo(f"interrupted ({err.signal_name}): {summary}{tail}", err=True)
+        raise typer.Exit(err.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted (SIGINT): nothing was written", err=True)
+        raise typer.Exit(128 + signal.SIGINT) from None
+    except EnvironmentFailure as err:
+        fail(one_line(err), EXIT_ENVIRONMENT)
+    except _input_errors() as err:
+        fail(one_line(err))
+    except OSError as err:  # the machine: a file vanished, a device failed, ...
+        message = environment_message(err)
+        if message is None:
+            where = err.filename or "a file"
+            message = f"{where}: {err.strerror or one_line(err)} ({fix_hint(err.errno)})"
+        fail(message, EXIT_ENVIRONMENT)
+    except Exception as err:
+        message = environment_message(err)  # e.g. safetensors' "(os error 28)"
+        if message is None:
+            raise  # a bug: keep the traceback
+        fail(message, EXIT_ENVIRONMENT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @app.command()
@@ -85,7 +150,7 @@ def edit(
     from .edit_job import EditJob, run_edit_job
 
     if mode not in ("sine-patch", "sine-full"):
-        fail(f"--mode must be sine-patch or sine-full, got {mode!r}")
+        fail(f"--mode: must be sine-patch or sine-full, got {mode!r} (pick one of them)")
     job = EditJob(
         image=image,
         prompts=list(prompt),
@@ -106,10 +171,15 @@ def edit(
         seed=seed,
         device=device,
     )
-    try:
-        record = run_edit_job(job)
-    except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
-        fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+    with error_contract(resume_hint=False):
+        try:
+            record = run_edit_job(job)
+        except FileNotFoundError as err:
+            fail(one_line(err))
+        except (ValueError, RuntimeError) as err:
+            if environment_message(err) is not None:
+                raise
+            fail(one_line(err))
     typer.echo(json.dumps({"out": str(out), "images": record["images"]}, indent=2))
 
 
@@ -122,8 +192,10 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from .protocol import ProtocolError
     from .runner.plan import PlanError
     from .sine.components import ResolutionError
+    from .sine.finetune import FinetuneDivergedError
 
     return (
+        FinetuneDivergedError,
         ProtocolError,
         ImageInputError,
         MetricError,
@@ -132,10 +204,6 @@ def _input_errors() -> tuple[type[Exception], ...]:
         ResolutionError,
         CompareError,
     )
-
-
-def _one_line(err: Exception) -> str:
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 @app.command()
@@ -154,12 +222,12 @@ def plan(
     """Show the cells, fine-tunes, cache status and UNet-evaluation cost; runs nothing."""
     from .protocol import load_protocol
 
-    try:
+    with error_contract(resume_hint=False):
         from .runner.run import plan_summary
 
         summary = plan_summary(load_protocol(protocol))
-    except _input_errors() as err:
-        fail(_one_line(err))
+    for message in summary["warnings"]:
+        warn(message)
     run_plan = summary["plan"]
     if cells:
         for entry in run_plan.cells:
@@ -233,28 +301,34 @@ def run(
     if executor != "ray" and (address or workers or gpus_per_worker is not None):
         fail("--address, --workers and --gpus-per-worker need --executor ray")
     runner = None
-    try:
-        if executor != "local":
-            options = dict(address=address, workers=workers, num_gpus=gpus_per_worker)
-            options |= dict(retries=retries, progress=progress, log=typer.echo)
-            options |= dict(schedule_timeout=schedule_timeout)
-            runner = make_executor(executor, **options)
-        from .runner.run import run_protocol
+    with error_contract():
+        try:
+            if executor != "local":
+                options = dict(address=address, workers=workers, num_gpus=gpus_per_worker)
+                options |= dict(retries=retries, progress=progress, log=typer.echo)
+                options |= dict(schedule_timeout=schedule_timeout)
+                runner = make_executor(executor, **options)
+            from .runner.run import run_protocol
 
-        out = run_protocol(
-            protocol, executor=runner, progress=progress, threads=threads, log=typer.echo
-        )
-    except _input_errors() as err:
-        fail(_one_line(err))
-    except ExecutorError as err:
-        fail(_one_line(err))
-    except JobsFailed as err:
-        for line in err.details():
-            typer.echo(line, err=True)
-        fail(str(err), code=1)
-    finally:
-        if runner is not None and hasattr(runner, "close"):
-            runner.close()
+            out = run_protocol(
+                protocol,
+                executor=runner,
+                progress=progress,
+                threads=threads,
+                log=typer.echo,
+                warn=warn,
+            )
+        except JobsFailed as err:
+            for line in err.details():
+                typer.echo(line, err=True)
+            fail(str(err), code=EXIT_ENVIRONMENT)
+        except ExecutorError as err:
+            if isinstance(err, EnvironmentFailure):
+                raise
+            fail(one_line(err))
+        finally:
+            if runner is not None and hasattr(runner, "close"):
+                runner.close()
     typer.echo(f"report: {out / 'report.html'}")
 
 
@@ -264,8 +338,9 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     from .report.html import write_report
 
     if not (run_dir / "manifest.json").is_file():
-        fail(f"{run_dir} is not a run directory (no manifest.json)")
-    typer.echo(str(write_report(run_dir)))
+        fail(f"{run_dir}: not a run directory (no manifest.json; give a folder `run` wrote)")
+    with error_contract(resume_hint=False):
+        typer.echo(str(write_report(run_dir)))
 
 
 @app.command()
@@ -283,17 +358,15 @@ def compare(
     """Exit 1 if any summary metric moved beyond its tolerance from the baseline."""
     from . import compare as gate
 
-    try:
+    with error_contract(resume_hint=False):
         spec = gate.regression_spec(run_dir)
         target = baseline or (Path(spec.baseline) if spec.baseline else None)
         if target is None:
-            fail("no --baseline given and the run's protocol names none")
+            fail("--baseline: none given and the run's protocol names none (give --baseline)")
         if write_baseline:
             typer.echo(f"baseline written: {gate.write_baseline(run_dir, target)}")
             return
         changes = gate.compare(gate.load_summary(run_dir), gate.load_summary(target), spec)
-    except _input_errors() as err:
-        fail(_one_line(err))
     typer.echo(gate.format_table(changes, show_all))
     drifted = sum(c.drifted for c in changes)
     typer.echo(f"{len(changes)} metric values checked against {target}: {drifted} drifted")
@@ -313,10 +386,11 @@ def reproduce_report(
     from .report.reproduction import ReproductionError
     from .report.reproduction import reproduce_report as analyse_runs
 
-    try:
-        analyse_runs(runs, out)
-    except ReproductionError as err:
-        fail(_one_line(err))
+    with error_contract(resume_hint=False):
+        try:
+            analyse_runs(runs, out)
+        except ReproductionError as err:
+            fail(one_line(err))
     typer.echo((out / "reproduction.md").read_text())
     typer.echo(f"written: {out / 'reproduction.md'}, {out / 'reproduction.json'}")
 

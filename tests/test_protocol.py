@@ -121,7 +121,7 @@ def test_manifest_typos_and_duplicates_name_the_manifest(tmp_path):
     assert "manifest.yaml: unknown field 'items.0.clss' (did you mean 'class_word'?)" in str(
         err.value
     )
-    with pytest.raises(ProtocolError, match="lists a value twice"):
+    with pytest.raises(ProtocolError, match="grid.K: lists the value 400 twice"):
         parse_protocol({"name": "x", "dataset": "d", "grid": {"K": [400, 400]}})
     with pytest.raises(ProtocolError, match="lists a prompt twice"):
         parse_protocol(

@@ -17,7 +17,8 @@ from ..metrics.registry import MetricName, check_metric_name
 from ..protocol import Cell, FinetuneSpec, Protocol, ResolvedItem, expand_cells, resolve_dataset
 from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
 
-MAX_SIDE = 4096
+MAX_SIDE = 4096  # largest output side, pixels
+MAX_SOURCE_PIXELS = 64_000_000  # a 64-megapixel photo decodes to ~200 MB of RGB
 
 
 class PlanError(ValueError):
@@ -73,6 +74,7 @@ class RunPlan:
     native: int
     factor: int
     metrics: list[MetricName]
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # item -> (H, W)
     cells: list[CellPlan] = field(default_factory=list)
     finetunes: dict[str, FinetuneJob] = field(default_factory=dict)
     edits: dict[str, EditJob] = field(default_factory=dict)
@@ -108,24 +110,52 @@ def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
+    """(H, W) of an image that decodes completely and within MAX_SOURCE_PIXELS."""
+    import warnings
+
     try:
-        with Image.open(path) as img:
-            img.convert("RGB").load()
-            return img.height, img.width
-    except (UnidentifiedImageError, OSError) as err:
-        raise ImageInputError(f"image file is unreadable: {path} ({err})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                h, w = img.height, img.width
+                if h * w > MAX_SOURCE_PIXELS:
+                    raise ImageInputError(
+                        f"{path}: {w}x{h} pixels is more than sine-bench decodes "
+                        f"({MAX_SOURCE_PIXELS // 1_000_000} megapixels; downscale it)"
+                    )
+                img.convert("RGB").load()
+                return h, w
+    except ImageInputError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ImageInputError(
+            f"image file is unreadable: {path} ({detail}; save it as PNG or JPEG)"
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageInputError(
+            f"{path}: its header claims more pixels than sine-bench decodes "
+            f"({MAX_SOURCE_PIXELS // 1_000_000} megapixels; downscale it)"
+        ) from None
 
 
 def _check_size(label: str, h: int, w: int, factor: int) -> None:
     from ..sine.components import ResolutionError
 
+    if h < factor or w < factor:
+        raise ResolutionError(
+            f"grid resolution {label!r} -> {h}x{w}: both sides must be at least the VAE "
+            f"factor {factor}"
+        )
     if h % factor or w % factor:
         raise ResolutionError(
-            f"grid resolution {label!r} -> {h}x{w} is not a multiple of the VAE factor {factor}"
+            f"grid resolution {label!r} -> {h}x{w} is not a multiple of the VAE factor {factor} "
+            f"(use sides that are multiples of {factor})"
         )
     if max(h, w) > MAX_SIDE:
         raise ResolutionError(
-            f"grid resolution {label!r} -> {h}x{w} exceeds the largest supported side {MAX_SIDE}"
+            f"grid resolution {label!r} -> {h}x{w} exceeds the largest supported side {MAX_SIDE} "
+            "(choose a smaller resolution)"
         )
 
 
@@ -144,7 +174,7 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
             _image_size(item.mask_path)
     model_id = model_identity(protocol.model.name, protocol.model.revision, protocol.model.seed)
     metrics = [check_metric_name(m) for m in protocol.metrics]
-    plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics)
+    plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics, sizes)
     needs = {n for m in metrics for n in m.info.needs}
 
     for cell in expand_cells(protocol, list(items.values()), native, factor, sizes):

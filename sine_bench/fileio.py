@@ -1,0 +1,61 @@
+"""Temp files and folders that honour the umask, and atomic writes built on them.
+
+``tempfile.mkdtemp`` / ``mkstemp`` create 0700 / 0600 whatever the umask, which is
+right for secrets and wrong for a store that a group shares (the Ray executor on a
+cluster's shared filesystem): every entry would be readable by its writer only.
+These create the temp entry the same way and then give it the mode a plain
+``mkdir`` / ``open`` would have had, so a renamed-into-place entry looks like any
+other file under the user's umask.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (/proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
+
+
+def make_temp_dir(parent: str | Path, prefix: str) -> Path:
+    """A fresh folder in ``parent`` with mode 0777 & ~umask (not mkdtemp's 0700)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(path, 0o777 & ~current_umask())
+    return path
+
+
+def make_temp_file(parent: str | Path, prefix: str, suffix: str = ".tmp") -> tuple[int, Path]:
+    """An open fd and path in ``parent``, mode 0666 & ~umask (not mkstemp's 0600)."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=parent)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    except BaseException:
+        os.close(fd)
+        Path(name).unlink(missing_ok=True)
+        raise
+    return fd, Path(name)
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write via a temp file in the same folder + rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = make_temp_file(path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
