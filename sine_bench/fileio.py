@@ -47,6 +47,32 @@ def make_temp_file(parent: str | Path, prefix: str, suffix: str = ".tmp") -> tup
     return fd, Path(name)
 
 
+def apply_umask_modes(root: str | Path) -> None:
+    """Give ``root`` and everything under it the modes a plain mkdir/open would have:
+    some writers ignore the umask (safetensors >= 0.8 writes 0600 files, via a temp
+    file it renames; safetensors#782), so an entry is normalised before it is committed."""
+    mask = current_umask()
+    dir_mode, file_mode = 0o777 & ~mask, 0o666 & ~mask
+    _chmod_own(root, dir_mode)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            _chmod_own(os.path.join(folder, name), dir_mode)
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                _chmod_own(path, file_mode)
+
+
+def _chmod_own(path: str | Path, mode: int) -> None:
+    """chmod, except a file another user owns (a hard link into a shared store) keeps its
+    mode: only its owner may change it, and its owner already gave it the right one."""
+    try:
+        os.chmod(path, mode)
+    except PermissionError:
+        if os.stat(path).st_uid == os.geteuid():
+            raise
+
+
 def write_atomic(path: str | Path, data: str | bytes) -> None:
     """Write via a temp file in the same folder + rename: readers never see half a file."""
     path = Path(path)

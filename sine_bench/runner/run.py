@@ -21,7 +21,7 @@ import yaml
 
 from .. import METHOD_VERSION, __version__
 from ..errors import Interrupted
-from ..fileio import make_temp_dir
+from ..fileio import apply_umask_modes, make_temp_dir
 from ..protocol import Protocol, grid_axes
 from .executors import Executor, make_executor
 from .keys import digest
@@ -89,6 +89,7 @@ def write_run_dir(
         manifest = manifest | {"axes": axes}
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1, default=str))
         write_report(tmp)
+        apply_umask_modes(tmp)
         _swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EnvironmentFailure, environment_message
-from ..fileio import make_temp_dir, write_atomic
+from ..fileio import apply_umask_modes, make_temp_dir, write_atomic
 
 __all__ = ["Store", "StoreWriteError", "write_atomic"]
 
@@ -94,6 +94,7 @@ class Store:
             tmp = make_temp_dir(final.parent, prefix=f".{key}.")
             try:
                 yield tmp
+                apply_umask_modes(tmp)
                 os.replace(tmp, final)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
