@@ -335,8 +335,11 @@ class ScoringSpec(_Strict):
     @field_validator("size")
     @classmethod
     def _size(cls, value: str) -> str:
-        if value != "source" and not _HXW.match(value):
-            raise ValueError(f"scoring size must be 'source' or 'HxW', got {value!r}")
+        match = _HXW.match(value)
+        if value != "source" and not (match and int(match.group(1)) and int(match.group(2))):
+            raise ValueError(
+                f"scoring size must be 'source' or 'HxW' (positive sides), got {_short(value)}"
+            )
         return value
 
 
