@@ -11,6 +11,7 @@ other file under the user's umask.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def current_umask() -> int:
 def make_temp_dir(parent: str | Path, prefix: str) -> Path:
     """A fresh folder in ``parent`` with mode 0777 & ~umask (not mkdtemp's 0700)."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    os.chmod(path, 0o777 & ~current_umask())
+    _chmod_own(path, 0o777 & ~current_umask())
     return path
 
 
@@ -64,10 +65,11 @@ def apply_umask_modes(root: str | Path) -> None:
 
 
 def _chmod_own(path: str | Path, mode: int) -> None:
-    """chmod, except a file another user owns (a hard link into a shared store) keeps its
-    mode: only its owner may change it, and its owner already gave it the right one."""
+    """chmod keeping a folder's setgid bit (a group-shared store's folders pass their
+    group on with it); a file another user owns (a hard link into a shared store) keeps
+    its mode: only its owner may change it, and its owner already gave it the right one."""
     try:
-        os.chmod(path, mode)
+        os.chmod(path, mode | (os.lstat(path).st_mode & stat.S_ISGID))
     except PermissionError:
         if os.stat(path).st_uid == os.geteuid():
             raise

@@ -43,3 +43,14 @@ def test_apply_umask_modes_fixes_what_other_writers_made_private(tmp_path, umask
     apply_umask_modes(tmp_path / "a")
     assert private.stat().st_mode & 0o777 == 0o664
     assert (tmp_path / "a").stat().st_mode & 0o777 == 0o775
+
+
+def test_a_setgid_folder_passes_its_bit_on(tmp_path, umask_002):
+    """A group-shared store: chgrp team store && chmod g+ws store."""
+    import stat
+
+    tmp_path.chmod(0o2775)
+    folder = make_temp_dir(tmp_path, prefix=".x-")
+    assert folder.stat().st_mode & stat.S_ISGID
+    apply_umask_modes(folder)
+    assert folder.stat().st_mode & 0o7777 == 0o2775
