@@ -6,6 +6,7 @@ them (``runner.plan``) and by the validation pass (``runner.validate``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,11 @@ class ResolvedItem:
     spec: DatasetItem
     image_path: Path
     mask_path: Path | None
+    prompt_masks: dict[str, Path] = dataclasses.field(default_factory=dict)
+
+    def mask_for(self, prompt: str) -> Path | None:
+        """The mask of one edit: its own if the item gives one, else the item's."""
+        return self.prompt_masks.get(prompt, self.mask_path)
 
 
 def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[ResolvedItem]:
@@ -70,7 +76,9 @@ def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[Resolved
         if not image.is_file():
             raise ProtocolError(f"{source}: item {item.id!r}: image file not found: {image}")
         mask = (base / item.mask).resolve() if item.mask else None
-        if mask is not None and not mask.is_file():
-            raise ProtocolError(f"{source}: item {item.id!r}: mask file not found: {mask}")
-        resolved.append(ResolvedItem(item, image, mask))
+        prompt_masks = {p: (base / m).resolve() for p, m in item.masks.items()}
+        for path in [mask, *prompt_masks.values()]:
+            if path is not None and not path.is_file():
+                raise ProtocolError(f"{source}: item {item.id!r}: mask file not found: {path}")
+        resolved.append(ResolvedItem(item, image, mask, prompt_masks))
     return resolved

@@ -102,6 +102,7 @@ class DatasetItem(_Strict):
     source: str = ""  # description of the source image (a toy caption in the toy world)
     prompts: list[str] = Field(min_length=1)
     mask: PathText | None = None  # white = region the edit may change; metrics keep the rest
+    masks: dict[str, PathText] = {}  # prompt -> the mask of that edit (instead of ``mask``)
     expected: dict[str, str] = {}  # prompt -> caption the edit should satisfy (oracle)
 
     @field_validator("id")
@@ -138,9 +139,9 @@ class DatasetItem(_Strict):
     def _prompts_unique(self) -> DatasetItem:
         if len(set(self.prompts)) != len(self.prompts):
             raise ValueError(f"item {self.id!r} lists a prompt twice")
-        unknown = set(self.expected) - set(self.prompts)
-        if unknown:
-            raise ValueError(f"item {self.id!r}: 'expected' names prompts it does not list")
+        for field_name in ("expected", "masks"):
+            if set(getattr(self, field_name)) - set(self.prompts):
+                raise ValueError(f"item {self.id!r}: {field_name!r} names prompts it does not list")
         return self
 
 

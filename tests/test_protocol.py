@@ -14,10 +14,12 @@ def test_toy_smoke_protocol_loads_and_expands():
 
     protocol = load_protocol(ROOT / "protocols" / "toy-smoke.yaml")
     plan = build_plan(protocol, ROOT)
-    # 3 prompts x 2 v x 2 K x 2 resolutions x 1 seed; one fine-tune per item
-    assert len(plan.cells) == 24 and len(plan.finetunes) == 2
-    sizes = {(c.cell.edit.resolution, c.cell.height, c.cell.width) for c in plan.cells}
-    assert sizes == {("native", 64, 64), ("64x96", 64, 96)}
+    # 5 prompts x 5 v x 2 K x 2 seeds at each source's aspect; one fine-tune per item
+    assert len(plan.cells) == 100 and len(plan.finetunes) == 3
+    sizes = {(c.cell.item, c.cell.height, c.cell.width) for c in plan.cells}
+    assert {(h, w) for _, h, w in sizes} == {(64, 64), (52, 80)}  # the wide scene keeps 3:2
+    settings = {(c.cell.edit.v, c.cell.edit.K) for c in plan.cells}
+    assert (0.0, 0) in settings and (1.0, 400) in settings  # the frontier's references
 
 
 @pytest.mark.parametrize(
@@ -134,6 +136,25 @@ def test_manifest_typos_and_duplicates_name_the_manifest(tmp_path):
                 },
             }
         )
+
+
+def test_per_prompt_masks_override_the_item_mask(tmp_path):
+    from sine_bench.protocol import resolve_dataset
+
+    for name in ("x.png", "all.png", "q.png"):
+        (tmp_path / name).write_bytes(b"")
+    item = {"id": "a", "image": "x.png", "class_word": "c", "prompts": ["p", "q"]}
+    item |= {"mask": "all.png", "masks": {"q": "q.png"}}
+    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump({"items": [item]}))
+    (resolved,) = resolve_dataset(parse_protocol({"name": "x", "dataset": str(tmp_path)}))
+    assert resolved.mask_for("p") == tmp_path / "all.png"
+    assert resolved.mask_for("q") == tmp_path / "q.png"
+    (tmp_path / "q.png").unlink()
+    with pytest.raises(ProtocolError, match="mask file not found: .*q.png"):
+        resolve_dataset(parse_protocol({"name": "x", "dataset": str(tmp_path)}))
+    bad = item | {"masks": {"r": "q.png"}}
+    with pytest.raises(ProtocolError, match="'masks' names prompts it does not list"):
+        parse_protocol({"name": "x", "dataset": {"items": [bad]}})
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "protocols").glob("*.yaml")), ids=lambda p: p.stem)

@@ -6,7 +6,9 @@ objects, rendered 64x64 (the toy model's native size). Each scene gets three
 one-attribute edits the oracle can check: the background colour, the colour of the
 leftmost object, and the shape of the leftmost object. The prompt is the full target
 caption, so the oracle knows exactly which attribute was asked to change and that
-every other one should stay. Writes the PNGs, ``manifest.yaml`` and
+every other one should stay. Each edit has its own mask (``masks/``, white = the pixels
+the edit may change: where the source and target renders differ, grown by 2 px), for
+the masked fidelity metrics. Writes the PNGs, ``manifest.yaml`` and
 ``../paper-toy-sources/manifest.yaml`` (the same scenes, each prompted with its own
 caption).
 """
@@ -20,7 +22,15 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
-from sine_bench.toy.scenes import COLORS, SHAPES, Scene, random_scene, render, scene_with
+from sine_bench.toy.scenes import (
+    COLORS,
+    SHAPES,
+    Scene,
+    changed_region,
+    random_scene,
+    render,
+    scene_with,
+)
 
 HERE = Path(__file__).parent
 FIRST_SEED = 20_000_000
@@ -53,12 +63,18 @@ def edits(scene: Scene, rng: random.Random) -> list[Scene]:
 
 def main() -> None:
     items = []
+    (HERE / "masks").mkdir(exist_ok=True)
     for index in range(N_SCENES):
         seed = FIRST_SEED + index
         scene = random_scene(seed, n_objects=1 + index % 2, striped_prob=0.0)
         name = f"scene-{index:02d}"
         Image.fromarray(render(scene, SIZE, SIZE)).save(HERE / f"{name}.png")
         targets = edits(scene, random.Random(seed))
+        masks = {}
+        for k, target in enumerate(targets):
+            mask = changed_region(scene, target, SIZE, SIZE)
+            masks[target.caption()] = f"masks/{name}-edit{k}.png"
+            Image.fromarray(mask.astype("uint8") * 255).save(HERE / masks[target.caption()])
         items.append(
             {
                 "id": name,
@@ -66,6 +82,7 @@ def main() -> None:
                 "class_word": scene.objects[_leftmost(scene)].shape,
                 "source": scene.caption(),
                 "prompts": [t.caption() for t in targets],
+                "masks": masks,
             }
         )
     manifest = {
@@ -85,7 +102,11 @@ def main() -> None:
             "prompt; written by ../paper-toy/generate.py"
         ),
         "items": [
-            {**item, "image": f"../paper-toy/{item['image']}", "prompts": [item["source"]]}
+            {
+                **{k: v for k, v in item.items() if k != "masks"},
+                "image": f"../paper-toy/{item['image']}",
+                "prompts": [item["source"]],
+            }
             for item in items
         ],
     }

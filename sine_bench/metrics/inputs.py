@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -19,3 +20,5 @@ class CellInputs:
     keep: torch.Tensor | None = None  # (1, 1, H, W) bool: pixels the edit should keep
     reference: torch.Tensor | None = None  # the pretrained-only edit (v = 1), same prompt
     memorized: torch.Tensor | None = None  # the fine-tuned model alone (v = 0, K = 0)
+    # readings several metrics of this cell share (e.g. the oracle's), computed once
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -1,23 +1,29 @@
-"""Toy-world oracle metrics: read the edit's pixels and check them against captions.
+"""Toy-world oracle metrics: read the edit's pixels and check them against the captions
+and against the source image.
 
-The edited attributes are those the target caption states differently from the
-source description; edit_success is the edit's agreement on those, preserved its
-agreement with the source description on all the others.
+The edited attributes are those the target caption states differently from the source
+description; edit_success is the edit's agreement on those, preserved its agreement
+with the source description on all the others. Structure compares the edit with the
+source *image*: where each source object went (``sine_bench.toy.structure``). Faithful
+is the joint outcome a user wants: the edit changed what was asked and kept the rest.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..toy.oracle import CaptionFacts, agreement, parse_caption, read_image
+from ..toy.structure import Structure, match_structure
 from .inputs import CellInputs
 from .registry import MetricName
 
 ATTRIBUTES = ("background", "count", "color", "shape", "size", "texture")
+FULL = 1.0 - 1e-9  # a score counts as all right above this (float sums of 0/1 agreements)
 
 
 def _uint8(image: torch.Tensor) -> np.ndarray:
@@ -42,32 +48,80 @@ def edited_attributes(source: CaptionFacts, target: CaptionFacts) -> set[str]:
     return changed
 
 
-def _scores(x: CellInputs) -> tuple[float, float, int]:
-    reading = read_image(_uint8(x.edit))
-    source, target = parse_caption(x.source_text), parse_caption(x.target_caption)
+@dataclass(frozen=True)
+class Verdict:
+    """Everything the oracle says about one cell."""
+
+    edit_success: float  # NaN if nothing is edited
+    preserved: float  # NaN without a source description or with nothing kept
+    count: int
+    structure: Structure
+    expected_count: int  # objects the target caption lists (the source's if it lists none)
+
+    @property
+    def faithful(self) -> float:
+        """1 if the edited attributes are right, the stated others kept, every source object
+        the edit does not remove in place and exactly as the target asks, and no object
+        beyond the target's count."""
+        ok = (
+            (math.isnan(self.edit_success) or self.edit_success >= FULL)
+            and (math.isnan(self.preserved) or self.preserved >= FULL)
+            and self.structure.all_as_asked
+            and self.count <= self.expected_count
+        )
+        return float(ok)
+
+
+def verdict(x: CellInputs) -> Verdict:
+    """The oracle's reading of a cell, computed once and shared by its metrics."""
+    if "oracle" in x.memo:
+        return x.memo["oracle"]
+    edit = read_image(_uint8(x.edit))
+    source_reading = read_image(_uint8(x.source))
+    target, source = parse_caption(x.target_caption), parse_caption(x.source_text)
     changed = edited_attributes(source, target)
-    to_target = agreement(reading, target).as_dict()
-    to_source = agreement(reading, source).as_dict()
+    to_target = agreement(edit, target).as_dict()
+    to_source = agreement(edit, source).as_dict()
     success = np.mean([to_target[a] for a in changed]) if changed else math.nan
     kept = [a for a in ATTRIBUTES if a not in changed]
     preserved = np.mean([to_source[a] for a in kept]) if kept and x.source_text else math.nan
-    return float(success), float(preserved), reading.count
+    height, width = x.edit.shape[-2:]
+    structure = match_structure(source_reading, edit, target, height, width)
+    expected = len(target.objects) if target.objects else source_reading.count
+    result = Verdict(float(success), float(preserved), edit.count, structure, expected)
+    x.memo["oracle"] = result
+    return result
 
 
 def oracle_edit_success(name: MetricName, x: CellInputs) -> float:
-    return _scores(x)[0]
+    return verdict(x).edit_success
 
 
 def oracle_preserved(name: MetricName, x: CellInputs) -> float:
-    return _scores(x)[1]
+    return verdict(x).preserved
 
 
 def oracle_count(name: MetricName, x: CellInputs) -> float:
-    return float(_scores(x)[2])
+    return float(verdict(x).count)
+
+
+def oracle_offset(name: MetricName, x: CellInputs) -> float:
+    return verdict(x).structure.offset
+
+
+def oracle_structure(name: MetricName, x: CellInputs) -> float:
+    return verdict(x).structure.kept_fraction
+
+
+def oracle_faithful(name: MetricName, x: CellInputs) -> float:
+    return verdict(x).faithful
 
 
 SCORERS = {
     "oracle_edit_success": oracle_edit_success,
     "oracle_preserved": oracle_preserved,
     "oracle_count": oracle_count,
+    "oracle_offset": oracle_offset,
+    "oracle_structure": oracle_structure,
+    "oracle_faithful": oracle_faithful,
 }

@@ -56,6 +56,9 @@ FAMILIES: dict[str, Family] = {
     "oracle_edit_success": Family("oracle", None, "cell", True),
     "oracle_preserved": Family("oracle", None, "cell", True),
     "oracle_count": Family("oracle", None, "cell", None),
+    "oracle_offset": Family("oracle", None, "cell", False),
+    "oracle_structure": Family("oracle", None, "cell", True),
+    "oracle_faithful": Family("oracle", None, "cell", True),
 }
 
 

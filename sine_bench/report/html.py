@@ -1,12 +1,14 @@
-"""report.html: one self-contained page (images inlined as base64) a person can read.
+"""report.html: one self-contained page a person can read.
 
-Sections: what ran (manifest), image grids (source, then edits across v and K for
-each item, prompt, resolution and seed), the plots, the summary tables, the cells.
+Sections: the frontier (what the edits do, per setting, against the fine-tuned-only and
+pretrained-only references), what ran (manifest), image grids (source, then edits
+across v and K for each item, prompt, resolution and seed), the plots, the summary
+tables, the cells. Images are inlined as thumbnails that link to the full-size files of
+the run directory.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from pathlib import Path
@@ -14,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..runner.store import write_atomic
+from .frontier_html import frontier_section
+from .thumbs import inline, thumb
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
@@ -29,17 +33,12 @@ img.plot{max-width:100%;border:1px solid #eee;margin:4px 0}
 .grids>div{max-width:560px}
 .wide{overflow-x:auto}.wide td{white-space:nowrap}
 .warn li{color:#8a4b00}
+.note{max-width:1000px;font-size:13px}
+.frontier-wrap{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+table.frontier tr.best td{background:#fff4c2;font-weight:600}
+table.frontier tr.ref td{background:#eef3fa}
+table.row td.prompt{text-align:left;max-width:220px;white-space:normal}
 """
-
-
-def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
-
-
-def _img(path: Path, cls: str = "cell", title: str = "") -> str:
-    if not path.exists():
-        return "<span class=small>missing</span>"
-    return f'<img class="{cls}" title="{html.escape(title)}" src="{_data_uri(path)}">'
 
 
 def grid_axes_for_images(cells: pd.DataFrame, axes: list[str]) -> tuple[str, str]:
@@ -58,7 +57,9 @@ def _grids(cells: pd.DataFrame, run_dir: Path, axes: list[str]) -> str:
     for item, item_cells in cells.groupby("item", sort=True):
         source = run_dir / "images" / "source" / f"{item}.png"
         parts.append(f"<h3>{html.escape(str(item))}</h3><div class=grids>")
-        parts.append(f"<div><p class=small>source</p><table><tr><td>{_img(source)}</td></tr>")
+        parts.append(
+            f"<div><p class=small>source</p><table><tr><td>{thumb(source, run_dir)}</td></tr>"
+        )
         parts.append("</table></div>")
         keys = ["prompt_index", "prompt", *others]
         for values, group in item_cells.groupby(keys, sort=True):
@@ -72,7 +73,7 @@ def _grids(cells: pd.DataFrame, run_dir: Path, axes: list[str]) -> str:
                     match = group[(group[row_axis] == r) & (group[col_axis] == c)]
                     title = f"{row_axis}={r} {col_axis}={c}"
                     tds.append(
-                        f"<td>{_img(run_dir / match.iloc[0]['image'], title=title)}</td>"
+                        f"<td>{thumb(run_dir / match.iloc[0]['image'], run_dir, title)}</td>"
                         if len(match)
                         else "<td></td>"
                     )
@@ -142,13 +143,15 @@ def write_report(run_dir: Path) -> Path:
         f"<title>sine-bench: {html.escape(manifest['protocol'])}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>sine-bench run: {html.escape(manifest['protocol'])}</h1>",
+        frontier_section(cells, axes, run_dir),
+        "<h2>What ran</h2>",
         _manifest_table(manifest),
         _warnings_html(manifest.get("warnings") or []),
         f"<h2>Edits across {rows} (rows) and {cols} (columns)</h2>",
         _grids(cells, run_dir, axes),
         "<h2>Plots</h2>",
-        *(f"<h3>{p.stem}</h3>{_img(p, 'plot')}" for p in plots),
-        "<h2>Summaries (mean, 95% bootstrap interval)</h2>",
+        *(f"<h3>{p.stem}</h3>{inline(p)}" for p in plots if p.stem != "frontier"),
+        "<h2>Summaries (mean, 95% interval over source images)</h2>",
     ]
     for path in summaries:
         parts.append(f"<h3>by {html.escape(path.stem)}</h3>")

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-PLOTS_VERSION = "1"  # bump when a plot changes: cached plots are keyed on it
+PLOTS_VERSION = "2"  # bump when a plot changes: cached plots are keyed on it
 ALIGNMENT = ("clip_t[", "oracle_edit_success", "clip_dir[")
 FIDELITY = ("lpips[", "st_lpips[", "psnr", "ssim")
 
@@ -70,13 +70,20 @@ def metric_vs(cells: pd.DataFrame, metrics: list[str], axis: str, lines: str, pa
     plt.close(fig)
 
 
-def write_plots(cells: pd.DataFrame, metrics: list[str], out: Path) -> list[Path]:
-    """The standard plots for a run; returns the files written."""
+def write_plots(
+    cells: pd.DataFrame, metrics: list[str], out: Path, axes: list[str] | None = None
+) -> list[Path]:
+    """The standard plots for a run (with ``axes``, the frontier's trade-off plot too);
+    returns the files written."""
+    from .frontier import plot_tradeoff, settings_table
+
     out.mkdir(parents=True, exist_ok=True)
     numeric = [m for m in metrics if cells[m].notna().any()]
     written = []
     if not numeric:
         return written
+    if axes is not None and plot_tradeoff(settings_table(cells, axes), cells, out / "frontier.png"):
+        written.append(out / "frontier.png")
     x, y = pick(numeric, FIDELITY), pick(numeric, ALIGNMENT)
     if x and y and x != y:
         for over, lines in (("v", "K"), ("K", "v")):

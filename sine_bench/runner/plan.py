@@ -170,8 +170,8 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
     for item_id, item in items.items():
         sizes[item_id] = _image_size(item.image_path)
         shas[item_id] = file_sha256(item.image_path)
-        if item.mask_path is not None:
-            _image_size(item.mask_path)
+        for mask in {item.mask_path, *item.prompt_masks.values()} - {None}:
+            _image_size(mask)
     model_id = model_identity(protocol.model.name, protocol.model.revision, protocol.model.seed)
     metrics = [check_metric_name(m) for m in protocol.metrics]
     plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics, sizes)

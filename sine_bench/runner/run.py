@@ -85,7 +85,7 @@ def write_run_dir(
         resolved = plan.protocol.model_dump(mode="json")
         write_atomic(tmp / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
         write_tables(cells, axes, tmp)
-        _plots(stages.store, cells, metric_columns(cells, axes), tmp / "plots")
+        _plots(stages.store, cells, metric_columns(cells, axes), axes, tmp / "plots")
         manifest = manifest | {"axes": axes}
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1, default=str))
         write_report(tmp)
@@ -96,17 +96,20 @@ def write_run_dir(
         raise
 
 
-def _plots(store: Store, cells: pd.DataFrame, metrics: list[str], out: Path) -> None:
+def _plots(
+    store: Store, cells: pd.DataFrame, metrics: list[str], axes: list[str], out: Path
+) -> None:
     """Plots are a pure function of the cells table: cached in the store under its hash
     (drawing them is the slowest part of an all-cached rerun)."""
     from ..report.plots import PLOTS_VERSION, write_plots
 
-    key = digest({"cells": cells.to_csv(index=False), "metrics": metrics, "v": PLOTS_VERSION})
+    csv = cells.to_csv(index=False)
+    key = digest({"cells": csv, "metrics": metrics, "axes": axes, "v": PLOTS_VERSION})
     if not store.done("plots", key):
         with store.lock("plots", key):
             if not store.done("plots", key):
                 with store.write_dir("plots", key) as folder:
-                    write_plots(cells, metrics, folder)
+                    write_plots(cells, metrics, folder, axes)
     shutil.copytree(store.path("plots", key), out)
 
 

@@ -229,7 +229,8 @@ class Stages:
 
     def _context(self, cell: CellPlan) -> dict:
         item = self.plan.items[cell.cell.item]
-        mask = file_sha256(item.mask_path) if item.mask_path else None
+        mask_path = item.mask_for(cell.cell.prompt)
+        mask = file_sha256(mask_path) if mask_path else None
         return {
             "scoring": self.plan.protocol.scoring.model_dump(),
             "source": self.plan.image_sha[cell.cell.item],
@@ -338,8 +339,9 @@ class Stages:
         item = self.plan.items[cell.cell.item]
         size = self._score_size(cell)
         keep = None
-        if item.mask_path is not None:
-            keep = self._load01(item.mask_path, size, mode="L") < 0.5
+        mask_path = item.mask_for(cell.cell.prompt)
+        if mask_path is not None:
+            keep = self._load01(mask_path, size, mode="L") < 0.5
         return CellInputs(
             source=self._load01(item.image_path, size),
             edit=self._load01(self.edit_image(cell.edit), size),

@@ -177,3 +177,16 @@ def scene_with(scene: Scene, **changes) -> Scene:
     }
     data.update(changes)
     return Scene(**data)
+
+
+def changed_region(
+    source: Scene, target: Scene, height: int = 64, width: int = 64, grow: int = 2
+) -> np.ndarray:
+    """(height, width) bool mask of the pixels an edit from ``source`` to ``target`` may
+    change: where their renders differ, grown by ``grow`` pixels (antialiased edges)."""
+    from scipy import ndimage
+
+    a = render(source, height, width).astype(np.int16)
+    b = render(target, height, width).astype(np.int16)
+    differ = np.abs(a - b).max(axis=-1) > 0
+    return ndimage.binary_dilation(differ, iterations=grow) if grow else differ

@@ -1,6 +1,7 @@
 """CLIP-space, overfitting and oracle metrics on controlled inputs (fake backbones)."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -56,3 +57,55 @@ def test_oracle_scores_a_perfect_edit_and_a_copy():
     copied = CellInputs(source, source, target.caption(), scene.caption(), target.caption())
     assert oracle.oracle_edit_success(name, copied) == 0.0
     assert oracle.oracle_preserved(name, copied) == 1.0
+
+
+def _cell(source, edit, target: str, h: int = 64, w: int = 64) -> CellInputs:
+    return CellInputs(
+        _t(render(source, h, w)), _t(render(edit, h, w)), target, source.caption(), target
+    )
+
+
+def _faithful(x: CellInputs) -> tuple[float, float, float, float]:
+    name = check_metric_name("oracle_faithful")
+    return (
+        oracle.oracle_edit_success(name, x),
+        oracle.oracle_structure(name, x),
+        oracle.oracle_offset(name, x),
+        oracle.oracle_faithful(name, x),
+    )
+
+
+def test_faithful_needs_the_edit_and_the_layout():
+    for h, w in ((64, 64), (64, 96)):
+        scene = random_scene(5, aspect=w / h, n_objects=1, striped_prob=0.0)
+        obj = scene.objects[0]
+        bg = next(c for c in ("red", "blue", "green") if c not in (obj.color, scene.background))
+        target = scene_with(scene, background=bg)
+        # the asked edit, in place
+        assert _faithful(_cell(scene, target, target.caption(), h, w)) == (1.0, 1.0, 0.0, 1.0)
+        # the asked edit, but the object redrawn elsewhere: a regeneration, not an edit
+        elsewhere = scene_with(target, objects=(replace(obj, x=1 - obj.x, y=1 - obj.y),))
+        success, structure, offset, faithful = _faithful(
+            _cell(scene, elsewhere, target.caption(), h, w)
+        )
+        assert success == 1.0 and structure == 0.0 and offset > 0.1 and faithful == 0.0
+        # a copy of the source: layout kept, edit not made
+        success, structure, _, faithful = _faithful(_cell(scene, scene, target.caption(), h, w))
+        assert success == 0.0 and structure == 1.0 and faithful == 0.0
+        # the edit plus an object nobody asked for
+        extra = replace(obj, x=0.15 if obj.x > 0.5 else 0.85, y=0.15, size="small")
+        crowded = scene_with(target, objects=(obj, extra))
+        success, structure, _, faithful = _faithful(_cell(scene, crowded, target.caption(), h, w))
+        assert structure == 1.0 and faithful == 0.0
+
+
+def test_faithful_recolour_of_the_wrong_object_fails():
+    scene = random_scene(1, n_objects=2, striped_prob=0.0)
+    a, b = sorted(scene.objects, key=lambda o: o.x)
+    color = next(
+        c for c in ("purple", "orange", "red") if c not in (a.color, b.color, scene.background)
+    )
+    right = scene_with(scene, objects=(replace(a, color=color), b))
+    wrong = scene_with(scene, objects=(a, replace(b, color=color)))
+    assert _faithful(_cell(scene, right, right.caption()))[3] == 1.0
+    assert _faithful(_cell(scene, wrong, right.caption()))[3] == 0.0

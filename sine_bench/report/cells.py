@@ -1,0 +1,43 @@
+"""Reading finished runs' cells tables, for analyses that pool several runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+class ReproductionError(ValueError):
+    """A run directory without a cells table, or tables the analysis cannot use."""
+
+
+def load_run(run_dir: str | Path) -> pd.DataFrame:
+    """A run's cells with ``run`` and, when not swept, ``finetune.method`` filled in
+    from its resolved protocol (so runs of different protocols can be pooled)."""
+    import yaml
+
+    run_dir = Path(run_dir)
+    if (run_dir / "cells.parquet").is_file():
+        cells = pd.read_parquet(run_dir / "cells.parquet")
+    elif (run_dir / "cells.csv").is_file():
+        cells = pd.read_csv(run_dir / "cells.csv")
+    else:
+        raise ReproductionError(f"{run_dir}: no cells.parquet or cells.csv (not a run directory)")
+    protocol = {}
+    if (run_dir / "protocol.yaml").is_file():
+        protocol = yaml.safe_load((run_dir / "protocol.yaml").read_text()) or {}
+    cells = cells.copy()
+    cells["run"] = protocol.get("name", run_dir.name)
+    cells["run_dir"] = str(run_dir)
+    if "finetune.method" not in cells:
+        cells["finetune.method"] = (protocol.get("finetune") or {}).get("method", "unknown")
+    return cells
+
+
+def metric_column(cells: pd.DataFrame, family: str) -> str | None:
+    """The column of a metric family ('lpips' also matches 'st_lpips[...]')."""
+    for column in cells.columns:
+        base = column.split("[", 1)[0]
+        if base == family or (family == "lpips" and base == "st_lpips"):
+            return column
+    return None
