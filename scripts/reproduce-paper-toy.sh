@@ -2,14 +2,14 @@
 # Reproduce the paper's findings in the toy world (docs/reproduction.md): run the
 # paper-* toy protocols, analyse each with `sine-bench reproduce-report`, and copy the
 # tables and plots (not the images, not the store) to results/reference/.
-# Usage: scripts/reproduce-paper-toy.sh [PROTOCOL_NAME ...]   (default: all six)
+# Usage: scripts/reproduce-paper-toy.sh [PROTOCOL_NAME ...]   (default: all seven)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE  # a shared CPU: see README, "On a shared or busy CPU"
 protocols=("$@")
 if [ ${#protocols[@]} -eq 0 ]; then
   protocols=(paper-k-sweep paper-v-sweep paper-overfit paper-nonsquare paper-nonsquare-why
-             paper-nonsquare-followup)
+             paper-nonsquare-followup paper-edit-size)
 fi
 for name in "${protocols[@]}"; do
   start=$(date +%s)
@@ -20,6 +20,7 @@ for name in "${protocols[@]}"; do
   sine-bench reproduce-report "runs/$name" --out "$dest/reproduction" > /dev/null
   cp -r "runs/$name/summary" "runs/$name/plots" "$dest/"
   cp "runs/$name/summary.json" "runs/$name/cells.csv" "runs/$name/manifest.json" "$dest/"
+  cp "runs/$name/protocol.yaml" "$dest/"  # the resolved protocol: reproduce-report reads it
   cp "runs/$name.wall" "$dest/wall_seconds.txt"
 done
 # The K and v sweeps together: v = 1 (K = 400) and K = 1000 (v = 0.7) must be the same

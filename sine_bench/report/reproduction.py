@@ -33,6 +33,7 @@ from .duplication import (
     patch_vs_full,
     plot_duplication,
 )
+from .edit_size import EditSizeAnalysis, analyse_edit_size, edit_size_markdown, plot_edit_size
 from .endpoints import (
     identical_across_prompts,
     overfit_table,
@@ -56,6 +57,7 @@ class Reproduction:
     overfit: pd.DataFrame | None = None
     overfit_checks: dict[str, str] = field(default_factory=dict)
     validity: pd.DataFrame | None = None  # validity.validity(): metric x oracle outcome
+    edit_size: EditSizeAnalysis | None = None  # claim (e)
 
     def to_json(self) -> dict:
         def frame(df):
@@ -73,6 +75,7 @@ class Reproduction:
             "trusted_fidelity_metric": (
                 None if self.validity is None else trusted_fidelity_metric(self.validity)
             ),
+            "edit_size": self.edit_size.to_json() if self.edit_size else None,
         }
 
 
@@ -123,6 +126,7 @@ def analyse(cells: pd.DataFrame, per_run: pd.DataFrame | None = None) -> Reprodu
         result.overfit_checks = overfit_verdict(result.overfit)
     table = validity(cells if per_run is None else per_run)
     result.validity = table if len(table) else None
+    result.edit_size = analyse_edit_size(cells)
     return result
 
 
@@ -160,6 +164,7 @@ def to_markdown(result: Reproduction) -> str:
         out += [f"- {k}: {v}" for k, v in result.overfit_checks.items()] + [""]
     if result.validity is not None:
         out += validity_markdown(result.validity)
+    out += edit_size_markdown(result.edit_size)
     return "\n".join(out)
 
 
@@ -231,6 +236,7 @@ def write_plots(cells: pd.DataFrame, result: Reproduction, out: Path) -> list[Pa
         written.append(path)
     if result.duplication is not None:
         written.append(plot_duplication(result.duplication, result.runs, out / "duplication.png"))
+    written += plot_edit_size(result.edit_size, out)
     return written
 
 
