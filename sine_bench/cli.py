@@ -2,33 +2,20 @@
 
 Heavy libraries (torch, diffusers, ...) are imported inside the commands that need
 them, so ``sine-bench --help`` starts instantly. Every failure a user can cause or
-meet is one line on stderr and an exit code (docs/errors.md): 2 bad input, 1 the
-environment, 130 / 143 interrupted.
+meet is one line on stderr and an exit code (``cli_errors.py``, docs/errors.md).
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .errors import (
-    EXIT_ENVIRONMENT,
-    EXIT_INPUT,
-    EnvironmentFailure,
-    Interrupted,
-    environment_message,
-    fix_hint,
-    one_line,
-    raise_interrupted,
-)
+from .cli_errors import RUN_RESUMES, error_contract, fail, warn
+from .errors import EXIT_ENVIRONMENT, EnvironmentFailure, environment_message, one_line
 
 app = typer.Typer(
     name="sine-bench",
@@ -46,60 +33,6 @@ def _register_toy() -> None:
 
 
 _register_toy()
-
-
-def fail(message: str, code: int = EXIT_INPUT) -> None:
-    """One-line error on stderr and a non-zero exit."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def warn(message: str) -> None:
-    typer.echo(f"warning: {message}", err=True)
-
-
-@contextmanager
-def error_contract(resume_hint: bool = True) -> Iterator[None]:
-    """Map every failure of a command to one line and its exit code (docs/errors.md);
-    SIGTERM becomes ``Interrupted`` while the command runs, like SIGINT."""
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, raise_interrupted)
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except Interrupted as err:
-        tail = (
-            "the run directory was not (re)written (rerun the same command to resume: "
-            "nothing finished is recomputed)"
-            if resume_hint
-            else "nothing was written"
-        )
-        summary = f"{err.summary}; " if err.summary else ""
-        typer.echo(f"interrupted ({err.signal_name}): {summary}{tail}", err=True)
-        raise typer.Exit(err.exit_code) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted (SIGINT): nothing was written", err=True)
-        raise typer.Exit(128 + signal.SIGINT) from None
-    except EnvironmentFailure as err:
-        fail(one_line(err), EXIT_ENVIRONMENT)
-    except _input_errors() as err:
-        fail(one_line(err))
-    except OSError as err:  # the machine: a file vanished, a device failed, ...
-        message = environment_message(err)
-        if message is None:
-            where = err.filename or "a file"
-            message = f"{where}: {err.strerror or one_line(err)} ({fix_hint(err.errno)})"
-        fail(message, EXIT_ENVIRONMENT)
-    except Exception as err:
-        message = environment_message(err)  # e.g. safetensors' "(os error 28)"
-        if message is None:
-            raise  # a bug: keep the traceback
-        fail(message, EXIT_ENVIRONMENT)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 @app.command()
@@ -171,7 +104,7 @@ def edit(
         seed=seed,
         device=device,
     )
-    with error_contract(resume_hint=False):
+    with error_contract("the edit is unfinished and edit.json unwritten (rerun the command)"):
         try:
             record = run_edit_job(job)
         except FileNotFoundError as err:
@@ -181,29 +114,6 @@ def edit(
                 raise
             fail(one_line(err))
     typer.echo(json.dumps({"out": str(out), "images": record["images"]}, indent=2))
-
-
-def _input_errors() -> tuple[type[Exception], ...]:
-    """Errors that mean bad input (exit 2, one line), imported lazily."""
-    from .compare import CompareError
-    from .images import ImageInputError
-    from .metrics.registry import MetricError
-    from .models import UnknownModelError
-    from .protocol import ProtocolError
-    from .runner.plan import PlanError
-    from .sine.components import ResolutionError
-    from .sine.finetune import FinetuneDivergedError
-
-    return (
-        FinetuneDivergedError,
-        ProtocolError,
-        ImageInputError,
-        MetricError,
-        UnknownModelError,
-        PlanError,
-        ResolutionError,
-        CompareError,
-    )
 
 
 @app.command()
@@ -222,7 +132,7 @@ def plan(
     """Show the cells, fine-tunes, cache status and UNet-evaluation cost; runs nothing."""
     from .protocol import load_protocol
 
-    with error_contract(resume_hint=False):
+    with error_contract():
         from .runner.run import plan_summary
 
         summary = plan_summary(load_protocol(protocol))
@@ -301,7 +211,7 @@ def run(
     if executor != "ray" and (address or workers or gpus_per_worker is not None):
         fail("--address, --workers and --gpus-per-worker need --executor ray")
     runner = None
-    with error_contract():
+    with error_contract(RUN_RESUMES):
         try:
             if executor != "local":
                 options = dict(address=address, workers=workers, num_gpus=gpus_per_worker)
@@ -339,7 +249,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
     if not (run_dir / "manifest.json").is_file():
         fail(f"{run_dir}: not a run directory (no manifest.json; give a folder `run` wrote)")
-    with error_contract(resume_hint=False):
+    with error_contract():
         typer.echo(str(write_report(run_dir)))
 
 
@@ -358,7 +268,7 @@ def compare(
     """Exit 1 if any summary metric moved beyond its tolerance from the baseline."""
     from . import compare as gate
 
-    with error_contract(resume_hint=False):
+    with error_contract():
         spec = gate.regression_spec(run_dir)
         target = baseline or (Path(spec.baseline) if spec.baseline else None)
         if target is None:
@@ -386,7 +296,7 @@ def reproduce_report(
     from .report.reproduction import ReproductionError
     from .report.reproduction import reproduce_report as analyse_runs
 
-    with error_contract(resume_hint=False):
+    with error_contract():
         try:
             analyse_runs(runs, out)
         except ReproductionError as err:
