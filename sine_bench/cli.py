@@ -84,6 +84,13 @@ def edit(
 
     if mode not in ("sine-patch", "sine-full"):
         fail(f"--mode: must be sine-patch or sine-full, got {mode!r} (pick one of them)")
+    _check_edit_options(
+        prompt,
+        class_word,
+        finetune=dict(steps=finetune_steps, lr=lr, prompt_template=template, patch_grid=grid),
+        edit=dict(steps=steps, guidance=guidance, seed=seed),
+        device=device,
+    )
     job = EditJob(
         image=image,
         prompts=list(prompt),
@@ -114,6 +121,43 @@ def edit(
                 raise
             fail(one_line(err))
     typer.echo(json.dumps({"out": str(out), "images": record["images"]}, indent=2))
+
+
+# the protocol field each `edit` option sets, for its error message
+_EDIT_OPTIONS = {
+    ("finetune", "steps"): "--finetune-steps",
+    ("finetune", "lr"): "--lr",
+    ("finetune", "prompt_template"): "--template",
+    ("finetune", "patch_grid"): "--grid",
+    ("edit", "steps"): "--steps",
+    ("edit", "guidance"): "--guidance",
+    ("edit", "seed"): "--seed",
+    ("model", "device"): "--device",
+}
+
+
+def _check_edit_options(prompts, class_word, *, finetune: dict, edit: dict, device: str) -> None:
+    """The `edit` command's options, checked by the protocol's own field rules."""
+    from pydantic import ValidationError
+
+    from .protocol import EditSpec, FinetuneSpec, ModelSpec
+
+    for index, text in enumerate(prompts):
+        if not text.strip():
+            fail(f"--prompt: prompt {index} is empty or only whitespace (give the edit's text)")
+    if not class_word.strip():
+        fail("--class-word: is empty or only whitespace (give a noun such as 'dog')")
+    for section, spec, values in (
+        ("finetune", FinetuneSpec, finetune),
+        ("edit", EditSpec, edit),
+        ("model", ModelSpec, {"device": device}),
+    ):
+        try:
+            spec(**values)
+        except ValidationError as err:
+            first = err.errors()[0]
+            option = _EDIT_OPTIONS[(section, str(first["loc"][0]))]
+            fail(f"{option}: {first['msg'].removeprefix('Value error, ')} (see --help)")
 
 
 @app.command()

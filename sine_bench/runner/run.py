@@ -173,6 +173,13 @@ def kept_summary(stages: Stages | None) -> str:
     """What the store holds of this run's work (for the message on an interrupt)."""
     if stages is None:
         return "nothing was computed yet"
+    try:
+        return _kept(stages)
+    except Exception:  # the store itself may be what failed: say less, never mask the signal
+        return f"every finished entry is kept in store {str(stages.store.root)!r}"
+
+
+def _kept(stages: Stages) -> str:
     store, plan = stages.store, stages.plan
     finetunes = sum(store.done("finetunes", k) for k in plan.finetunes)
     edits = sum(store.done("edits", k) for k in plan.edits)

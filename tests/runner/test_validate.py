@@ -201,3 +201,18 @@ def test_the_pass_is_a_list_of_checks_each_raising_one_error(tmp_path):
     assert validate(path, checks=[lambda plan: ["fine"]]).warnings == ["fine"]
     with pytest.raises(ProtocolError, match="no circles"):
         validate(path, checks=[*CHECKS, no_circles])
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "protocols").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_toy_protocol_passes_the_input_checks(path, monkeypatch):
+    """Shipped protocols on the built-in models: no errors and no warnings (prompts fit
+    the text encoder, images are big enough for their metrics)."""
+    from sine_bench.protocol import load_protocol
+    from sine_bench.runner import validate as checks
+
+    protocol = load_protocol(path)
+    if protocol.model.name not in ("toy", "tiny-random"):
+        pytest.skip("a hub model with the user's own photos")
+    monkeypatch.chdir(ROOT)  # dataset names resolve under datasets/
+    inputs = [checks.check_derived_values, checks.check_metric_sizes, checks.check_prompts]
+    assert checks.validate(protocol, checks=inputs).warnings == []
