@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import resource
+import shlex
 import shutil
 import stat
 import subprocess
@@ -141,10 +142,15 @@ def file_size_limit(limit: int):
     return apply
 
 
-def tmpfs_prefix(mountpoint: Path, size: str) -> list[str]:
-    """A command prefix that runs on a fresh tmpfs of ``size`` mounted at ``mountpoint``
-    (private to that command; its files vanish with it)."""
+def on_tmpfs(mountpoint: Path, size: str, script: str) -> list[str]:
+    """A command that runs shell ``script`` with a fresh tmpfs of ``size`` mounted at
+    ``mountpoint`` (private to that command: its files vanish with it)."""
     if not namespaces_work():
         pytest.skip("no user namespaces here to mount a small tmpfs")
-    script = f"mount -t tmpfs -o size={size} tmpfs '{mountpoint}' && exec \"$@\""
-    return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh"]
+    mount = f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(mountpoint))}"
+    return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", f"{mount} && {script}"]
+
+
+def tmpfs_prefix(mountpoint: Path, size: str) -> list[str]:
+    """A prefix for ``run_cli``: the command runs with a tmpfs at ``mountpoint``."""
+    return [*on_tmpfs(mountpoint, size, 'exec "$@"'), "sh"]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -20,9 +22,11 @@ import yaml
 from sine_bench.protocol import load_protocol
 from tests.conftest import ROOT, write_protocol
 from tests.faults import (
+    cli_command,
     cli_env,
     error_lines,
     file_size_limit,
+    on_tmpfs,
     read_only,
     run_cli,
     start_cli,
@@ -127,6 +131,49 @@ def test_full_disk_mid_run_is_one_line_and_a_rerun_recomputes_nothing(finished, 
     for stage in ("fine-tune", "edit", "score"):  # what the first run finished is reused
         assert after[stage]["cached"] == before[stage]["total"], (stage, after, before)
         assert after[stage]["computed"] == after[stage]["total"] - before[stage]["total"]
+
+
+def test_a_disk_that_fills_mid_run_is_one_line_and_a_rerun_recomputes_nothing(finished, tmp_path):
+    """A genuine ENOSPC through safetensors' writer: the store lives on a 128 MiB tmpfs
+    that another process fills once the new fine-tune has taken its lock (loading the
+    model and training take far longer than dd takes to fill a tmpfs)."""
+    root = _copy_of(finished, tmp_path)
+    both = _protocol(root, "both", dataset=_items("blue-circle", "green-diamond"))
+    store, saved = root / "store", root / "saved"
+    store.rename(saved)
+    store.mkdir()
+    command = shlex.join(cli_command(["run", str(both), "--threads", "1", "--no-progress"]))
+    q = {name: shlex.quote(str(path)) for name, path in dict(store=store, saved=saved).items()}
+    locks = f"{q['store']}/locks/finetunes"
+    script = f"""
+        cp -a {q["saved"]}/. {q["store"]}/ && rm -rf {q["saved"]}/*
+        n=$(ls {locks} | wc -l)
+        {command} 2> {shlex.quote(str(root / "stderr"))} & pid=$!
+        while [ "$(ls {locks} | wc -l)" -le "$n" ]; do sleep 0.05; done
+        dd if=/dev/zero of={q["store"]}/ballast bs=1M 2>/dev/null
+        wait $pid; rc=$?
+        rm -f {q["store"]}/ballast && cp -a {q["store"]}/. {q["saved"]}/ && exit $rc
+    """
+    result = subprocess.run(
+        on_tmpfs(store, "128m", script),
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    stderr = (root / "stderr").read_text()
+    assert result.returncode == 1, result.stdout + result.stderr + stderr
+    lines = error_lines(stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: store entry "), stderr
+    assert "No space left on device" in lines[0] and "rerun" in lines[0]
+    store.rmdir()
+    saved.rename(store)
+    assert not _leftovers(store)
+    before = _manifest(finished / "run-one")["stages"]
+    after = _rerun(both)
+    for stage in ("fine-tune", "edit", "score"):
+        assert after[stage]["cached"] == before[stage]["total"], (stage, after, before)
 
 
 def test_a_store_on_a_full_filesystem_fails_before_compute(tmp_path):
