@@ -214,6 +214,9 @@ def plan(
         f"+ {summary['finetune_steps']} fine-tune steps (one forward and backward each)"
     )
     typer.echo(f"edit units:  {summary['edit_units']} (sampler passes; see docs/performance.md)")
+    backbones = sorted({m.text for m in run_plan.metrics if m.backbones()})
+    if backbones:
+        typer.echo(f"backbones:   {', '.join(backbones)} (loaded when run starts, before compute)")
 
 
 @app.command()

@@ -242,8 +242,9 @@ def _log_stage(log, name: str, stages: Stages) -> None:
 
 def plan_summary(protocol: Protocol) -> dict:
     """What ``run`` would do, without running: cells, fine-tunes, cache status, cost,
-    and the validation pass's warnings (it raises what ``run`` would reject)."""
-    validated = validate(protocol)
+    and the validation pass's warnings. It raises what ``run`` would reject, except a
+    metric backbone that cannot load here (``validate.WEIGHT_CHECKS``)."""
+    validated = validate(protocol, load_weights=False)  # offline: no backbone loads
     plan = validated.plan
     store = Store(protocol.store)
     ft_cached = sum(store.done("finetunes", k) for k in plan.finetunes)

@@ -294,7 +294,7 @@ def check_backbones(plan: RunPlan) -> list[str]:
     return []
 
 
-# Cheap checks first; the backbones (loading networks) last.
+# What plan and run both check, cheapest first.
 CHECKS: list[Check] = [
     check_derived_values,
     check_metric_sizes,
@@ -302,16 +302,27 @@ CHECKS: list[Check] = [
     check_prompts,
     check_output,
     check_store,
-    check_backbones,
 ]
+# What needs the weights on this machine (loading networks, perhaps downloading them):
+# run checks it before its first training step; plan does not, so that a protocol
+# can be planned offline, on another machine than the one that will run it.
+WEIGHT_CHECKS: list[Check] = [check_backbones]
 
 
-def validate(protocol: str | Path | Protocol, checks: Iterable[Check] | None = None) -> Validated:
-    """Load (if given a path), plan and check a protocol; raise the first error found."""
+def validate(
+    protocol: str | Path | Protocol,
+    checks: Iterable[Check] | None = None,
+    *,
+    load_weights: bool = True,
+) -> Validated:
+    """Load (if given a path), plan and check a protocol; raise the first error found.
+    ``checks`` replaces CHECKS (and WEIGHT_CHECKS, which run only with ``load_weights``)."""
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
     plan = build_plan(protocol)
     result = Validated(plan)
-    for check in CHECKS if checks is None else checks:
+    if checks is None:
+        checks = [*CHECKS, *(WEIGHT_CHECKS if load_weights else [])]
+    for check in checks:
         result.warnings.extend(check(plan))
     return result

@@ -83,7 +83,8 @@ def test_what_a_run_rejects_plan_rejects_and_run_before_training(tmp_path, case,
     assert not (tmp_path / "store").exists() and not (tmp_path / "run").exists()
 
 
-def test_a_metric_backbone_that_cannot_load_is_rejected_by_plan_too(tmp_path):
+def test_a_backbone_that_cannot_load_is_named_by_plan_and_rejected_by_run(tmp_path):
+    """plan stays offline (no network loads); run loads every backbone before compute."""
     from sine_bench.metrics.registry import register_backbone
 
     def broken():
@@ -91,9 +92,13 @@ def test_a_metric_backbone_that_cannot_load_is_rejected_by_plan_too(tmp_path):
 
     register_backbone("clip", "test-missing-plan", broken)
     path = write_protocol(tmp_path, metrics=["psnr", "clip_t[test-missing-plan]"])
-    result = runner.invoke(app, ["plan", str(path), "--no-cells"])
+    plan = runner.invoke(app, ["plan", str(path), "--no-cells"])
+    assert plan.exit_code == 0
+    assert "backbones:   clip_t[test-missing-plan] (loaded when run starts" in plan.output
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
     assert result.exit_code == 2
     assert "clip_t[test-missing-plan]" in _one_line_error(result)
+    assert not (tmp_path / "store").exists()
 
 
 @pytest.mark.skipif(
@@ -186,11 +191,11 @@ def test_a_prompt_longer_than_the_text_encoder_reads_is_a_recorded_warning(tmp_p
 
 def test_the_pass_is_a_list_of_checks_each_raising_one_error(tmp_path):
     from sine_bench.protocol import ProtocolError
-    from sine_bench.runner.validate import CHECKS, validate
+    from sine_bench.runner.validate import CHECKS, WEIGHT_CHECKS, validate
 
     names = [check.__name__ for check in CHECKS]
-    assert names[-1] == "check_backbones"  # loading networks last, after the cheap checks
     assert {"check_prompts", "check_output", "check_store", "check_metric_sizes"} <= set(names)
+    assert [check.__name__ for check in WEIGHT_CHECKS] == ["check_backbones"]
 
     def no_circles(plan):
         if any(i.spec.class_word == "circle" for i in plan.items.values()):
