@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from .. import METHOD_VERSION, __version__
-from ..errors import Interrupted
+from ..errors import EnvironmentFailure, Interrupted, environment_message
 from ..fileio import apply_umask_modes, make_temp_dir
 from ..protocol import Protocol, grid_axes
 from .executors import Executor, make_executor
@@ -91,8 +91,12 @@ def write_run_dir(
         write_report(tmp)
         apply_umask_modes(tmp)
         _swap_into_place(tmp, out)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        message = environment_message(err, where=f"run directory {out}")
+        named = isinstance(err, EnvironmentFailure)  # e.g. a store entry, named already
+        if message is not None and isinstance(err, Exception) and not named:
+            raise EnvironmentFailure(message) from err
         raise
 
 

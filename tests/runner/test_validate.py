@@ -221,3 +221,30 @@ def test_every_shipped_toy_protocol_passes_the_input_checks(path, monkeypatch):
     monkeypatch.chdir(ROOT)  # dataset names resolve under datasets/
     inputs = [checks.check_derived_values, checks.check_metric_sizes, checks.check_prompts]
     assert checks.validate(protocol, checks=inputs).warnings == []
+
+
+def test_a_full_disk_while_writing_the_run_directory_keeps_the_store(tmp_path, monkeypatch):
+    """After all the computing: one line naming the run directory, nothing half-written,
+    and the rerun finds every fine-tune, edit and score in the store."""
+    from sine_bench.report import tables
+
+    path = write_protocol(
+        tmp_path, finetune={"steps": 1}, edit={"steps": 2}, grid={"K": [400], "v": [0.5]}
+    )
+    real = tables.write_tables
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.parquet"))
+
+    monkeypatch.setattr(tables, "write_tables", disk_full)
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in result.output, result.output
+    line = errors[0]
+    assert line.startswith(f"error: run directory {tmp_path / 'run'}: No space left on device")
+    assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run.tmp-*"))
+    monkeypatch.setattr(tables, "write_tables", real)
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["all_cached"]
