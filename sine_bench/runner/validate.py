@@ -237,20 +237,21 @@ def check_output(plan: RunPlan) -> list[str]:
     return []
 
 
-def _estimated_store_bytes(plan: RunPlan) -> int:
-    """What the fine-tunes and edits still to run will write (a rough upper bound)."""
+def _estimated_store_bytes(plan: RunPlan) -> tuple[int, int]:
+    """(fine-tunes, edits): bytes the work still to run will write. Fine-tunes are raw
+    tensors (as big as the base model's UNet + text encoder on disk: exact enough);
+    edits are PNGs, at most H x W x 3 bytes each (an upper bound: PNG compresses)."""
     from .store import Store
 
     store = Store(plan.protocol.store)
     todo = [j for j in plan.finetunes.values() if not store.done("finetunes", j.key)]
-    per_finetune = _weights_bytes(plan.protocol.model.name)
     full = sum(1 for j in todo if not j.settings.get("lora"))
     edits = sum(
         j.settings["height"] * j.settings["width"] * 3
         for j in plan.edits.values()
         if not store.done("edits", j.key)
     )
-    return full * per_finetune + edits
+    return full * _weights_bytes(plan.protocol.model.name), edits
 
 
 def _weights_bytes(name: str) -> int:
@@ -274,13 +275,19 @@ def check_store(plan: RunPlan) -> list[str]:
         for stage in ("locks", "finetunes", "edits", "scores", "plots"):
             if (store / stage).is_dir():
                 _probe_writable(store / stage, "store")
-    needed = max(MIN_FREE_BYTES, _estimated_store_bytes(plan))
+    finetunes, edits = _estimated_store_bytes(plan)
+    needed = MIN_FREE_BYTES + finetunes
     free = _free_bytes(folder)
     if free < needed:
         raise EnvironmentFailure(
             f"store {plan.protocol.store!r}: {free >> 20} MiB free, this run needs about "
             f"{needed >> 20} MiB ({fix_hint(errno.ENOSPC)})"
         )
+    if free < needed + edits:
+        return [
+            f"store {plan.protocol.store!r}: {free >> 20} MiB free; the edits still to run "
+            f"take up to {edits >> 20} MiB more (it may run out: free some space first)"
+        ]
     return []
 
 

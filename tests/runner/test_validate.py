@@ -154,6 +154,10 @@ def test_too_little_free_space_is_exit_1_before_compute(tmp_path, monkeypatch):
     line = _one_line_error(result)
     assert "5 MiB free, this run needs about 64 MiB" in line and "free some space" in line
     assert not (tmp_path / "store").exists()
+    monkeypatch.setattr(validate, "_free_bytes", lambda folder: (64 << 20) + 1024)
+    plan = runner.invoke(app, ["plan", str(path), "--no-cells"])
+    assert plan.exit_code == 0, plan.output
+    assert "warning: store " in plan.output and "it may run out" in plan.output
 
 
 # ----------------------------------------------------------------- prompts
