@@ -26,13 +26,15 @@ app = typer.Typer(
 )
 
 
-def _register_toy() -> None:
+def _register_subcommands() -> None:
     from .toy_cli import app as toy_app
+    from .weights_cli import fetch_weights
 
     app.add_typer(toy_app, name="toy")
+    app.command("fetch-weights")(fetch_weights)
 
 
-_register_toy()
+_register_subcommands()
 
 
 @app.command()
@@ -114,6 +116,8 @@ def edit(
     with error_contract("the edit is unfinished and edit.json unwritten (rerun the command)"):
         try:
             record = run_edit_job(job)
+        except EnvironmentFailure:  # missing weights, a full disk: exit 1
+            raise
         except FileNotFoundError as err:
             fail(one_line(err))
         except (ValueError, RuntimeError) as err:
@@ -173,13 +177,24 @@ def plan(
     protocol: Annotated[Path, typer.Argument(help="Protocol YAML file.")],
     cells: Annotated[bool, typer.Option(help="List every cell.")] = True,
 ) -> None:
-    """Show the cells, fine-tunes, cache status and UNet-evaluation cost; runs nothing."""
+    """Show the cells, fine-tunes, cache status and UNet-evaluation cost, and which
+    pretrained weights are not cached (exit 1 if a run would need them); runs nothing."""
     from .protocol import load_protocol
+    from .weights import MissingWeightsError, fetch_command, protocol_weights
 
     with error_contract():
         from .runner.run import plan_summary
 
-        summary = plan_summary(load_protocol(protocol))
+        loaded = load_protocol(protocol)
+        from .model_family import check_model
+
+        check_model(loaded.model.name, loaded.model.revision)
+        missing = [w for w in protocol_weights(loaded) if w.cached_path() is None]
+        required = [w for w in missing if w.required]
+        try:
+            summary = plan_summary(loaded)
+        except MissingWeightsError:  # an uncached hub model: its geometry is unknown too
+            raise MissingWeightsError(required, fetch_command(protocol)) from None
     for message in summary["warnings"]:
         warn(message)
     run_plan = summary["plan"]
@@ -192,13 +207,18 @@ def plan(
 
     store = Store(run_plan.protocol.store)
     for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: kv[1].item):
-        method = "sine-patch" if job.settings["patches"] else "sine-full"
-        method = "sine-lora" if job.settings.get("lora") else method
+        kind = (bool(job.settings.get("lora")), bool(job.settings["patches"]))
+        method = {(False, False): "sine-full", (False, True): "sine-patch"}.get(kind)
+        method = method or ("sine-lora-patch" if kind[1] else "sine-lora")
         state = "cached" if store.done("finetunes", key) else "to run"
         typer.echo(
             f"fine-tune {key[:10]} {job.item:16s} {method} {job.settings['steps']} steps  "
             f"{job.prompt!r}  [{state}]"
         )
+    from .runner.run import image_note_lines
+
+    for line in image_note_lines(run_plan):
+        typer.echo(line)
     typer.echo(f"protocol:    {run_plan.protocol.name} -> {run_plan.protocol.output_dir}")
     typer.echo(f"cells:       {summary['cells']}")
     typer.echo(
@@ -217,6 +237,24 @@ def plan(
     backbones = sorted({m.text for m in run_plan.metrics if m.backbones()})
     if backbones:
         typer.echo(f"backbones:   {', '.join(backbones)} (loaded when run starts, before compute)")
+    from .weights import optional_weight_note
+
+    for weight in (w for w in missing if not w.required):
+        typer.echo(optional_weight_note(weight, protocol))
+    if required:
+        fail(str(MissingWeightsError(required, fetch_command(protocol))), EXIT_ENVIRONMENT)
+
+
+def _preflight(protocol: Path) -> None:
+    """The checks that need no heavy import (protocol, model family, cached weights), so
+    a run that cannot start says so in a second, not after torch and diffusers load."""
+    from .model_family import check_model
+    from .protocol import load_protocol
+    from .weights import check_weights
+
+    loaded = load_protocol(protocol)
+    check_model(loaded.model.name, loaded.model.revision)
+    check_weights(loaded, protocol)
 
 
 @app.command()
@@ -265,6 +303,7 @@ def run(
                 options |= dict(retries=retries, progress=progress, log=typer.echo)
                 options |= dict(schedule_timeout=schedule_timeout)
                 runner = make_executor(executor, **options)
+            _preflight(protocol)
             from .runner.run import run_protocol
 
             out = run_protocol(

@@ -87,7 +87,8 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from .compare import CompareError
     from .images import ImageInputError
     from .metrics.registry import MetricError
-    from .models import UnknownModelError
+    from .model_family import UnsupportedModelError
+    from .models import UnknownModelError, UnsupportedPrecisionError
     from .protocol import ProtocolError
     from .runner.plan import PlanError
     from .sine.components import ResolutionError
@@ -99,6 +100,8 @@ def _input_errors() -> tuple[type[Exception], ...]:
         ImageInputError,
         MetricError,
         UnknownModelError,
+        UnsupportedModelError,
+        UnsupportedPrecisionError,
         PlanError,
         ResolutionError,
         CompareError,

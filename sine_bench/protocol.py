@@ -161,7 +161,9 @@ class DatasetSpec(_Strict):
 class FinetuneSpec(_Strict):
     """Stage 1 settings (defaults: the paper's, SD scale)."""
 
-    method: Literal["sine-patch", "sine-full", "sine-lora"] = "sine-patch"
+    # sine-lora: a LoRA adapter instead of a UNet copy; sine-lora-patch: the same trained
+    # on patches with the position encoding (SINE's patch fine-tune at adapter cost)
+    method: Literal["sine-patch", "sine-full", "sine-lora", "sine-lora-patch"] = "sine-patch"
     steps: int = Field(800, ge=0, le=10_000_000)
     lr: float = Field(1e-6, gt=0, le=1)  # AdamW: an lr of 1 already wrecks any network
     weight_decay: float = Field(0.01, ge=0)
@@ -169,7 +171,7 @@ class FinetuneSpec(_Strict):
     patch_grid: int = Field(0, ge=0, le=4096)  # G in latent cells; 0 = 2x native latent side
     patch_min_frac: float = Field(0.1, gt=0, le=1)
     x0_l1_weight: float = Field(0.0, ge=0)
-    # None: trained for sine-full / sine-patch (the paper), frozen for sine-lora
+    # None: trained for sine-full / sine-patch (the paper), frozen for the LoRA methods
     train_text_encoder: bool | None = None
     lora_rank: int = Field(8, ge=1, le=4096)
     lora_alpha: float | None = Field(None, gt=0)  # None = rank (adapter scale 1)

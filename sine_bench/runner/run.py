@@ -22,13 +22,13 @@ import yaml
 from .. import METHOD_VERSION, __version__
 from ..errors import EnvironmentFailure, Interrupted, environment_message
 from ..fileio import apply_umask_modes, make_temp_dir
-from ..protocol import Protocol, grid_axes
+from ..protocol import Protocol, grid_axes, load_protocol
 from .executors import Executor, make_executor
 from .keys import digest
 from .plan import RunPlan, unet_evaluations
 from .stages import Stages, edit_evaluations
 from .store import Store, write_atomic
-from .validate import validate
+from .validate import check_output_dir, validate
 
 
 def cells_frame(plan: RunPlan, scores: list[dict[str, float]]) -> pd.DataFrame:
@@ -118,11 +118,11 @@ def _plots(
 
 
 def _png_copy(src: Path, dest: Path) -> None:
-    """Sources are re-encoded as PNG so the report can inline them whatever their format."""
-    from PIL import Image
+    """Sources are re-encoded as PNG (as the fine-tune saw them: oriented, 8-bit sRGB, on
+    white) so the report can inline them whatever their format."""
+    from ..images import open_image
 
-    with Image.open(src) as img:
-        img.convert("RGB").save(dest, format="PNG")
+    open_image(src)[0].save(dest, format="PNG")
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -157,13 +157,22 @@ def run_protocol(
             return run_protocol(path, executor=executor, progress=progress, log=log, warn=warn)
         finally:
             torch.set_num_threads(previous)
+    from ..model_family import check_model
+    from ..weights import check_weights, optional_weight_note
+
     started = time.perf_counter()
     stages = None
     try:
-        validated = validate(path)  # everything checkable, before the first training step
+        protocol = load_protocol(path)
+        check_output_dir(protocol.output_dir)
+        check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: bad input first
+        absent = check_weights(protocol, path)  # milliseconds; never the network
+        validated = validate(protocol)  # everything checkable, before the first training step
+        plan = validated.plan
+        for line in image_note_lines(plan) + [optional_weight_note(w, path) for w in absent]:
+            log(line)
         for warning in validated.warnings:
             (warn or log)(warning)
-        plan = validated.plan
         store = Store(plan.protocol.store)
         stages = Stages(plan, store, executor or make_executor("local", progress=progress))
         return _run_stages(path, stages, validated.warnings, started, log)
@@ -224,6 +233,7 @@ def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) 
         "libraries": library_versions(),
         "device": device_description() | {"requested": protocol.model.device},
         "model_identity": plan.model_id,
+        "input_image_notes": plan.image_notes,
         "cells": len(plan.cells),
         "stages": {name: asdict(s) for name, s in stages.stats.items()},
         "metric_backbones": stages.backbones,
@@ -236,6 +246,14 @@ def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) 
     write_run_dir(plan, stages, scores, manifest, out)
     log(f"run directory: {out}  ({time.perf_counter() - started:.1f} s)")
     return out
+
+
+def image_note_lines(plan: RunPlan) -> list[str]:
+    """One line per source image that loading converted (alpha, orientation, ...)."""
+    return [
+        f"note: item {item!r} ({plan.items[item].image_path.name}): {'; '.join(notes)}"
+        for item, notes in sorted(plan.image_notes.items())
+    ]
 
 
 def _log_stage(log, name: str, stages: Stages) -> None:

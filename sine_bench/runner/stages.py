@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..images import load_image, save_png_atomic
+from ..images import image_size, load_image, open_image, save_png_atomic
 from ..metrics import registry
 from ..metrics.inputs import CellInputs
 from .executors import Executor
@@ -84,7 +84,11 @@ class Stages:
             _quiet_hf_progress()
             spec = self.plan.protocol.model
             self._model = load_model(
-                spec.name, device=spec.device, dtype=spec.dtype, seed=spec.seed
+                spec.name,
+                device=spec.device,
+                dtype=spec.dtype,
+                seed=spec.seed,
+                revision=spec.revision,
             )
         return self._model
 
@@ -231,7 +235,7 @@ class Stages:
         item = self.plan.items[cell.cell.item]
         mask_path = item.mask_for(cell.cell.prompt)
         mask = file_sha256(mask_path) if mask_path else None
-        return {
+        context = {
             "scoring": self.plan.protocol.scoring.model_dump(),
             "source": self.plan.image_sha[cell.cell.item],
             "mask": mask,
@@ -240,6 +244,10 @@ class Stages:
             "reference": cell.reference,
             "memorized": cell.memorized,
         }
+        notes = self.plan.image_notes.get(cell.cell.item)
+        if notes:  # the loader converted the source (EXIF, 16-bit, ICC, alpha): other pixels
+            context["source_decoded"] = notes
+        return context
 
     def score_keys(self, cell: CellPlan, context: dict | None = None) -> dict[str, str]:
         """Each cell-scope metric's score key (its text -> key) for one cell."""
@@ -320,18 +328,16 @@ class Stages:
     def _score_size(self, cell: CellPlan) -> tuple[int, int]:
         size = self.plan.protocol.scoring.size
         if size == "source":
-            with Image.open(self.plan.items[cell.cell.item].image_path) as img:
-                return img.height, img.width
+            return image_size(self.plan.items[cell.cell.item].image_path)
         h, w = size.split("x")
         return int(h), int(w)
 
     def _load01(self, path: Path, size: tuple[int, int], mode: str = "RGB") -> torch.Tensor:
         resample = RESAMPLE[self.plan.protocol.scoring.resample] if mode == "RGB" else Image.NEAREST
-        with Image.open(path) as img:
-            img = img.convert(mode)
-            if (img.height, img.width) != size:
-                img = img.resize((size[1], size[0]), resample)
-            array = np.asarray(img, dtype=np.float32) / 255.0
+        img, _ = open_image(path, mode)  # sources and masks as the fine-tune saw them
+        if (img.height, img.width) != size:
+            img = img.resize((size[1], size[0]), resample)  # PIL: antialiased when shrinking
+        array = np.asarray(img, dtype=np.float32) / 255.0
         tensor = torch.from_numpy(array.copy())
         return tensor.permute(2, 0, 1)[None] if tensor.dim() == 3 else tensor[None, None]
 

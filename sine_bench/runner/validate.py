@@ -1,10 +1,11 @@
 """The validation pass that ``plan`` and ``run`` share: every check needing no compute.
 
 Three layers, in order: the protocol's fields (``load_protocol``: types, ranges,
-grid semantics, prompts), the plan (``build_plan``: the dataset's files, images that
-decode within limits, output sizes the VAE can make, cache keys), then ``CHECKS``:
-small functions of the plan, each raising one error (one line naming the field or
-file, with how to fix it) or returning warnings. A run calls this before its first
+grid semantics, prompts), the plan (``build_plan``: the model family and precision,
+the dataset's files, images that decode within limits and are big enough for the
+metrics, output sizes the VAE can make, cache keys), then ``CHECKS``: small functions
+of the plan, each raising one error (one line naming the field or file, with how to
+fix it) or returning warnings. A run calls this before its first
 training step, so everything that can be found up front is found there.
 
 Add a check by appending a function to ``CHECKS`` (or passing ``checks=``). Errors:
@@ -59,33 +60,6 @@ def check_derived_values(plan: RunPlan) -> list[str]:
             raise PlanError(
                 f"scoring.size: {size!r} must have sides in 1..{MAX_SIDE} "
                 "(or be 'source', the source image's own size)"
-            )
-    return []
-
-
-# Smallest side (pixels, at the scoring size) each metric family can be computed on.
-# SSIM: its 11x11 window (metrics/pixel.py). LPIPS: lpips[alex] needs 31 px (its
-# shift-tolerant variant 21, vgg 16-18); 32 covers every backbone.
-_SSIM = ("ssim", "ssim_masked")
-_LPIPS = ("lpips", "st_lpips", "copy_rate", "memorization")
-METRIC_MIN_SIDE = {**dict.fromkeys(_SSIM, 11), **dict.fromkeys(_LPIPS, 32)}
-
-
-def check_metric_sizes(plan: RunPlan) -> list[str]:
-    """Every image is big enough, at the scoring size, for the metrics asked for."""
-    needs = [(METRIC_MIN_SIDE.get(m.family, 1), m.text) for m in plan.metrics]
-    if not needs:
-        return []
-    side, metric = max(needs)
-    size = plan.protocol.scoring.size
-    for item_id, (h, w) in plan.image_sizes.items():
-        if size != "source":
-            h, w = (int(x) for x in size.split("x"))
-        if min(h, w) < side:
-            where = f"scoring.size {size!r}" if size != "source" else f"item {item_id!r}"
-            raise PlanError(
-                f"{where}: {metric} needs images of at least {side}x{side} px, this one is "
-                f"scored at {h}x{w} (use a larger source or set scoring.size, e.g. '512x512')"
             )
     return []
 
@@ -304,7 +278,6 @@ def check_backbones(plan: RunPlan) -> list[str]:
 # What plan and run both check, cheapest first.
 CHECKS: list[Check] = [
     check_derived_values,
-    check_metric_sizes,
     check_device,
     check_prompts,
     check_output,

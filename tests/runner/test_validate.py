@@ -58,7 +58,7 @@ def _late_cases(tmp_path: Path) -> list[tuple[dict, str]]:
         ({"grid": {"seeds": [2**64]}}, "grid.seeds.0"),
         ({"edit": {"seed": -1}}, "edit.seed"),
         ({"finetune": {"patch_grid": 2000}}, "finetune.patch_grid: 2000 latent cells"),
-        ({"scoring": {"size": "8x8"}, "metrics": ["ssim"]}, "ssim needs images of at least 11x11"),
+        ({"scoring": {"size": "8x8"}, "metrics": ["ssim"]}, "metric 'ssim' needs at least 11 px"),
         ({"dataset": _items("a red circle", id="../x")}, "item id '../x'"),
         ({"dataset": _items(" ")}, "prompt 0 is empty or only whitespace"),
         ({"dataset": _items("")}, "prompt 0 is empty or only whitespace"),
@@ -198,7 +198,7 @@ def test_the_pass_is_a_list_of_checks_each_raising_one_error(tmp_path):
     from sine_bench.runner.validate import CHECKS, WEIGHT_CHECKS, validate
 
     names = [check.__name__ for check in CHECKS]
-    assert {"check_prompts", "check_output", "check_store", "check_metric_sizes"} <= set(names)
+    assert {"check_prompts", "check_output", "check_store", "check_device"} <= set(names)
     assert [check.__name__ for check in WEIGHT_CHECKS] == ["check_backbones"]
 
     def no_circles(plan):
@@ -223,7 +223,7 @@ def test_every_shipped_toy_protocol_passes_the_input_checks(path, monkeypatch):
     if protocol.model.name not in ("toy", "tiny-random"):
         pytest.skip("a hub model with the user's own photos")
     monkeypatch.chdir(ROOT)  # dataset names resolve under datasets/
-    inputs = [checks.check_derived_values, checks.check_metric_sizes, checks.check_prompts]
+    inputs = [checks.check_derived_values, checks.check_prompts]  # build_plan: image sizes
     assert checks.validate(protocol, checks=inputs).warnings == []
 
 
