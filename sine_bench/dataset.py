@@ -33,7 +33,8 @@ def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[Resolved
     """Items with absolute paths; reads manifest.yaml. Checks files exist (not contents)."""
     from pydantic import TypeAdapter, ValidationError
 
-    from .protocol import DatasetItem, ProtocolError, _short, _suggest
+    from .protocol import DatasetItem, ProtocolError
+    from .protocol_files import _short, _suggest
     from .yaml_files import read_yaml_file
 
     spec = protocol.dataset

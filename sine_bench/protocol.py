@@ -10,68 +10,30 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import Field, field_validator, model_validator
+
+from .grid_spec import GridSpec
+from .protocol_fields import (
+    _HXW,
+    _SAFE_ID,
+    PathText,
+    Seed,
+    Text,
+    _nonblank,
+    _path_text,
+    _Strict,
+    check_resolution_label,
 )
-
 from .protocol_files import (
     ProtocolError,
     _short,
-    _suggest,
     deep_merge,
     load_protocol,
     load_raw,
     parse_protocol,
 )
-
-
-class _Strict(BaseModel):
-    # inf and nan are never a setting: they would only overflow deep in a sampler
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-RESOLUTION_WORDS = ("native", "source-aspect")
-_HXW = re.compile(r"^(\d{1,6})x(\d{1,6})$")
-MAX_SEED = 2**63 - 1  # torch generators take 64 bits; negative seeds alias large ones
-Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
-Text = Annotated[str, Field(min_length=1)]
-
-
-def _path_text(value: str) -> str:
-    """A path the OS can take: no NUL byte, at most 4096 characters, parts of 255 bytes."""
-    if "\x00" in value:
-        raise ValueError(f"path {_short(value)} contains a NUL character")
-    if len(value) > 4096 or any(len(part.encode()) > 255 for part in value.split("/")):
-        raise ValueError(f"path {_short(value)} is longer than a file system allows")
-    return value
-
-
-PathText = Annotated[str, Field(min_length=1), AfterValidator(_path_text)]
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
-
-
-def check_resolution_label(value: str) -> str:
-    """'native', 'source-aspect' or 'HxW' (positive integers)."""
-    match = _HXW.match(value)
-    if value in RESOLUTION_WORDS or (match and int(match.group(1)) and int(match.group(2))):
-        return value
-    raise ValueError(
-        f"resolution must be 'HxW' (positive sides), 'native' or 'source-aspect', got {value!r}"
-    )
-
-
-def _nonblank(value: str, what: str) -> str:
-    if not value.strip():
-        raise ValueError(f"{what} is empty or only whitespace")
-    return value
 
 
 class ModelSpec(_Strict):
@@ -212,121 +174,6 @@ class EditSpec(_Strict):
     @classmethod
     def _resolution(cls, value: str) -> str:
         return check_resolution_label(value)
-
-
-# grid lists with their own name, and the edit field each sweeps
-OWN_AXES = {"v": "v", "K": "K", "resolution": "resolution", "seeds": "seed"}
-
-
-class GridSpec(_Strict):
-    """Lists to sweep; ``edit`` / ``finetune`` sweep any other field of those sections.
-
-    No silent cases: every list needs a value and may not repeat one, and an axis is
-    given once (``grid.v`` or ``grid.edit.v``, which is the same axis, not both)."""
-
-    v: list[float] | None = None
-    K: list[int] | None = None
-    resolution: list[str] | None = None
-    seeds: list[Seed] | None = None
-    edit: dict[str, list[Any]] = {}
-    finetune: dict[str, list[Any]] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_name_per_axis(cls, data: Any) -> Any:
-        """``grid.edit.v`` means ``grid.v``: moved there, unless both are given."""
-        edit = data.get("edit") if isinstance(data, dict) else None
-        if not isinstance(edit, dict):
-            return data
-        moved = {}
-        for own, field in OWN_AXES.items():
-            if field in edit:
-                if data.get(own) is not None:
-                    raise ValueError(
-                        f"grid.{own} and grid.edit.{field} are the same axis; give it once "
-                        f"(as grid.{own})"
-                    )
-                moved[own] = edit[field]
-        if not moved:
-            return data
-        rest = {k: v for k, v in edit.items() if k not in OWN_AXES.values()}
-        return {**data, **moved, "edit": rest}
-
-    @field_validator("v", "K", "resolution", "seeds")
-    @classmethod
-    def _listed(cls, values, info):
-        if values is None:
-            return values
-        default = {"seeds": "edit.seed"}.get(info.field_name, f"edit.{info.field_name}")
-        if not values:
-            raise ValueError(
-                f"needs at least one value (give some, or leave it out to use {default})"
-            )
-        _no_repeats(values)
-        return values
-
-    @field_validator("v")
-    @classmethod
-    def _v_range(cls, values):
-        for v in values or []:
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"v must be in [0, 1], got {v}")
-        return values
-
-    @field_validator("K")
-    @classmethod
-    def _k_range(cls, values):
-        for k in values or []:
-            if not 0 <= k <= 1000:
-                raise ValueError(f"K must be in [0, 1000], got {k}")
-        return values
-
-    @field_validator("resolution")
-    @classmethod
-    def _resolutions(cls, values):
-        return [check_resolution_label(v) for v in values] if values is not None else None
-
-    @field_validator("edit")
-    @classmethod
-    def _edit_fields(cls, values):
-        return _check_overrides(values, EditSpec, "grid.edit")
-
-    @field_validator("finetune")
-    @classmethod
-    def _finetune_fields(cls, values):
-        return _check_overrides(values, FinetuneSpec, "grid.finetune")
-
-
-def _no_repeats(values: list) -> None:
-    seen: list = []
-    for value in values:
-        if value in seen:
-            raise ValueError(f"lists the value {_short(value)} twice (remove the repeat)")
-        seen.append(value)
-
-
-def _check_overrides(values: dict, spec: type[BaseModel], where: str) -> dict:
-    """Each swept field exists, each value is valid for it, none repeats; returns the
-    values as the spec parses them (so '10' for an integer field sweeps 10)."""
-    checked = {}
-    for name, options in values.items():
-        if name not in spec.model_fields:
-            raise ValueError(f"{where}: unknown field {name!r}{_suggest(name, spec.model_fields)}")
-        if not options:
-            raise ValueError(f"{where}.{name}: needs at least one value (give some, or drop it)")
-        parsed = []
-        for option in options:
-            try:
-                parsed.append(getattr(spec(**{name: option}), name))
-            except ValidationError as err:
-                message = err.errors()[0]["msg"].removeprefix("Value error, ")
-                raise ValueError(f"{where}.{name}: {option!r}: {message}") from None
-        try:
-            _no_repeats(parsed)
-        except ValueError as err:
-            raise ValueError(f"{where}.{name}: {err}") from None
-        checked[name] = parsed
-    return checked
 
 
 class ScoringSpec(_Strict):
