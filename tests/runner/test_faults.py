@@ -192,18 +192,22 @@ def test_a_store_on_a_full_filesystem_fails_before_compute(tmp_path):
 
 
 def test_read_only_store_fails_before_compute_and_a_rerun_recomputes_nothing(finished, tmp_path):
+    """Both a cached protocol and one with a fine-tune still to train (which used to
+    train, then end in a traceback when its lock or weights could not be written)."""
     root = _copy_of(finished, tmp_path)
     store = root / "store"
+    both = _protocol(root, "both", dataset=_items("blue-circle", "green-diamond"))
     entries = sorted(store.rglob("*"))
-    with read_only(store) as prefix:
-        result = _run([root / "one.yaml"], prefix=prefix)
-    assert result.returncode == 1, result.stdout + result.stderr
-    lines = error_lines(result.stderr)
-    assert len(lines) == 1 and lines[0].startswith("error: store "), result.stderr
-    assert "not writable" in lines[0], lines[0]
-    assert "Read-only file system" in lines[0] or "Permission denied" in lines[0]
-    assert "fine-tune" not in result.stdout  # no stage started
-    assert sorted(store.rglob("*")) == entries  # the store is as it was
+    for path in (root / "one.yaml", both):
+        with read_only(store) as prefix:
+            result = _run([path], prefix=prefix)
+        assert result.returncode == 1, result.stdout + result.stderr
+        lines = error_lines(result.stderr)
+        assert len(lines) == 1 and lines[0].startswith("error: store "), result.stderr
+        assert "not writable" in lines[0], lines[0]
+        assert "Read-only file system" in lines[0] or "Permission denied" in lines[0]
+        assert "fine-tune" not in result.stdout  # no stage started
+        assert sorted(store.rglob("*")) == entries  # the store is as it was
     stages = _rerun(root / "one.yaml")
     assert all(s["computed"] == 0 for s in stages.values()), stages
 
