@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .fileio import make_temp_file, write_atomic
 
 # Pillow's decompression-bomb limit (about 89 megapixels): larger files are refused
 # before they are decoded (a 20000 x 20000 photo would need 1.2 GB as 8-bit RGB alone).
@@ -189,25 +190,16 @@ def save_png_atomic(image: torch.Tensor | Image.Image, path: str | Path) -> None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pil = image if isinstance(image, Image.Image) else to_pil(image)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = make_temp_file(path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
             pil.save(handle, format="PNG")
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
 def write_text_atomic(text: str, path: str | Path) -> None:
     """Write text via a temp file + rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)

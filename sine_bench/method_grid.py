@@ -36,24 +36,24 @@ def _generic_edit_fields() -> list[str]:
     return [f for f in EditSpec.model_fields if f not in SINE_EDIT_FIELDS]
 
 
-def _validated(spec: type, field: str, value: Any, where: str) -> None:
+def _parsed(spec: type, field: str, value: Any, where: str) -> Any:
+    """``value`` as the section's field parses it (so '10' for an integer sweeps 10)."""
     from pydantic import ValidationError
 
     try:
-        spec(**{field: value})
+        return getattr(spec(**{field: value}), field)
     except ValidationError as err:
         message = err.errors()[0]["msg"].removeprefix("Value error, ")
         raise ValueError(f"{where}.{field}: {message}") from None
 
 
-def _check_field(method: Method, section: str, field: str, value: Any, where: str) -> None:
-    """One fixed value for a method: a knob, an edit field or a finetune field."""
+def _check_field(method: Method, section: str, field: str, value: Any, where: str) -> Any:
+    """One value for a method (a knob, an edit field or a finetune field), parsed."""
     if section == "knobs":
         try:
-            check_knob(method, field, value)
+            return check_knob(method, field, value)
         except MethodError as err:
             raise ValueError(f"{where}: {err}") from None
-        return
     if section == "edit":
         options = _generic_edit_fields()
         if field not in options:
@@ -61,15 +61,14 @@ def _check_field(method: Method, section: str, field: str, value: Any, where: st
             raise ValueError(
                 f"{where}: unknown edit field {field!r}{knob or _hint(field, options)}"
             )
-        _validated(EditSpec, field, value, where)
-        return
+        return _parsed(EditSpec, field, value, where)
     if not method.uses_sine_finetune:
         raise ValueError(f"{where}: method {method.name!r} does not use SINE's fine-tune")
     if field not in FinetuneSpec.model_fields:
         raise ValueError(
             f"{where}: unknown field {field!r}{_hint(field, FinetuneSpec.model_fields)}"
         )
-    _validated(FinetuneSpec, field, value, where)
+    return _parsed(FinetuneSpec, field, value, where)
 
 
 def _hint(name: str, options) -> str:
@@ -94,33 +93,54 @@ def grid_entry(method: Method, axis: str) -> tuple[str, str]:
 
 
 def check_methods(methods: dict) -> dict:
-    """Every method name, knob, override and grid list of a ``methods`` section."""
+    """Every method name, knob, override and grid list of a ``methods`` section, with
+    the grid section's rules (a list needs a value and may not repeat one); returns the
+    section with every value as its field parses it."""
+    from .grid_spec import _no_repeats
+    from .protocol import MethodSpec
+
     if not methods:
         raise ValueError(f"lists no method (choose from {', '.join(method_names())})")
+    checked = {}
     for name, spec in methods.items():
         try:
             method = get_method(name)
         except MethodError as err:
             raise ValueError(str(err)) from None
-        for section in ("knobs", "edit", "finetune"):
-            for field, value in getattr(spec, section).items():
-                _check_field(method, section, field, value, f"{name}.{section}")
+        fixed = {
+            section: {
+                field: _check_field(method, section, field, value, f"{name}.{section}")
+                for field, value in getattr(spec, section).items()
+            }
+            for section in ("knobs", "edit", "finetune")
+        }
+        grid = {}
         for axis, values in spec.grid.items():
             section, field = grid_entry(method, axis)
-            if not isinstance(values, list) or not values:
-                raise ValueError(f"{name}.grid.{axis}: needs a list of at least one value")
-            if len({repr(v) for v in values}) != len(values):
-                raise ValueError(f"{name}.grid.{axis}: lists a value twice")
-            for value in values:
-                _check_field(method, section, field, value, f"{name}.grid")
-    return methods
+            if field in fixed[section]:
+                raise ValueError(
+                    f"{name}.grid.{axis}: also fixed as {name}.{section}.{field} "
+                    "(give it once: fixed or swept)"
+                )
+            if not values:
+                raise ValueError(
+                    f"{name}.grid.{axis}: needs at least one value (give some, or drop it)"
+                )
+            grid[axis] = [_check_field(method, section, field, v, f"{name}.grid") for v in values]
+            try:
+                _no_repeats(grid[axis])
+            except ValueError as err:
+                raise ValueError(f"{name}.grid.{axis}: {err}") from None
+        checked[name] = MethodSpec(**fixed, grid=grid)
+    return checked
 
 
 def check_protocol_methods(protocol: Protocol) -> None:
-    """Sweeps of the protocol's own grid that no listed method can take."""
+    """Sweeps of the protocol's own grid that no listed method can take, or that would
+    silently replace a value a method fixes."""
     methods = protocol.methods or {}
     grid = protocol.grid
-    top = {"v": grid.v, "K": grid.K} | {f: grid.edit[f] for f in SINE_EDIT_FIELDS if f in grid.edit}
+    top = {"v": grid.v, "K": grid.K}
     for field, values in top.items():
         if values is None:
             continue
@@ -132,11 +152,30 @@ def check_protocol_methods(protocol: Protocol) -> None:
             raise ValueError(
                 f"grid.{field}: {field} is swept twice (also methods.sine.grid.{field})"
             )
+        if field in methods["sine"].knobs:
+            raise ValueError(
+                f"grid.{field}: sweeps what methods.sine.knobs.{field} fixes (give it once)"
+            )
     users = [n for n in methods if get_method(n).uses_sine_finetune]
     if grid.finetune and not users:
         raise ValueError(
             "grid.finetune: no listed method uses SINE's fine-tune (sine, dreambooth do)"
         )
+    shared = {"edit": dict(grid.edit), "finetune": dict(grid.finetune)}
+    shared["edit"] |= {"resolution": grid.resolution, "seed": grid.seeds}
+    for name, spec in methods.items():
+        for section in ("edit", "finetune"):
+            for field in getattr(spec, section):
+                own = field if section == "edit" else f"finetune.{field}"
+                swept = shared[section].get(field) is not None and own not in spec.grid
+                if swept and (section == "edit" or get_method(name).uses_sine_finetune):
+                    where = {"resolution": "grid.resolution", "seed": "grid.seeds"}.get(
+                        field, f"grid.{section}.{field}"
+                    )
+                    raise ValueError(
+                        f"{where}: sweeps what methods.{name}.{section}.{field} fixes (give "
+                        f"it once, or sweep it for {name} in methods.{name}.grid)"
+                    )
 
 
 def method_axes(protocol: Protocol, name: str) -> tuple[EditSpec, FinetuneSpec, dict, list[Axis]]:

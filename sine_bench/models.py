@@ -209,6 +209,30 @@ def model_geometry(name: str, revision: str = "main") -> tuple[int, int]:
     return int(size) * factor, factor
 
 
+def model_tokenizer(name: str, revision: str = "main"):
+    """The model's tokenizer without loading weights (to measure prompts up front).
+
+    Hub models: the cached one, else the CLIP BPE tokenizer every SD 1.x/2.x text
+    encoder uses (77 tokens), built offline."""
+    from transformers import CLIPTokenizer
+
+    from .tokenizer import offline_clip_tokenizer
+
+    if name == "tiny-random":
+        return offline_clip_tokenizer()
+    if name == "toy" or Path(name).is_dir():
+        folder = _toy_dir() if name == "toy" else Path(name)
+        return CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    from huggingface_hub import try_to_load_from_cache
+
+    # (from_pretrained with local_files_only may return an empty tokenizer when
+    # nothing is cached, so look for the files first)
+    found = try_to_load_from_cache(name, "tokenizer/tokenizer_config.json", revision=revision)
+    if isinstance(found, str):
+        return CLIPTokenizer.from_pretrained(Path(found).parent)
+    return offline_clip_tokenizer()
+
+
 def save_model(model: DiffusionModel, path: str | Path) -> None:
     """Save all components as a diffusers StableDiffusionPipeline directory."""
     from diffusers import StableDiffusionPipeline

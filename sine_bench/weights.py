@@ -20,6 +20,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import EnvironmentFailure
+
 # open_clip's download location for ("ViT-B-32", "openai") (its pretrained config's
 # ``hf_hub``; pinned by a test against the installed open_clip).
 OPENAI_CLIP_HUB = {"ViT-B-32/openai": "timm/vit_base_patch32_clip_224.openai"}
@@ -32,7 +34,7 @@ PIPELINE_PARTS = ("unet", "vae", "text_encoder")  # folders that hold weights
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
-class WeightsError(RuntimeError):
+class WeightsError(EnvironmentFailure):
     """A weights problem of the environment, not of the protocol (exit 1)."""
 
 

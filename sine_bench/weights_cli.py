@@ -24,7 +24,8 @@ def fetch_weights(
 ) -> None:
     """Download every pretrained weight a protocol needs (SD checkpoint, OpenAI CLIP,
     torchvision LPIPS backbones) into the local caches, so plan and run work offline."""
-    from .cli import _input_errors, _one_line, fail
+    from .cli_errors import _input_errors, fail
+    from .errors import one_line as _one_line
     from .model_family import cached_hub_family, check_family
     from .protocol import load_protocol
     from .weights import WeightsError, metric_weights, model_weights, protocol_weights

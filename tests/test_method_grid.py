@@ -68,6 +68,18 @@ def test_method_overrides_and_fixed_knobs_apply_to_that_method_only(tmp_path):
     assert job.settings["null_text_steps"] == 3 and "seed" not in job.settings
 
 
+def test_method_values_are_stored_as_their_fields_parse_them(tmp_path):
+    """As in the grid section, '6' for an integer field is 6 (not a string in the key)."""
+    as_text = {"sdedit": {"edit": {"steps": "6"}, "grid": {"guidance": ["2.5", 4]}}}
+    as_numbers = {"sdedit": {"edit": {"steps": 6}, "grid": {"guidance": [2.5, 4.0]}}}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    text_plan, number_plan = _plan(tmp_path / "a", as_text), _plan(tmp_path / "b", as_numbers)
+    cells = [c.cell for c in text_plan.cells]
+    assert {c.edit.steps for c in cells} == {6} and {c.edit.guidance for c in cells} == {2.5, 4.0}
+    assert sorted(text_plan.edits) == sorted(number_plan.edits)
+
+
 def test_the_methods_shorthand_lists_names_at_their_defaults(tmp_path):
     plan = _plan(tmp_path, ["pretrained", "sdedit"])
     assert [m for m in plan.protocol.methods] == ["pretrained", "sdedit"]

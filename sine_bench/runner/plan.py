@@ -44,7 +44,7 @@ __all__ = [  # re-exported
     "input_preparation",
 ]
 
-MAX_SIDE = 4096
+MAX_SIDE = 4096  # largest output side, pixels
 
 
 class PlanError(ValueError):
@@ -83,24 +83,31 @@ class RunPlan:
     native: int
     factor: int
     metrics: list[MetricName]
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # item -> oriented (H, W)
     cells: list[CellPlan] = field(default_factory=list)
     finetunes: dict[str, FinetuneJob] = field(default_factory=dict)
     edits: dict[str, EditJob] = field(default_factory=dict)
     units: list[EditUnit] = field(default_factory=list)
     image_notes: dict[str, list[str]] = field(default_factory=dict)  # item -> conversions
-    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # as oriented
 
 
 def _check_size(label: str, h: int, w: int, factor: int) -> None:
     from ..sine.components import ResolutionError
 
+    if h < factor or w < factor:
+        raise ResolutionError(
+            f"grid resolution {label!r} -> {h}x{w}: both sides must be at least the VAE "
+            f"factor {factor}"
+        )
     if h % factor or w % factor:
         raise ResolutionError(
-            f"grid resolution {label!r} -> {h}x{w} is not a multiple of the VAE factor {factor}"
+            f"grid resolution {label!r} -> {h}x{w} is not a multiple of the VAE factor {factor} "
+            f"(use sides that are multiples of {factor})"
         )
     if max(h, w) > MAX_SIDE:
         raise ResolutionError(
-            f"grid resolution {label!r} -> {h}x{w} exceeds the largest supported side {MAX_SIDE}"
+            f"grid resolution {label!r} -> {h}x{w} exceeds the largest supported side {MAX_SIDE} "
+            "(choose a smaller resolution)"
         )
 
 
@@ -118,8 +125,8 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
     shas = {item_id: file_sha256(item.image_path) for item_id, item in items.items()}
     spec = protocol.model
     model_id = model_identity(spec.name, spec.revision, spec.seed, spec.dtype)
-    plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics)
-    plan.image_notes, plan.image_sizes = notes, sizes
+    plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics, sizes)
+    plan.image_notes = notes
     needs = {n for m in metrics for n in m.info.needs}
 
     for cell in expand_cells(protocol, list(items.values()), native, factor, sizes):

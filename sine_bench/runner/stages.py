@@ -250,22 +250,44 @@ class Stages:
             context["source_decoded"] = notes
         return context
 
+    def score_keys(self, cell: CellPlan, context: dict | None = None) -> dict[str, str]:
+        """Each cell-scope metric's score key (its text -> key) for one cell."""
+        context = context or self._context(cell)
+        return {
+            metric.text: score_key(
+                cell.edit, metric.text, context | registry.score_identity(metric)
+            )
+            for metric in self.plan.metrics
+            if metric.info.scope == "cell"
+        }
+
     def _score_cell(self, cell: CellPlan) -> CellScores:
+        """Read the cell's stored scores and compute the missing ones under the edit's
+        lock, so two runs sharing a store never compute a score twice."""
         context = self._context(cell)
+        keys = self.score_keys(cell, context)
         scored = CellScores()
-        inputs = None
-        for metric in (m for m in self.plan.metrics if m.info.scope == "cell"):
-            key = score_key(cell.edit, metric.text, context | registry.score_identity(metric))
-            if self.store.done("scores", key, ".json"):
-                record = self.store.read_json("scores", key)
+        records: dict[str, dict] = {}
+        missing = [m for m in keys if not self.store.done("scores", keys[m], ".json")]
+        if missing:
+            with self.store.lock("scores", cell.edit):
+                inputs = None
+                for metric in (m for m in self.plan.metrics if m.text in missing):
+                    key = keys[metric.text]
+                    if self.store.done("scores", key, ".json"):
+                        continue  # another run scored it while this one waited
+                    inputs = inputs or self._inputs(cell, context)
+                    value = registry.scorer(metric)(metric, inputs)
+                    record = {"label": _label(metric), "value": _finite_or_nan(value)}
+                    record["backbones"] = _resolved_backbones(metric)
+                    self.store.write_json("scores", key, record)
+                    records[metric.text] = record
+                    scored.computed += 1
+        for metric_text, key in keys.items():
+            if metric_text not in records:
+                records[metric_text] = self.store.read_json("scores", key)
                 scored.cached += 1
-            else:
-                inputs = inputs or self._inputs(cell, context)
-                value = registry.scorer(metric)(metric, inputs)
-                record = {"label": _label(metric), "value": _finite_or_nan(value)}
-                record["backbones"] = _resolved_backbones(metric)
-                self.store.write_json("scores", key, record)
-                scored.computed += 1
+            record = records[metric_text]
             scored.backbones[record["label"]] = record.get("backbones", {})
             scored.values[record["label"]] = _from_json(record["value"])
         return scored
@@ -283,20 +305,26 @@ class Stages:
         for members in groups.values():
             edit_keys = sorted(self.plan.cells[i].edit for i in members)
             key = score_key(digest(edit_keys), metric.text, registry.score_identity(metric))
-            if self.store.done("scores", key, ".json"):
-                record = self.store.read_json("scores", key)
-                stats.cached += 1
-            else:
-                size = self._score_size(self.plan.cells[members[0]])
-                edits = [self._load01(self.edit_image(k), size) for k in edit_keys]
-                value = registry.scorer(metric)(metric, edits)
-                record = {"label": metric.text, "value": _finite_or_nan(value)}
-                record["backbones"] = _resolved_backbones(metric)
-                self.store.write_json("scores", key, record)
-                stats.computed += 1
+            computed = False
+            if not self.store.done("scores", key, ".json"):
+                with self.store.lock("scores", key):
+                    if not self.store.done("scores", key, ".json"):
+                        self._write_group_score(metric, key, members[0], edit_keys)
+                        computed = True
+            stats.computed += computed
+            stats.cached += not computed
+            record = self.store.read_json("scores", key)
             self.backbones[record["label"]] = record.get("backbones", {})
             for i in members:
                 rows[i][record["label"]] = _from_json(record["value"])
+
+    def _write_group_score(self, metric, key: str, first: int, edit_keys: list[str]) -> None:
+        size = self._score_size(self.plan.cells[first])
+        edits = [self._load01(self.edit_image(k), size) for k in edit_keys]
+        value = registry.scorer(metric)(metric, edits)
+        record = {"label": metric.text, "value": _finite_or_nan(value)}
+        record["backbones"] = _resolved_backbones(metric)
+        self.store.write_json("scores", key, record)
 
     def _score_size(self, cell: CellPlan) -> tuple[int, int]:
         size = self.plan.protocol.scoring.size

@@ -54,8 +54,41 @@ def test_unknown_method_and_knob_suggest_the_closest_name():
             {},
             "methods: sdedit.grid: method 'sdedit': knob 'strength' must be in [0.0, 1.0], got 2.0",
         ),
-        ({"sdedit": {"grid": {"strength": []}}}, {}, "needs a list of at least one value"),
-        ({"sdedit": {"grid": {"strength": [0.5, 0.5]}}}, {}, "lists a value twice"),
+        (
+            {"sdedit": {"grid": {"strength": []}}},
+            {},
+            "sdedit.grid.strength: needs at least one value (give some, or drop it)",
+        ),
+        (
+            {"sdedit": {"grid": {"strength": [0.5, 0.5]}}},
+            {},
+            "sdedit.grid.strength: lists the value 0.5 twice (remove the repeat)",
+        ),
+        # the same value once an integer, once a float: still a repeat
+        ({"sdedit": {"grid": {"guidance": [5, 5.0]}}}, {}, "lists the value 5.0 twice"),
+        ({"sdedit": {"grid": {"strength": 0.5}}}, {}, "sdedit.grid.strength: Input should be"),
+        ({"sdedit": {"grid": {"strength": [True]}}}, {}, "knob 'strength' takes a float"),
+        (["sdedit", "sdedit"], {}, "methods: lists the method 'sdedit' twice"),
+        (
+            {"imagic": {"knobs": {"eta": 0.5}, "grid": {"eta": [0.2]}}},
+            {},
+            "imagic.grid.eta: also fixed as imagic.knobs.eta (give it once: fixed or swept)",
+        ),
+        (
+            {"sdedit": {"edit": {"guidance": 2.0}}},
+            {"edit": {"guidance": [3.0, 5.0]}},
+            "grid.edit.guidance: sweeps what methods.sdedit.edit.guidance fixes",
+        ),
+        (
+            {"sine": {"knobs": {"v": 0.2}}},
+            {"v": [0.3, 0.5]},
+            "grid.v: sweeps what methods.sine.knobs.v fixes",
+        ),
+        (
+            {"sdedit": {"edit": {"seed": 3}}},
+            {"seeds": [0, 1]},
+            "grid.seeds: sweeps what methods.sdedit.edit.seed fixes",
+        ),
         ({"imagic": {"knobs": {"etta": 0.5}}}, {}, "has no knob 'etta' (did you mean 'eta'?)"),
         (
             {"sdedit": {"knbs": {"strength": 0.5}}},
