@@ -163,6 +163,13 @@ def test_too_little_free_space_is_exit_1_before_compute(tmp_path, monkeypatch):
 # ----------------------------------------------------------------- prompts
 
 
+def _plan_warnings(path: Path) -> list[str]:
+    """The warning lines of a successful ``plan``."""
+    plan = runner.invoke(app, ["plan", str(path), "--no-cells"])
+    assert plan.exit_code == 0, plan.output
+    return [line for line in plan.output.splitlines() if line.startswith("warning: ")]
+
+
 def test_a_prompt_longer_than_the_text_encoder_reads_is_a_recorded_warning(tmp_path):
     """A 300-word prompt used to be cut at 77 tokens without a word anywhere."""
     from sine_bench.runner.run import run_protocol
@@ -176,10 +183,8 @@ def test_a_prompt_longer_than_the_text_encoder_reads_is_a_recorded_warning(tmp_p
         grid={"v": [0.5], "K": [400], "resolution": ["64x64"], "seeds": [0]},
         metrics=["psnr"],
     )
-    plan = runner.invoke(app, ["plan", str(path), "--no-cells"])
-    assert plan.exit_code == 0, plan.output
-    warnings = [line for line in plan.output.splitlines() if line.startswith("warning: ")]
-    assert len(warnings) == 1, plan.output
+    warnings = _plan_warnings(path)
+    assert len(warnings) == 1
     assert "item 'a' prompt 1: 322 tokens, the text encoder reads 77" in warnings[0]
 
     logged = []
@@ -255,8 +260,8 @@ def test_a_full_disk_while_writing_the_run_directory_keeps_the_store(tmp_path, m
 
 
 def test_long_texts_of_other_methods_are_warned_about_too(tmp_path):
-    """ddim-inversion feeds the item's source description to the text encoder, and
-    dreambooth a rewritten prompt: a long one is cut at 77 tokens like a prompt."""
+    """ddim-inversion feeds the item's source description to the text encoder (and
+    dreambooth a rewritten prompt): a long one is cut at 77 tokens like a prompt."""
     long_source = " ".join(["a large blue circle on a red background"] * 20)
     path = write_protocol(
         tmp_path,
@@ -265,8 +270,6 @@ def test_long_texts_of_other_methods_are_warned_about_too(tmp_path):
         grid={"v": None, "K": None, "resolution": ["64x64"], "seeds": [0]},
         metrics=["psnr"],
     )
-    plan = runner.invoke(app, ["plan", str(path), "--no-cells"])
-    assert plan.exit_code == 0, plan.output
-    warnings = [line for line in plan.output.splitlines() if line.startswith("warning: ")]
-    assert len(warnings) == 1, plan.output
+    warnings = _plan_warnings(path)
+    assert len(warnings) == 1
     assert "item 'a' source description: 162 tokens, the text encoder reads 77" in warnings[0]
