@@ -62,6 +62,8 @@ class CellPlan:
     edit: str
     reference: str | None = None
     memorized: str | None = None
+    # edit_score's references over every seed of the run: pretrained-only, fine-tuned-only
+    anchors: dict[str, list[str]] | None = None
 
 
 @dataclass
@@ -147,6 +149,7 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
     plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics)
     needs = {n for m in metrics for n in m.info.needs}
 
+    references: list[dict[str, str]] = []
     for cell in expand_cells(protocol, list(items.values()), native, factor, sizes):
         _check_size(cell.edit.resolution, cell.height, cell.width, factor)
         item = items[cell.item].spec
@@ -166,21 +169,48 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
         key = edit_key(ft_key, cell.prompt, settings)
         plan.edits.setdefault(key, EditJob(key, "cell", ft_key, cell.prompt, settings))
         entry = CellPlan(cell, ft_key, key)
-        if "reference" in needs:
+        own: dict[str, str] = {}  # this cell's own references (same seed)
+        if needs & {"reference", "anchors"}:
             ref = dict(v=1.0, K=1000, **common)
-            ref_key = edit_key(digest(model_id), cell.prompt, ref)
-            plan.edits.setdefault(ref_key, EditJob(ref_key, "reference", None, cell.prompt, ref))
-            entry.reference = ref_key
-        if "memorized" in needs:
-            memo = dict(v=0.0, K=0, **common)
-            memo_key = edit_key(ft_key, train_prompt, memo)
+            own["pretrained"] = edit_key(digest(model_id), cell.prompt, ref)
             plan.edits.setdefault(
-                memo_key, EditJob(memo_key, "memorized", ft_key, train_prompt, memo)
+                own["pretrained"], EditJob(own["pretrained"], "reference", None, cell.prompt, ref)
             )
-            entry.memorized = memo_key
+        if needs & {"memorized", "anchors"}:
+            memo = dict(v=0.0, K=0, **common)
+            own["finetuned"] = edit_key(ft_key, train_prompt, memo)
+            plan.edits.setdefault(
+                own["finetuned"], EditJob(own["finetuned"], "memorized", ft_key, train_prompt, memo)
+            )
+        if "reference" in needs:
+            entry.reference = own["pretrained"]
+        if "memorized" in needs:
+            entry.memorized = own["finetuned"]
         plan.cells.append(entry)
+        references.append(own)
+    if "anchors" in needs:
+        attach_anchors(plan, references)
     plan.units = edit_units(plan.edits.values())
     return plan
+
+
+def attach_anchors(plan: RunPlan, references: list[dict[str, str]]) -> None:
+    """Give each cell the references of its group over every seed of the run: the cells
+    with the same fine-tune, prompt and sampler settings but any seed (and any v, K).
+    edit_score calibrates with these alone, so it needs no labels and no other run.
+    ``references``: each cell's own (same-seed) reference keys, in ``plan.cells`` order."""
+    groups: dict[str, dict[str, set[str]]] = {}
+    members: list[str] = []
+    for entry, own in zip(plan.cells, references, strict=True):
+        settings = plan.edits[entry.edit].settings
+        ident = {k: v for k, v in settings.items() if k not in ("v", "K", "seed")}
+        group = digest({"finetune": entry.finetune, "prompt": entry.cell.prompt, **ident})
+        refs = groups.setdefault(group, {"pretrained": set(), "finetuned": set()})
+        for kind, key in own.items():
+            refs[kind].add(key)
+        members.append(group)
+    for entry, group in zip(plan.cells, members, strict=True):
+        entry.anchors = {kind: sorted(keys) for kind, keys in groups[group].items()}
 
 
 def edit_request(job: EditJob):

@@ -246,7 +246,10 @@ class Stages:
         scored = CellScores()
         inputs = None
         for metric in (m for m in self.plan.metrics if m.info.scope == "cell"):
-            key = score_key(cell.edit, metric.text, context | registry.score_identity(metric))
+            own = context | registry.score_identity(metric)
+            if "anchors" in metric.info.needs:  # only its key: other metrics stay cached
+                own["anchors"] = cell.anchors
+            key = score_key(cell.edit, metric.text, own)
             if self.store.done("scores", key, ".json"):
                 record = self.store.read_json("scores", key)
                 scored.cached += 1
@@ -327,7 +330,16 @@ class Stages:
             memorized=self._load01(self.edit_image(cell.memorized), size)
             if cell.memorized
             else None,
+            **self._anchor_inputs(cell, size),
         )
+
+    def _anchor_inputs(self, cell: CellPlan, size: tuple[int, int]) -> dict:
+        if not cell.anchors:
+            return {}
+        return {
+            f"anchors_{kind}": [self._load01(self.edit_image(k), size) for k in keys]
+            for kind, keys in cell.anchors.items()
+        }
 
 
 def _quiet_hf_progress() -> None:
