@@ -35,3 +35,17 @@ def bench(session: nox.Session) -> None:
         session.install("-e", ".")
     for name in BENCHMARKS:
         session.run(python, "-m", f"benchmarks.{name}", *session.posargs)
+
+
+@nox.session(name="real-arch")
+def real_arch(session: nox.Session) -> None:
+    """A full-size SD-1.5-architecture directory (random weights, no download) through
+    ``sine-bench run``: time and peak memory per stage (~8 min on a 2-core CPU, 6 GiB;
+    not in CI). Extra arguments go to the script, e.g. ``-- --device cuda --dtype
+    bfloat16 --native 512 --resolution 512x512 --methods sine-patch,sine-lora-patch``."""
+    python = "python"
+    if session.venv_backend == "none":
+        python = sys.executable
+    else:
+        session.install("-e", ".")
+    session.run(python, "-m", "benchmarks.real_arch_e2e", *session.posargs)

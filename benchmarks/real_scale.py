@@ -19,26 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import call_times, parser, peak_rss_gib, report, run_isolated, setup
+from benchmarks.sd15_random import sd15_unet
 
 MODES = ("guided-step", "finetune-step", "finetune-step-lora")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def sd15_unet():
-    """UNet2DConditionModel with Stable Diffusion 1.5's configuration (860 M parameters)."""
-    from diffusers import UNet2DConditionModel
-
-    return UNet2DConditionModel(
-        sample_size=64,
-        in_channels=4,
-        out_channels=4,
-        layers_per_block=2,
-        block_out_channels=(320, 640, 1280, 1280),
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-        cross_attention_dim=768,
-        attention_head_dim=8,
-    )
 
 
 def child(args) -> dict:

@@ -1,7 +1,8 @@
 """The ``sine-bench`` command line.
 
 Heavy libraries (torch, diffusers, ...) are imported inside the commands that need
-them, so ``sine-bench --help`` starts instantly.
+them, so ``sine-bench --help`` starts instantly. Every failure a user can cause or
+meet is one line on stderr and an exit code (``cli_errors.py``, docs/errors.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from typing import Annotated
 
 import typer
 
+from .cli_errors import RUN_RESUMES, error_contract, fail, warn
+from .errors import EXIT_ENVIRONMENT, EnvironmentFailure, environment_message, one_line
+
 app = typer.Typer(
     name="sine-bench",
     help="Evaluation and benchmark harness for SINE single-image text-guided editing.",
@@ -22,19 +26,15 @@ app = typer.Typer(
 )
 
 
-def _register_toy() -> None:
+def _register_subcommands() -> None:
     from .toy_cli import app as toy_app
+    from .weights_cli import fetch_weights
 
     app.add_typer(toy_app, name="toy")
+    app.command("fetch-weights")(fetch_weights)
 
 
-_register_toy()
-
-
-def fail(message: str, code: int = 2) -> None:
-    """One-line error on stderr and a non-zero exit."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+_register_subcommands()
 
 
 @app.command()
@@ -85,7 +85,14 @@ def edit(
     from .edit_job import EditJob, run_edit_job
 
     if mode not in ("sine-patch", "sine-full"):
-        fail(f"--mode must be sine-patch or sine-full, got {mode!r}")
+        fail(f"--mode: must be sine-patch or sine-full, got {mode!r} (pick one of them)")
+    _check_edit_options(
+        prompt,
+        class_word,
+        finetune=dict(steps=finetune_steps, lr=lr, prompt_template=template, patch_grid=grid),
+        edit=dict(steps=steps, guidance=guidance, seed=seed),
+        device=device,
+    )
     job = EditJob(
         image=image,
         prompts=list(prompt),
@@ -106,36 +113,55 @@ def edit(
         seed=seed,
         device=device,
     )
-    try:
-        record = run_edit_job(job)
-    except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
-        fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+    with error_contract("the edit is unfinished and edit.json unwritten (rerun the command)"):
+        try:
+            record = run_edit_job(job)
+        except EnvironmentFailure:  # missing weights, a full disk: exit 1
+            raise
+        except FileNotFoundError as err:
+            fail(one_line(err))
+        except (ValueError, RuntimeError) as err:
+            if environment_message(err) is not None:
+                raise
+            fail(one_line(err))
     typer.echo(json.dumps({"out": str(out), "images": record["images"]}, indent=2))
 
 
-def _input_errors() -> tuple[type[Exception], ...]:
-    """Errors that mean bad input (exit 2, one line), imported lazily."""
-    from .compare import CompareError
-    from .images import ImageInputError
-    from .metrics.registry import MetricError
-    from .models import UnknownModelError
-    from .protocol import ProtocolError
-    from .runner.plan import PlanError
-    from .sine.components import ResolutionError
-
-    return (
-        ProtocolError,
-        ImageInputError,
-        MetricError,
-        UnknownModelError,
-        PlanError,
-        ResolutionError,
-        CompareError,
-    )
+# the protocol field each `edit` option sets, for its error message
+_EDIT_OPTIONS = {
+    ("finetune", "steps"): "--finetune-steps",
+    ("finetune", "lr"): "--lr",
+    ("finetune", "prompt_template"): "--template",
+    ("finetune", "patch_grid"): "--grid",
+    ("edit", "steps"): "--steps",
+    ("edit", "guidance"): "--guidance",
+    ("edit", "seed"): "--seed",
+    ("model", "device"): "--device",
+}
 
 
-def _one_line(err: Exception) -> str:
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
+def _check_edit_options(prompts, class_word, *, finetune: dict, edit: dict, device: str) -> None:
+    """The `edit` command's options, checked by the protocol's own field rules."""
+    from pydantic import ValidationError
+
+    from .protocol import EditSpec, FinetuneSpec, ModelSpec
+
+    for index, text in enumerate(prompts):
+        if not text.strip():
+            fail(f"--prompt: prompt {index} is empty or only whitespace (give the edit's text)")
+    if not class_word.strip():
+        fail("--class-word: is empty or only whitespace (give a noun such as 'dog')")
+    for section, spec, values in (
+        ("finetune", FinetuneSpec, finetune),
+        ("edit", EditSpec, edit),
+        ("model", ModelSpec, {"device": device}),
+    ):
+        try:
+            spec(**values)
+        except ValidationError as err:
+            first = err.errors()[0]
+            option = _EDIT_OPTIONS[(section, str(first["loc"][0]))]
+            fail(f"{option}: {first['msg'].removeprefix('Value error, ')} (see --help)")
 
 
 @app.command()
@@ -151,15 +177,26 @@ def plan(
     protocol: Annotated[Path, typer.Argument(help="Protocol YAML file.")],
     cells: Annotated[bool, typer.Option(help="List every cell.")] = True,
 ) -> None:
-    """Show the cells, fine-tunes, cache status and UNet-evaluation cost; runs nothing."""
+    """Show the cells, fine-tunes, cache status and UNet-evaluation cost, and which
+    pretrained weights are not cached (exit 1 if a run would need them); runs nothing."""
     from .protocol import load_protocol
+    from .weights import MissingWeightsError, fetch_command, protocol_weights
 
-    try:
+    with error_contract():
         from .runner.run import plan_summary
 
-        summary = plan_summary(load_protocol(protocol))
-    except _input_errors() as err:
-        fail(_one_line(err))
+        loaded = load_protocol(protocol)
+        from .model_family import check_model
+
+        check_model(loaded.model.name, loaded.model.revision)
+        missing = [w for w in protocol_weights(loaded) if w.cached_path() is None]
+        required = [w for w in missing if w.required]
+        try:
+            summary = plan_summary(loaded)
+        except MissingWeightsError:  # an uncached hub model: its geometry is unknown too
+            raise MissingWeightsError(required, fetch_command(protocol)) from None
+    for message in summary["warnings"]:
+        warn(message)
     run_plan = summary["plan"]
     if cells:
         for entry in run_plan.cells:
@@ -170,13 +207,18 @@ def plan(
 
     store = Store(run_plan.protocol.store)
     for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: kv[1].item):
-        method = "sine-patch" if job.settings["patches"] else "sine-full"
-        method = "sine-lora" if job.settings.get("lora") else method
+        kind = (bool(job.settings.get("lora")), bool(job.settings["patches"]))
+        method = {(False, False): "sine-full", (False, True): "sine-patch"}.get(kind)
+        method = method or ("sine-lora-patch" if kind[1] else "sine-lora")
         state = "cached" if store.done("finetunes", key) else "to run"
         typer.echo(
             f"fine-tune {key[:10]} {job.item:16s} {method} {job.settings['steps']} steps  "
             f"{job.prompt!r}  [{state}]"
         )
+    from .runner.run import image_note_lines
+
+    for line in image_note_lines(run_plan):
+        typer.echo(line)
     typer.echo(f"protocol:    {run_plan.protocol.name} -> {run_plan.protocol.output_dir}")
     typer.echo(f"cells:       {summary['cells']}")
     typer.echo(
@@ -192,6 +234,27 @@ def plan(
         f"+ {summary['finetune_steps']} fine-tune steps (one forward and backward each)"
     )
     typer.echo(f"edit units:  {summary['edit_units']} (sampler passes; see docs/performance.md)")
+    backbones = sorted({m.text for m in run_plan.metrics if m.backbones()})
+    if backbones:
+        typer.echo(f"backbones:   {', '.join(backbones)} (loaded when run starts, before compute)")
+    from .weights import optional_weight_note
+
+    for weight in (w for w in missing if not w.required):
+        typer.echo(optional_weight_note(weight, protocol))
+    if required:
+        fail(str(MissingWeightsError(required, fetch_command(protocol))), EXIT_ENVIRONMENT)
+
+
+def _preflight(protocol: Path) -> None:
+    """The checks that need no heavy import (protocol, model family, cached weights), so
+    a run that cannot start says so in a second, not after torch and diffusers load."""
+    from .model_family import check_model
+    from .protocol import load_protocol
+    from .weights import check_weights
+
+    loaded = load_protocol(protocol)
+    check_model(loaded.model.name, loaded.model.revision)
+    check_weights(loaded, protocol)
 
 
 @app.command()
@@ -233,28 +296,35 @@ def run(
     if executor != "ray" and (address or workers or gpus_per_worker is not None):
         fail("--address, --workers and --gpus-per-worker need --executor ray")
     runner = None
-    try:
-        if executor != "local":
-            options = dict(address=address, workers=workers, num_gpus=gpus_per_worker)
-            options |= dict(retries=retries, progress=progress, log=typer.echo)
-            options |= dict(schedule_timeout=schedule_timeout)
-            runner = make_executor(executor, **options)
-        from .runner.run import run_protocol
+    with error_contract(RUN_RESUMES):
+        try:
+            if executor != "local":
+                options = dict(address=address, workers=workers, num_gpus=gpus_per_worker)
+                options |= dict(retries=retries, progress=progress, log=typer.echo)
+                options |= dict(schedule_timeout=schedule_timeout)
+                runner = make_executor(executor, **options)
+            _preflight(protocol)
+            from .runner.run import run_protocol
 
-        out = run_protocol(
-            protocol, executor=runner, progress=progress, threads=threads, log=typer.echo
-        )
-    except _input_errors() as err:
-        fail(_one_line(err))
-    except ExecutorError as err:
-        fail(_one_line(err))
-    except JobsFailed as err:
-        for line in err.details():
-            typer.echo(line, err=True)
-        fail(str(err), code=1)
-    finally:
-        if runner is not None and hasattr(runner, "close"):
-            runner.close()
+            out = run_protocol(
+                protocol,
+                executor=runner,
+                progress=progress,
+                threads=threads,
+                log=typer.echo,
+                warn=warn,
+            )
+        except JobsFailed as err:
+            for line in err.details():
+                typer.echo(line, err=True)
+            fail(str(err), code=EXIT_ENVIRONMENT)
+        except ExecutorError as err:
+            if isinstance(err, EnvironmentFailure):
+                raise
+            fail(one_line(err))
+        finally:
+            if runner is not None and hasattr(runner, "close"):
+                runner.close()
     typer.echo(f"report: {out / 'report.html'}")
 
 
@@ -264,8 +334,9 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     from .report.html import write_report
 
     if not (run_dir / "manifest.json").is_file():
-        fail(f"{run_dir} is not a run directory (no manifest.json)")
-    typer.echo(str(write_report(run_dir)))
+        fail(f"{run_dir}: not a run directory (no manifest.json; give a folder `run` wrote)")
+    with error_contract():
+        typer.echo(str(write_report(run_dir)))
 
 
 @app.command()
@@ -283,17 +354,15 @@ def compare(
     """Exit 1 if any summary metric moved beyond its tolerance from the baseline."""
     from . import compare as gate
 
-    try:
+    with error_contract():
         spec = gate.regression_spec(run_dir)
         target = baseline or (Path(spec.baseline) if spec.baseline else None)
         if target is None:
-            fail("no --baseline given and the run's protocol names none")
+            fail("--baseline: none given and the run's protocol names none (give --baseline)")
         if write_baseline:
             typer.echo(f"baseline written: {gate.write_baseline(run_dir, target)}")
             return
         changes = gate.compare(gate.load_summary(run_dir), gate.load_summary(target), spec)
-    except _input_errors() as err:
-        fail(_one_line(err))
     typer.echo(gate.format_table(changes, show_all))
     drifted = sum(c.drifted for c in changes)
     typer.echo(f"{len(changes)} metric values checked against {target}: {drifted} drifted")
@@ -313,10 +382,11 @@ def reproduce_report(
     from .report.reproduction import ReproductionError
     from .report.reproduction import reproduce_report as analyse_runs
 
-    try:
-        analyse_runs(runs, out)
-    except ReproductionError as err:
-        fail(_one_line(err))
+    with error_contract():
+        try:
+            analyse_runs(runs, out)
+        except ReproductionError as err:
+            fail(one_line(err))
     typer.echo((out / "reproduction.md").read_text())
     typer.echo(f"written: {out / 'reproduction.md'}, {out / 'reproduction.json'}")
 

@@ -12,10 +12,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from pydantic import ValidationError
 
+from .errors import one_line
 from .protocol import RegressionSpec, Tolerance
 from .runner.store import write_atomic
+from .yaml_files import read_yaml_file
 
 
 class CompareError(ValueError):
@@ -50,14 +52,44 @@ def load_summary(path: str | Path) -> dict:
     path = Path(path)
     file = path / "summary.json" if path.is_dir() else path
     if not file.is_file():
-        raise CompareError(f"no summary found at {file}")
+        raise CompareError(f"{file}: no summary found (give a run directory or a baseline JSON)")
     try:
-        data = json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise CompareError(f"{file}: not valid JSON ({err})") from None
-    if "rows" not in data:
-        raise CompareError(f"{file}: not a sine-bench summary (no 'rows')")
+        data = json.loads(file.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CompareError(f"{file}: not valid JSON ({one_line(err)})") from None
+    except RecursionError:
+        raise CompareError(f"{file}: nested too deeply to be a sine-bench summary") from None
+    problem = _summary_problem(data)
+    if problem:
+        raise CompareError(
+            f"{file}: not a sine-bench summary ({problem}; write one with --write-baseline)"
+        )
     return data
+
+
+def _finite_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too big for a float
+        return False
+
+
+def _summary_problem(data: object) -> str | None:
+    """What makes ``data`` unlike summary.json (rows of axes and metric values), if anything."""
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+        return "no list of 'rows'"
+    for index, row in enumerate(data["rows"]):
+        if not isinstance(row, dict) or not isinstance(row.get("axes"), dict):
+            return f"rows[{index}] has no 'axes' mapping"
+        metrics = row.get("metrics")
+        if not isinstance(metrics, dict):
+            return f"rows[{index}] has no 'metrics' mapping"
+        for name, value in metrics.items():
+            if value is not None and not _finite_number(value):
+                return f"rows[{index}].metrics[{name!r}] is not a finite number or null"
+    return None
 
 
 def regression_spec(run_dir: str | Path) -> RegressionSpec:
@@ -65,8 +97,17 @@ def regression_spec(run_dir: str | Path) -> RegressionSpec:
     protocol = Path(run_dir) / "protocol.yaml"
     if not protocol.is_file():
         return RegressionSpec()
-    data = yaml.safe_load(protocol.read_text()) or {}
-    return RegressionSpec.model_validate(data.get("regression") or {})
+    data = read_yaml_file(protocol, CompareError) or {}
+    try:
+        return RegressionSpec.model_validate(
+            (data.get("regression") if isinstance(data, dict) else None) or {}
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CompareError(
+            f"{protocol}: regression.{where}: {first['msg']} (fix the run's protocol.yaml)"
+        ) from None
 
 
 def tolerance(spec: RegressionSpec, metric: str) -> Tolerance:
@@ -114,7 +155,11 @@ def write_baseline(run_dir: str | Path, path: str | Path) -> Path:
     """Accept a run's summary as the new baseline (with where it came from)."""
     summary = load_summary(run_dir)
     manifest_file = Path(run_dir) / "manifest.json"
-    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    try:
+        manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        manifest = {}  # provenance is optional; the summary itself was checked
+    manifest = manifest if isinstance(manifest, dict) else {}
     record = {
         "protocol": manifest.get("protocol"),
         "git_commit": manifest.get("git_commit"),

@@ -16,7 +16,7 @@ import torch
 
 from . import METHOD_VERSION, __version__
 from .environment import device_description, git_commit, library_versions
-from .images import load_image, save_png_atomic, write_text_atomic
+from .images import load_image_with_notes, save_png_atomic, write_text_atomic
 from .models import load_model
 from .sine import FinetuneSettings, PatchSettings, finetune, save_finetune, sine_edit
 from .sine.patches import default_patch_grid
@@ -56,7 +56,7 @@ def run_edit_job(job: EditJob) -> dict:
         raise ValueError(f"v must be in [0, 1], got {job.v}")
     if not 0 <= job.k <= 1000:
         raise ValueError(f"K must be in [0, 1000], got {job.k}")
-    source = load_image(job.image)
+    source, input_notes = load_image_with_notes(job.image)
     model = load_model(job.model, device=job.device)
     height = job.height or model.native_resolution
     width = job.width or model.native_resolution
@@ -101,6 +101,7 @@ def run_edit_job(job: EditJob) -> dict:
     record = {
         "job": job_dict,
         "resolved": {"height": height, "width": width, "grid": grid, "train_prompt": train_prompt},
+        "input_image_notes": input_notes,
         "finetune_final_loss": result.losses[-1] if result.losses else None,
         "images": images,
         "timings": timings,

@@ -13,14 +13,21 @@ from pathlib import Path
 import torch
 
 from .hf_compat import dtype_kwargs
+from .model_family import (
+    BUILTIN_MODELS,
+    TOY_DIR,
+    check_family,
+    check_model,
+    is_hub_id,
+    local_family,
+    model_family,
+)
 from .sine.components import DiffusionModel, sd_ddim_scheduler
 
 
 class UnknownModelError(ValueError):
-    """The model name is neither built in, a local diffusers dir, nor loadable from the hub."""
+    """The model name is neither built in, a local diffusers dir, nor a hub id."""
 
-
-BUILTIN_MODELS = ("tiny-random", "toy")
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -31,14 +38,37 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def check_precision(dtype: str, device: str = "auto") -> None:
+    """Refuse, at plan time, a precision this machine's device cannot train in: bfloat16
+    on a GPU without bfloat16 support (before Ampere). float16 and bfloat16 otherwise
+    train in mixed precision (sine.precision); float16 on a CPU works but is slow."""
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}")
+    target = resolve_device(device)
+    on_gpu = target.type == "cuda" and torch.cuda.is_available()
+    if dtype == "bfloat16" and on_gpu and not torch.cuda.is_bf16_supported(False):
+        raise UnsupportedPrecisionError(
+            f"model.dtype: bfloat16 is not supported by {torch.cuda.get_device_name(target)}"
+            " (use float16 or float32)"
+        )
+
+
+class UnsupportedPrecisionError(ValueError):
+    """A model.dtype the device cannot compute (and train) in."""
+
+
 def _toy_dir() -> Path:
-    return Path(__file__).parent / "toy" / "weights" / "sd"
+    return TOY_DIR
 
 
-def load_diffusers_dir(path: str | Path, dtype: torch.dtype = torch.float32) -> DiffusionModel:
-    """A Stable Diffusion checkpoint in diffusers format (local dir or hub id)."""
+def load_diffusers_dir(
+    path: str | Path, dtype: torch.dtype = torch.float32, name: str | None = None
+) -> DiffusionModel:
+    """A Stable Diffusion checkpoint in diffusers format (a local dir, e.g. a hub
+    snapshot); other families are refused before diffusers tries them."""
     from diffusers import DDIMScheduler, StableDiffusionPipeline
 
+    check_family(name or str(path), local_family(path))
     pipe = StableDiffusionPipeline.from_pretrained(
         str(path),
         **dtype_kwargs("diffusers", dtype),
@@ -58,9 +88,15 @@ def load_diffusers_dir(path: str | Path, dtype: torch.dtype = torch.float32) -> 
 
 
 def load_model(
-    name: str, *, device: str = "auto", dtype: str = "float32", seed: int = 0
+    name: str,
+    *,
+    device: str = "auto",
+    dtype: str = "float32",
+    seed: int = 0,
+    revision: str = "main",
 ) -> DiffusionModel:
-    """Load ``name`` ("tiny-random", "toy", a local diffusers dir or a hub id)."""
+    """Load ``name`` ("tiny-random", "toy", a local diffusers dir or a hub id, which must
+    be in the local hub cache: loading never downloads, see sine_bench.weights)."""
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}")
     torch_dtype = DTYPES[dtype]
@@ -79,21 +115,28 @@ def load_model(
         if not (Path(name) / "model_index.json").exists():
             raise UnknownModelError(f"model {name!r}: directory has no model_index.json")
         model = load_diffusers_dir(name, torch_dtype)
+    elif is_hub_id(name):
+        from .weights import MissingWeightsError, fetch_command, model_weights
+
+        folder = model_weights(name, revision)[0].cached_path()
+        if folder is None:
+            raise MissingWeightsError(model_weights(name, revision), fetch_command(model=name))
+        model = load_diffusers_dir(folder, torch_dtype, name)
     else:
-        try:
-            model = load_diffusers_dir(name, torch_dtype)
-        except Exception as err:  # network, missing repo, bad layout: one clear message
-            raise UnknownModelError(
-                f"model {name!r} is not built in ({', '.join(BUILTIN_MODELS)}), not a local "
-                f"diffusers directory, and could not be loaded from the hub: "
-                f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-            ) from err
+        raise UnknownModelError(_unknown(name))
     target = resolve_device(device)
     for module in (model.vae, model.unet, model.text_encoder):
         if next(module.parameters()).dtype != torch_dtype:
             module.to(dtype=torch_dtype)
         module.to(device=target).eval().requires_grad_(False)
     return model
+
+
+def _unknown(name: str) -> str:
+    return (
+        f"unknown model {name!r}: not built in ({', '.join(BUILTIN_MODELS)}), not a local "
+        "diffusers directory, and not a hub id of the form owner/name"
+    )
 
 
 # (native resolution, VAE factor) of well-known hub checkpoints, from their published
@@ -111,31 +154,27 @@ KNOWN_HUB_GEOMETRY: dict[str, tuple[int, int]] = {
 }
 
 
-def _hub_configs(name: str, revision: str, *, local_only: bool) -> tuple[dict, dict] | None:
-    """The unet and vae configs of a hub model; with ``local_only`` from the local
-    cache alone (None when they are not there), else from the hub."""
-    import warnings
+def _cached_hub_configs(name: str, revision: str) -> tuple[dict, dict] | None:
+    """The unet and vae configs of a hub model from the local cache alone (None when
+    they are not there); never the network."""
+    import json
 
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from huggingface_hub import try_to_load_from_cache
 
-    kwargs = dict(revision=revision, local_files_only=local_only)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # hub client deprecation noise on each lookup
-            unet = UNet2DConditionModel.load_config(name, subfolder="unet", **kwargs)
-            vae = AutoencoderKL.load_config(name, subfolder="vae", **kwargs)
-    except Exception:
-        if local_only:
+    configs = []
+    for part in ("unet", "vae"):
+        found = try_to_load_from_cache(name, f"{part}/config.json", revision=revision)
+        if not isinstance(found, str):
             return None
-        raise
-    return unet, vae
+        configs.append(json.loads(Path(found).read_text()))
+    return configs[0], configs[1]
 
 
 def model_geometry(name: str, revision: str = "main") -> tuple[int, int]:
     """(native square resolution in pixels, VAE factor) without loading any weights.
 
-    Hub ids are read from the local cache, else from ``KNOWN_HUB_GEOMETRY``, and only
-    then from the network, so planning a run needs no download."""
+    Hub ids are read from the local cache, else from ``KNOWN_HUB_GEOMETRY``; an unknown
+    uncached hub id is a MissingWeightsError (planning never touches the network)."""
     import json
 
     if name == "tiny-random":
@@ -153,26 +192,45 @@ def model_geometry(name: str, revision: str = "main") -> tuple[int, int]:
             )
         unet = json.loads((folder / "unet" / "config.json").read_text())
         vae = json.loads((folder / "vae" / "config.json").read_text())
-    elif name.count("/") == 1 and not name.startswith((".", "/")):
-        cached = _hub_configs(name, revision, local_only=True)
+    elif is_hub_id(name):
+        cached = _cached_hub_configs(name, revision)
         if cached is None and name in KNOWN_HUB_GEOMETRY:
             return KNOWN_HUB_GEOMETRY[name]
-        try:
-            unet, vae = cached or _hub_configs(name, revision, local_only=False)
-        except Exception as err:
-            raise UnknownModelError(
-                f"model {name!r}: could not read its config from the hub or the local cache "
-                f"({type(err).__name__})"
-            ) from err
+        if cached is None:
+            from .weights import MissingWeightsError, fetch_command, model_weights
+
+            raise MissingWeightsError(model_weights(name, revision), fetch_command(model=name))
+        unet, vae = cached
     else:
-        raise UnknownModelError(
-            f"unknown model {name!r}: not built in ({', '.join(BUILTIN_MODELS)}), not a local "
-            "diffusers directory, and not a hub id of the form owner/name"
-        )
+        raise UnknownModelError(_unknown(name))
     size = unet["sample_size"]
     size = size[0] if isinstance(size, (list, tuple)) else size
     factor = 2 ** (len(vae["block_out_channels"]) - 1)
     return int(size) * factor, factor
+
+
+def model_tokenizer(name: str, revision: str = "main"):
+    """The model's tokenizer without loading weights (to measure prompts up front).
+
+    Hub models: the cached one, else the CLIP BPE tokenizer every SD 1.x/2.x text
+    encoder uses (77 tokens), built offline."""
+    from transformers import CLIPTokenizer
+
+    from .tokenizer import offline_clip_tokenizer
+
+    if name == "tiny-random":
+        return offline_clip_tokenizer()
+    if name == "toy" or Path(name).is_dir():
+        folder = _toy_dir() if name == "toy" else Path(name)
+        return CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    from huggingface_hub import try_to_load_from_cache
+
+    # (from_pretrained with local_files_only may return an empty tokenizer when
+    # nothing is cached, so look for the files first)
+    found = try_to_load_from_cache(name, "tokenizer/tokenizer_config.json", revision=revision)
+    if isinstance(found, str):
+        return CLIPTokenizer.from_pretrained(Path(found).parent)
+    return offline_clip_tokenizer()
 
 
 def save_model(model: DiffusionModel, path: str | Path) -> None:
@@ -192,4 +250,14 @@ def save_model(model: DiffusionModel, path: str | Path) -> None:
     pipe.save_pretrained(str(path))
 
 
-__all__ = ["DiffusionModel", "load_model", "save_model", "sd_ddim_scheduler", "resolve_device"]
+__all__ = [
+    "BUILTIN_MODELS",
+    "check_model",
+    "model_family",
+    "DiffusionModel",
+    "is_hub_id",
+    "load_model",
+    "save_model",
+    "sd_ddim_scheduler",
+    "resolve_device",
+]

@@ -36,8 +36,9 @@ def tiny_unet(sample_size: int = 16, cross_attention_dim: int = 32) -> UNet2DCon
     )
 
 
-def tiny_text_encoder(hidden_size: int = 32) -> CLIPTextModel:
+def tiny_text_encoder(hidden_size: int = 32, hidden_act: str = "quick_gelu") -> CLIPTextModel:
     config = CLIPTextConfig(
+        hidden_act=hidden_act,
         vocab_size=49408,
         hidden_size=hidden_size,
         intermediate_size=2 * hidden_size,
@@ -60,6 +61,40 @@ def build_tiny_random(seed: int = 0) -> DiffusionModel:
         text_encoder=tiny_text_encoder(),
         tokenizer=offline_clip_tokenizer(),
         scheduler=sd_ddim_scheduler(),
+    )
+    for module in (model.vae, model.unet, model.text_encoder):
+        module.eval().requires_grad_(False)
+    return model
+
+
+def tiny_sd2_unet() -> UNet2DConditionModel:
+    """SD 2.x's UNet variant in miniature: linear attention projections, per-block head
+    dimensions, a wider cross-attention than SD 1.x; native 96 px (SD 2's 768 / 8)."""
+    return UNet2DConditionModel(
+        sample_size=24,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        cross_attention_dim=48,
+        attention_head_dim=(4, 8),
+        use_linear_projection=True,
+        norm_num_groups=32,
+    )
+
+
+def build_tiny_random_sd2(seed: int = 0) -> DiffusionModel:
+    """An SD 2.x-style (768-v) model: v-prediction scheduler, GELU text encoder (OpenCLIP's
+    activation), the UNet above; random weights, seeded."""
+    torch.manual_seed(seed)
+    model = DiffusionModel(
+        vae=tiny_vae(),
+        unet=tiny_sd2_unet(),
+        text_encoder=tiny_text_encoder(hidden_size=48, hidden_act="gelu"),
+        tokenizer=offline_clip_tokenizer(),
+        scheduler=sd_ddim_scheduler(prediction_type="v_prediction"),
     )
     for module in (model.vae, model.unet, model.text_encoder):
         module.eval().requires_grad_(False)

@@ -13,10 +13,11 @@ import gzip
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from transformers import CLIPTokenizer
+
+from .fileio import make_temp_dir
 
 START, END = "<|startoftext|>", "<|endoftext|>"
 N_MERGES = 49152 - 256 - 2  # the merges OpenAI CLIP uses from the 16e6 list
@@ -84,7 +85,7 @@ def offline_clip_tokenizer() -> CLIPTokenizer:
     target = cache_root() / "clip-tokenizer"
     if not (target / "tokenizer_config.json").exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".clip-tokenizer-", dir=target.parent))
+        tmp = make_temp_dir(target.parent, prefix=".clip-tokenizer-")
         write_clip_tokenizer(tmp)
         try:
             tmp.rename(target)

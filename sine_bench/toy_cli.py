@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from .cli_errors import error_contract, fail
+
 app = typer.Typer(help="The embedded toy world: train, evaluate, render.", no_args_is_help=True)
 
 
@@ -28,11 +30,16 @@ def train(
     Writes what ships in sine_bench/toy/weights/: OUT/sd (the tiny Stable Diffusion,
     diffusers format) and OUT/clip (the toy CLIP evaluator).
     """
+    if stage not in ("all", "sd", "clip"):
+        fail(f"--stage: must be all, sd or clip, got {stage!r} (pick one of them)")
+    with error_contract("finished stages and checkpoints are kept (rerun it to resume)"):
+        results = _train(out, stage, quick, vae_steps, unet_steps, n_scenes, seed)
+    typer.echo(json.dumps(results, indent=2))
+
+
+def _train(out, stage, quick, vae_steps, unet_steps, n_scenes, seed) -> dict:
     from .toy.train import ToyRecipe, train_toy_model, with_overrides
 
-    if stage not in ("all", "sd", "clip"):
-        typer.echo(f"error: --stage must be all, sd or clip, got {stage!r}", err=True)
-        raise typer.Exit(2)
     results = {}
     if stage in ("all", "sd"):
         recipe = ToyRecipe.quick() if quick else ToyRecipe()
@@ -47,7 +54,7 @@ def train(
         for steps in schedule:
             path = train_toy_clip(out / "clip", steps=steps, quick=quick, seed=seed or 0)
         results["clip"] = str(path)
-    typer.echo(json.dumps(results, indent=2))
+    return results
 
 
 @app.command("eval")
@@ -62,8 +69,9 @@ def evaluate(
     from .models import load_model
     from .toy.evaluate import BARS, evaluate_toy_model
 
-    loaded = load_model(model)
-    results = evaluate_toy_model(loaded, n=n, steps=steps, progress=not as_json)
+    with error_contract():
+        loaded = load_model(model)
+        results = evaluate_toy_model(loaded, n=n, steps=steps, progress=not as_json)
     bars = dict(BARS)
     if evaluators:
         from .toy.evaluator_quality import BARS as EVAL_BARS
@@ -105,6 +113,9 @@ def render(
     from .toy.scenes import random_scene
     from .toy.scenes import render as render_scene
 
-    scene = random_scene(seed, aspect=width / height)
-    save_png_atomic(Image.fromarray(render_scene(scene, height, width)), out)
+    if height < 1 or width < 1:
+        fail(f"--height/--width: must be positive, got {height}x{width} (e.g. 64)")
+    with error_contract():
+        scene = random_scene(seed, aspect=width / height)
+        save_png_atomic(Image.fromarray(render_scene(scene, height, width)), out)
     typer.echo(scene.caption())

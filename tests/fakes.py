@@ -61,3 +61,21 @@ FAKE_METRICS = [
     "prompt_insensitivity[test-fake]",
     "seed_collapse[test-fake]",
 ]
+
+
+class CountingClip(FakeClip):
+    """FakeClip that appends a line to $SINE_BENCH_TEST_CLIP_LOG per image batch it
+    encodes (one per clip_t score) and takes a while, so concurrent runs overlap."""
+
+    def encode_images(self, images01: torch.Tensor) -> torch.Tensor:
+        import os
+        import time
+
+        with open(os.environ["SINE_BENCH_TEST_CLIP_LOG"], "a") as log:
+            log.write(f"{os.getpid()}\n")
+        time.sleep(float(os.environ.get("SINE_BENCH_TEST_CLIP_SECONDS", "0.3")))
+        return super().encode_images(images01)
+
+
+def register_counting() -> None:
+    register_backbone("clip", "test-counting", CountingClip)

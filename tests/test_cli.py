@@ -130,3 +130,30 @@ def test_edit_missing_and_unreadable_image(tmp_path):
         app, ["edit", str(bad), "--class-word", "x", "-p", "y", "--model", "tiny-random"]
     )
     assert result.exit_code == 2 and "unreadable" in result.output
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["-p", " "], "--prompt: prompt 1 is empty or only whitespace"),
+        (["--class-word", ""], "--class-word: is empty"),
+        (["--template", "a {thing}"], "--template: prompt_template must contain"),
+        (["--seed", "-1"], "--seed: Input should be greater than or equal to 0"),
+        (["--guidance", "inf"], "--guidance: Input should be a finite number"),
+        (["--lr", "5"], "--lr: Input should be less than or equal to 1"),
+        (["--device", "gpu"], "--device: must be 'auto'"),
+    ],
+)
+def test_edit_options_follow_the_protocol_field_rules(tmp_path, args, needle):
+    """The same rules as a protocol's fields, before any model is loaded."""
+    import torch
+
+    from sine_bench.images import save_png_atomic
+
+    src = tmp_path / "src.png"
+    save_png_atomic(torch.rand(3, 16, 16), src)
+    base = ["edit", str(src), "--class-word", "x", "-p", "y", "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, [*base, *args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], result.output

@@ -98,3 +98,62 @@ def test_refuses_to_replace_a_folder_that_is_not_a_run(tmp_path):
     result = runner.invoke(app, ["run", str(write_protocol(tmp_path)), "--no-progress"])
     assert result.exit_code == 2 and "is not a sine-bench run directory" in result.output
     assert (precious / "thesis.tex").read_text() == "do not delete"
+
+
+def _malformed(tmp_path):
+    """(protocol file bytes or None for the default, manifest bytes or None, needle)."""
+    good = write_protocol(tmp_path).read_text()
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    image = ROOT / "datasets" / "toy-smoke" / "blue-circle.png"
+    (dataset / "a.png").write_bytes(image.read_bytes())
+    protocol_with_ds = good.replace(str(ROOT / "datasets" / "toy-smoke"), str(dataset))
+    item = "items:\n  - {id: a, image: a.png, class_word: c, prompts: [p]}\n"
+    return [
+        (b"\xff\xfe\x00\x01garbage", None, "not UTF-8 text"),
+        (b"include: 5\nname: x\n", None, "include: must be a file name or a list"),
+        (b"include: [1]\nname: x\n", None, "include: must be a file name or a list"),
+        (b"name: a\nname: b\ndataset: toy-smoke\n", None, "found the key 'name' twice"),
+        ((good + "output: runs/{nam}\n").encode(), None, "found the key 'output' twice"),
+        (good.replace(str(tmp_path / "run"), "runs/{nam}").encode(), None, "only use the place"),
+        (b"- just\n- a list\n", None, "a protocol must be a mapping"),
+        (b"name: [unclosed\n", None, "not valid YAML"),
+        (protocol_with_ds.encode(), b"\x00\xff\xfe", "manifest.yaml: not UTF-8 text"),
+        (protocol_with_ds.encode(), b"- a\n- b\n", "expected a mapping with 'items'"),
+        (protocol_with_ds.encode(), item.encode() * 2, "found the key 'items' twice"),
+        (protocol_with_ds.encode(), b"items: {a: 1}\n", "manifest.yaml: items"),
+        (protocol_with_ds.encode(), b"items: [\n", "not valid YAML"),
+        (protocol_with_ds.encode(), (item + "  - 5\n").encode(), "items.1"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(14))
+def test_malformed_protocol_and_manifest_files_are_one_line_exit_2(tmp_path, case):
+    """Several of these used to end in a traceback (UnicodeDecodeError, TypeError...)."""
+    protocol_bytes, manifest_bytes, needle = _malformed(tmp_path)[case]
+    path = tmp_path / "protocol.yaml"
+    path.write_bytes(protocol_bytes)
+    if manifest_bytes is not None:
+        (tmp_path / "ds" / "manifest.yaml").write_bytes(manifest_bytes)
+    for command in (["plan", str(path)], ["run", str(path), "--no-progress"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+        assert needle in lines[0]
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_cluster_that_fails_is_exit_1_and_an_unknown_executor_exit_2(tmp_path, monkeypatch):
+    from sine_bench.runner.executors import EXECUTORS, ClusterError
+
+    def unreachable(**_):
+        raise ClusterError("cannot start or join Ray at auto: ConnectionError: refused")
+
+    monkeypatch.setitem(EXECUTORS, "unreachable", unreachable)
+    path = write_protocol(tmp_path)
+    result = runner.invoke(app, ["run", str(path), "--executor", "unreachable"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: cannot start or join Ray at auto")
+    result = runner.invoke(app, ["run", str(path), "--executor", "nope"])
+    assert result.exit_code == 2 and "unknown executor 'nope'" in result.output

@@ -57,3 +57,48 @@ def test_bad_baseline_is_exit_2(small_run, tmp_path):
     _, out, _ = small_run
     result = runner.invoke(app, ["compare", str(out), "--baseline", str(tmp_path / "nope.json")])
     assert result.exit_code == 2 and "no summary found" in result.output
+
+
+BAD_BASELINES = [
+    (b"\xff\xfe not text", "not valid JSON"),
+    (b"{not json", "not valid JSON"),
+    (b"[1, 2]", "no list of 'rows'"),
+    (b'{"rows": 5}', "no list of 'rows'"),
+    (b'{"rows": [5]}', "rows[0] has no 'axes' mapping"),
+    (b'{"rows": [{"axes": {}}]}', "rows[0] has no 'metrics' mapping"),
+    (b'{"rows": [{"axes": {}, "metrics": {"psnr": "high"}}]}', "is not a finite number"),
+    (b'{"rows": [{"axes": {}, "metrics": {"psnr": 1' + b"0" * 400 + b"}}]}", "finite number"),
+    (b'{"rows": [{"axes": {}, "metrics": {"psnr": true}}]}', "is not a finite number"),
+    (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+]
+
+
+def test_malformed_baselines_are_one_line_exit_2(small_run, tmp_path):
+    """Malformed baselines used to end in KeyError / TypeError tracebacks."""
+    _, out, _ = small_run
+    for index, (content, needle) in enumerate(BAD_BASELINES):
+        path = tmp_path / f"baseline-{index}.json"
+        path.write_bytes(content)
+        result = runner.invoke(app, ["compare", str(out), "--baseline", str(path)])
+        assert result.exit_code == 2, (index, result.output)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith(f"error: {path}: "), result.output
+        assert needle in lines[0], (index, lines[0])
+
+
+def test_a_run_with_a_malformed_protocol_is_one_line_exit_2(small_run, tmp_path):
+    import shutil
+
+    _, out, _ = small_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    for content, needle in [
+        ("regression: {default: {abs: -1}}\n", "regression.default.abs"),
+        ("regression: [1]\n", "regression"),
+        ("a: 1\na: 2\n", "found the key 'a' twice"),
+    ]:
+        (copy / "protocol.yaml").write_text(content)
+        result = runner.invoke(app, ["compare", str(copy), "--baseline", str(out)])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"error: {copy / 'protocol.yaml'}: "), result.output
+        assert needle in result.output and len(result.output.strip().splitlines()) == 1

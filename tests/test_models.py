@@ -18,8 +18,15 @@ def test_local_diffusers_dir_round_trip(tiny_model, tmp_path):
 
 
 def test_unknown_model_is_one_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import constants
+
+    from sine_bench.weights import MissingWeightsError
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(UnknownModelError, match="not built in"):
+        load_model("no-such-model")
+    # a hub id is looked up in the local cache only: missing is a missing weight, at once
+    with pytest.raises(MissingWeightsError, match="fetch-weights --model no-such-org/no"):
         load_model("no-such-org/no-such-model")
     (tmp_path / "empty").mkdir()
     with pytest.raises(UnknownModelError, match="model_index.json"):
@@ -36,10 +43,11 @@ def _geometry_in_subprocess(cache, *names) -> list[str]:
 
     code = (
         "import sys\n"
-        "from sine_bench.models import model_geometry, UnknownModelError\n"
+        "from sine_bench.models import model_geometry\n"
+        "from sine_bench.weights import MissingWeightsError\n"
         "for name in sys.argv[1:]:\n"
         "    try: print(model_geometry(name))\n"
-        "    except UnknownModelError as err: print('error:', err)\n"
+        "    except MissingWeightsError as err: print('error:', err)\n"
     )
     env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
     out = subprocess.run(
@@ -52,7 +60,7 @@ def _geometry_in_subprocess(cache, *names) -> list[str]:
 def test_hub_geometry_offline_without_cache_and_from_cache(tmp_path):
     """`plan` on an SD protocol must not download: a known hub id resolves from the table
     when its configs are not cached, a cached config wins over the table (e.g. another
-    sample size), and an unknown id is still one clear error."""
+    sample size), and an unknown uncached id is a missing weight (no network lookup)."""
     import json
 
     from sine_bench.models import KNOWN_HUB_GEOMETRY
@@ -70,4 +78,19 @@ def test_hub_geometry_offline_without_cache_and_from_cache(tmp_path):
     )
     assert lines[0] == "(512, 8)"
     assert lines[1] == "(384, 4)"
-    assert lines[2].startswith("error:") and "could not read its config" in lines[2]
+    assert lines[2].startswith("error:") and "not in the local cache" in lines[2]
+
+
+def test_bfloat16_on_a_gpu_without_it_is_refused_at_plan_time(monkeypatch):
+    """A precision the device cannot compute (so cannot train) in stops in one line."""
+    import torch
+
+    from sine_bench.models import UnsupportedPrecisionError, check_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
+    with pytest.raises(UnsupportedPrecisionError, match="bfloat16 is not supported by Tesla T4"):
+        check_precision("bfloat16", "cuda")
+    check_precision("float16", "cuda")
+    check_precision("bfloat16", "cpu")  # CPUs train bfloat16 under autocast

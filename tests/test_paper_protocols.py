@@ -73,8 +73,11 @@ def test_sd14_protocols_plan_offline_with_user_photos(path, tmp_path, monkeypatc
     overrides = {"include": str(path), "dataset": str(photos), "store": str(tmp_path / "s")}
     protocol.write_text(yaml.safe_dump(overrides))
     result = CliRunner().invoke(app, ["plan", str(protocol), "--no-cells"])
-    assert result.exit_code == 0, result.output
     assert "fine-tunes:  " in result.output and "UNet evals:" in result.output
+    # the plan is shown in full; then the weights a run would need, and how to get them
+    assert result.exit_code == 1, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert "CompVis/stable-diffusion-v1-4" in last and "sine-bench fetch-weights" in last
     loaded = load_protocol(protocol)
     assert loaded.model.name == "CompVis/stable-diffusion-v1-4"
     assert loaded.edit.steps == 100 and loaded.edit.guidance == 7.5 and loaded.finetune.lr == 1e-6

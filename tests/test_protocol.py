@@ -123,7 +123,7 @@ def test_manifest_typos_and_duplicates_name_the_manifest(tmp_path):
     assert "manifest.yaml: unknown field 'items.0.clss' (did you mean 'class_word'?)" in str(
         err.value
     )
-    with pytest.raises(ProtocolError, match="lists a value twice"):
+    with pytest.raises(ProtocolError, match="grid.K: lists the value 400 twice"):
         parse_protocol({"name": "x", "dataset": "d", "grid": {"K": [400, 400]}})
     with pytest.raises(ProtocolError, match="lists a prompt twice"):
         parse_protocol(
@@ -164,3 +164,134 @@ def test_every_shipped_protocol_loads_and_plans(path):
     protocol = load_protocol(path)
     if protocol.model.name == "tiny-random":
         assert build_plan(protocol, ROOT).cells
+
+
+# ----------------------------------------------------------------- grid semantics
+
+
+def _grid_protocol(grid: dict) -> dict:
+    return {"name": "x", "dataset": str(ROOT / "datasets" / "toy-smoke"), "grid": grid}
+
+
+@pytest.mark.parametrize(
+    "grid,needle",
+    [
+        ({"v": []}, "grid.v: needs at least one value"),
+        ({"K": []}, "grid.K: needs at least one value"),
+        ({"resolution": []}, "grid.resolution: needs at least one value"),
+        ({"seeds": []}, "grid.seeds: needs at least one value"),
+        ({"edit": {"guidance": []}}, "grid.edit.guidance: needs at least one value"),
+        ({"finetune": {"steps": []}}, "grid.finetune.steps: needs at least one value"),
+    ],
+)
+def test_an_empty_grid_list_is_an_error_everywhere(grid, needle):
+    """`grid.v: []` used to mean v = 0.7 silently, while `grid.edit.x: []` was an error."""
+    with pytest.raises(ProtocolError) as err:
+        parse_protocol(_grid_protocol(grid))
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [
+        {"v": [0.5], "edit": {"v": [0.3]}},
+        {"K": [100], "edit": {"K": [200]}},
+        {"resolution": ["native"], "edit": {"resolution": ["64x64"]}},
+        {"seeds": [0], "edit": {"seed": [1]}},
+    ],
+    ids=["v", "K", "resolution", "seed"],
+)
+def test_an_axis_given_twice_is_an_error(grid):
+    """`grid.v` with `grid.edit.v` used to ignore one of them and list the axis twice."""
+    with pytest.raises(ProtocolError, match="are the same axis; give it once"):
+        parse_protocol(_grid_protocol(grid))
+
+
+def test_an_axis_under_grid_edit_is_that_axis_listed_once():
+    from sine_bench.protocol import grid_axes
+
+    protocol = parse_protocol(_grid_protocol({"edit": {"v": [0.3, 0.5], "guidance": [5.0]}}))
+    labels = [label for label, *_ in grid_axes(protocol)]
+    assert labels.count("v") == 1 and len(labels) == len(set(labels))
+    assert protocol.grid.v == [0.3, 0.5] and "v" not in protocol.grid.edit
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [
+        {"v": [0.5, 0.5]},
+        {"K": [400, 400]},
+        {"resolution": ["native", "native"]},
+        {"seeds": [1, 1]},
+        {"edit": {"guidance": [5, 5.0]}},
+        {"edit": {"steps": ["3", 3]}},
+        {"finetune": {"method": ["sine-full", "sine-full"]}},
+        {"finetune": {"lr": [1e-4, 0.0001]}},
+    ],
+)
+def test_duplicates_are_rejected_in_every_grid_list(grid):
+    """Duplicates in grid.edit.* used to run twice and count twice in the summaries."""
+    with pytest.raises(ProtocolError, match="twice"):
+        parse_protocol(_grid_protocol(grid))
+
+
+def test_swept_values_are_the_parsed_values():
+    """'3' for an integer field sweeps 3, as the field itself would read it."""
+    from sine_bench.protocol import expand_cells, resolve_dataset
+
+    protocol = parse_protocol(_grid_protocol({"edit": {"steps": ["3", 5]}}))
+    assert protocol.grid.edit["steps"] == [3, 5]
+    items = resolve_dataset(protocol)
+    cells = expand_cells(protocol, items, 64, 4, {i.spec.id: (64, 64) for i in items})
+    assert {type(c.edit.steps) for c in cells} == {int}
+
+
+# ----------------------------------------------------------------- prompts and names
+
+
+def _one_item(**fields) -> dict:
+    item = {"id": "a", "image": "a.png", "class_word": "disc", "prompts": ["a red disc"]}
+    return {"name": "x", "dataset": {"items": [item | fields]}}
+
+
+@pytest.mark.parametrize(
+    "fields,needle",
+    [
+        ({"prompts": [""]}, "prompt 0 is empty or only whitespace"),
+        ({"prompts": ["a red disc", " \t "]}, "prompt 1 is empty or only whitespace"),
+        ({"class_word": "  "}, "class_word is empty or only whitespace"),
+        ({"id": "../up"}, "item id '../up' must be"),
+        ({"id": ""}, "item id '' must be"),
+        ({"image": ""}, "dataset.items.0.image"),
+        ({"expected": {"a red disc": " "}}, "expected caption of 'a red disc' is empty"),
+    ],
+)
+def test_empty_prompts_and_unsafe_ids_are_errors(fields, needle):
+    """Empty and whitespace-only prompts used to run (cached under two keys)."""
+    with pytest.raises(ProtocolError) as err:
+        parse_protocol(_one_item(**fields))
+    assert needle in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "data,needle",
+    [
+        ({"edit": {"seed": 2**64}}, "edit.seed: Input should be less than or equal to"),
+        ({"finetune": {"seed": -1}}, "finetune.seed: Input should be greater than or equal"),
+        ({"grid": {"seeds": [0, 2**63]}}, "grid.seeds.1"),
+        ({"model": {"seed": 2**70}}, "model.seed"),
+        ({"edit": {"guidance": float("inf")}}, "edit.guidance: Input should be a finite number"),
+        ({"finetune": {"lr": float("nan")}}, "finetune.lr"),
+        ({"grid": {"resolution": ["0x64"]}}, "(positive sides)"),
+        ({"scoring": {"size": "64x0"}}, "scoring.size"),
+        ({"output": "runs/{nam}"}, "may only use the placeholder {name}"),
+        ({"finetune": {"prompt_template": "{class_word} {x}"}}, "only use the placeholder"),
+        ({"output": "runs/a\x00b"}, "contains a NUL character"),
+        ({"model": {"device": "gpu"}}, "model.device: must be 'auto', 'cpu'"),
+    ],
+)
+def test_values_the_sampler_cannot_take_are_field_errors(data, needle):
+    """Seeds past 64 bits, infinities and zero sides used to fail deep in a run."""
+    with pytest.raises(ProtocolError) as err:
+        parse_protocol({"name": "x", "dataset": "toy-smoke"} | data)
+    assert needle in str(err.value) and "\n" not in str(err.value)

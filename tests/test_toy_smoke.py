@@ -14,3 +14,23 @@ def test_toy_smoke_passes_its_committed_baseline(toy_smoke_local):
     )
     drifted = [c for c in changes if c.drifted]
     assert changes and not drifted, gate.format_table(drifted)
+
+
+def test_toy_smoke_shows_edits_that_keep_the_layout(toy_smoke_local):
+    """The README's main job: its best setting makes faithful edits (the asked change,
+    the source's layout kept) far more often than the pretrained model alone, whose
+    edits are right but redraw the scene; the fine-tuned model alone copies."""
+    import pandas as pd
+
+    from sine_bench.report.cells import metric_column
+
+    frontier = pd.read_csv(toy_smoke_local / "frontier.csv").fillna({"role": ""})
+    best = frontier[frontier["best"]].iloc[0]
+    pretrained = frontier[frontier["role"] == "pretrained only"].iloc[0]
+    copied = frontier[frontier["role"] == "fine-tuned only"].iloc[0]
+    assert best["oracle_faithful"] >= pretrained["oracle_faithful"] + 0.3
+    assert pretrained["oracle_edit_success"] > 0.9 and pretrained["oracle_structure"] < 0.5
+    lpips = metric_column(frontier, "lpips")  # st_lpips[alex] offline, lpips[alex] if cached
+    assert copied["oracle_edit_success"] < 0.5 and copied[lpips] < 0.25
+    html = (toy_smoke_local / "report.html").read_text()
+    assert html.index("What the edits do: the frontier") < html.index("What ran")

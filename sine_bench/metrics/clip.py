@@ -66,11 +66,21 @@ def mean_pairwise_similarity(name: MetricName, images: list[torch.Tensor]) -> fl
 
 
 def load_open_clip(arch: str = "ViT-B-32", pretrained: str = "openai"):
-    """OpenAI CLIP through open_clip (needs its weights cached or the network)."""
+    """OpenAI CLIP through open_clip, from the local cache only (``sine-bench
+    fetch-weights`` puts it there): a missing file is one clear error, never a minute of
+    hub retries. OpenAI's weights were trained with QuickGELU, which open_clip's plain
+    ``ViT-B-32`` config does not use: it is forced on."""
     import open_clip
     import torch.nn.functional as F
 
-    model, _, _ = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
+    from ..weights import MissingWeightsError, Weight, fetch_command, open_clip_file
+
+    name = f"{arch}/{pretrained}"
+    checkpoint = open_clip_file(name)
+    if checkpoint is None:
+        weight = Weight("open_clip", name, f"clip backbone {name}")
+        raise MissingWeightsError([weight], fetch_command(metrics=(f"clip_t[{name}]",)))
+    model = open_clip.create_model(arch, pretrained=str(checkpoint), force_quick_gelu=True)
     tokenizer = open_clip.get_tokenizer(arch)
     model.eval()
     mean = torch.tensor((0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1)

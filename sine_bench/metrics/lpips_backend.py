@@ -26,8 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-# torchvision's ImageNet weight files, by LPIPS network name.
-BACKBONE_CHECKPOINTS = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
+NETS = ("alex", "vgg")  # torchvision ImageNet backbones (sine_bench.weights fetches them)
 
 
 class LpipsUnavailableError(RuntimeError):
@@ -86,8 +85,11 @@ class LpipsMetric:
 
 
 def backbone_weights_cached(net: str) -> bool:
-    """Whether torchvision's ImageNet weights for ``net`` are in the local torch hub cache."""
-    return (Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_CHECKPOINTS[net]).is_file()
+    """Whether torchvision's ImageNet weights for ``net`` are in the local torch hub cache
+    (``sine-bench fetch-weights`` puts them there)."""
+    from ..weights import torchvision_file
+
+    return torchvision_file(net) is not None
 
 
 def _standard_lpips(net: str) -> torch.nn.Module:
@@ -126,8 +128,8 @@ def load_lpips(
     net: str = "alex", resize: int | None = None, resample: str = "bicubic", device: str = "cpu"
 ) -> LpipsMetric:
     """The best pretrained LPIPS for ``net`` available offline (see module docstring)."""
-    if net not in BACKBONE_CHECKPOINTS:
-        raise ValueError(f"LPIPS net must be one of {', '.join(BACKBONE_CHECKPOINTS)}, got {net!r}")
+    if net not in NETS:
+        raise ValueError(f"LPIPS net must be one of {', '.join(NETS)}, got {net!r}")
     if backbone_weights_cached(net):
         return LpipsMetric(_standard_lpips(net), f"lpips[{net}]", resize, resample, device)
     return LpipsMetric(_shift_tolerant_lpips(net), f"st_lpips[{net}]", resize, resample, device)

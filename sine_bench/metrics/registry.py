@@ -117,6 +117,18 @@ class MetricName:
         return {kind: self.backbone}
 
 
+# The smallest image side (at the scoring size) a metric computes on: SSIM's 11 x 11
+# window; the LPIPS networks' padded convolutions fail below ~21 px, so 32 with margin.
+MIN_SIDE_BY_FAMILY = {"ssim": 11, "ssim_masked": 11}
+MIN_SIDE_BY_KIND = {"lpips": 32, "lpips+clip": 32}
+
+
+def min_side(name: MetricName) -> int:
+    """Smallest height or width of the scored images that ``name`` works on."""
+    by_kind = MIN_SIDE_BY_KIND.get(name.info.backbone or "", 1)
+    return max(MIN_SIDE_BY_FAMILY.get(name.family, 1), by_kind)
+
+
 def check_metric_name(text: str) -> MetricName:
     """Parse and validate a name; the error suggests the closest valid family/backbone."""
     match = _NAME.match(text)
@@ -187,7 +199,7 @@ IDENTITIES: dict[str, dict[str, Callable[[], str]]] = {
     "clip": {
         "toy": _toy_clip_identity,
         "ViT-B-32/openai": lambda: (
-            "open_clip:ViT-B-32/openai:" + _package_version("open_clip_torch")
+            "open_clip:ViT-B-32/openai:quickgelu:" + _package_version("open_clip_torch")
         ),
     },
     "lpips": {"alex": lambda: _lpips_identity("alex"), "vgg": lambda: _lpips_identity("vgg")},

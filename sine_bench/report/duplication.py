@@ -192,7 +192,7 @@ def plot_duplication(table: pd.DataFrame, runs: list[str], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     df = table.copy()
-    settings = [c for c in ("v", "K") if c in df]
+    settings = [c for c in ("v", "K", *fine_tune_axes(df)) if c in df]  # e.g. finetune.steps
     df["label"] = (
         df[[*settings, "finetune.method"]]
         .astype(str)

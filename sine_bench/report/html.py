@@ -32,6 +32,7 @@ img.plot{max-width:100%;border:1px solid #eee;margin:4px 0}
 .grids{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
 .grids>div{max-width:560px}
 .wide{overflow-x:auto}.wide td{white-space:nowrap}
+.warn li{color:#8a4b00}
 .note{max-width:1000px;font-size:13px}
 .frontier-wrap{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
 table.frontier tr.best td{background:#fff4c2;font-weight:600}
@@ -108,6 +109,14 @@ def _manifest_table(manifest: dict) -> str:
     return f"<table class=meta>{body}</table>"
 
 
+def _warnings_html(warnings: list[str]) -> str:
+    """The validation pass's warnings (e.g. prompts the text encoder cuts short)."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{html.escape(str(w))}</li>" for w in warnings)
+    return f"<h2>Warnings ({len(warnings)})</h2><ul class=warn>{items}</ul>"
+
+
 def _summary_html(table: pd.DataFrame) -> str:
     """'mean [lo, hi]' per metric, like the Markdown summaries."""
     metrics = [c for c in table.columns if f"{c}_lo" in table.columns]
@@ -137,6 +146,7 @@ def write_report(run_dir: Path) -> Path:
         frontier_section(cells, axes, run_dir),
         "<h2>What ran</h2>",
         _manifest_table(manifest),
+        _warnings_html(manifest.get("warnings") or []),
         f"<h2>Edits across {rows} (rows) and {cols} (columns)</h2>",
         _grids(cells, run_dir, axes),
         "<h2>Plots</h2>",

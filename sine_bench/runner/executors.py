@@ -14,6 +14,8 @@ from typing import Protocol, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..errors import EnvironmentFailure
+
 J = TypeVar("J")
 R = TypeVar("R")
 
@@ -47,7 +49,11 @@ class LocalExecutor:
 
 
 class ExecutorError(RuntimeError):
-    """An executor cannot start (e.g. ray is not installed, or no cluster to join)."""
+    """An executor cannot be used as asked (unknown, or ray not installed): exit 2."""
+
+
+class ClusterError(ExecutorError, EnvironmentFailure):
+    """The cluster failed: cannot be joined, has no room, lost every worker: exit 1."""
 
 
 class JobsFailed(RuntimeError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +41,23 @@ def _dir_identity(folder: Path) -> str:
 
 def _hub_identity(name: str, revision: str) -> str:
     """The commit a hub revision resolves to in the local cache, else the revision name."""
-    cache = Path(os.environ.get("HF_HUB_CACHE", Path.home() / ".cache/huggingface/hub"))
+    from huggingface_hub import constants  # HF_HUB_CACHE, HF_HOME or the default
+
+    cache = Path(constants.HF_HUB_CACHE)
     ref = cache / f"models--{name.replace('/', '--')}" / "refs" / revision
     return ref.read_text().strip() if ref.is_file() else revision
 
 
-def model_identity(name: str, revision: str = "main", seed: int = 0) -> dict[str, str]:
-    """What distinguishes one base model's weights from another's."""
+def model_identity(
+    name: str, revision: str = "main", seed: int = 0, dtype: str = "float32"
+) -> dict[str, str]:
+    """What distinguishes one base model's weights (and the precision it computes in:
+    a bfloat16 run's fine-tunes and edits differ from a float32 run's) from another's."""
+    identity = _weights_identity(name, revision, seed)
+    return identity if dtype == "float32" else identity | {"dtype": dtype}
+
+
+def _weights_identity(name: str, revision: str, seed: int) -> dict[str, str]:
     if name == "tiny-random":
         from ..tiny_random import build_tiny_random
 
@@ -87,17 +96,22 @@ def model_identity(name: str, revision: str = "main", seed: int = 0) -> dict[str
     return {"kind": "hub", "id": name, "revision": _hub_identity(name, revision)}
 
 
-def finetune_key(image_sha: str, model_id: dict, prompt: str, settings: dict) -> str:
-    return digest(
-        {
-            "stage": "finetune",
-            "method_version": METHOD_VERSION,
-            "image": image_sha,
-            "model": model_id,
-            "prompt": prompt,
-            "settings": settings,
-        }
-    )
+def finetune_key(
+    image_sha: str, model_id: dict, prompt: str, settings: dict, preparation: dict | None = None
+) -> str:
+    """``preparation``: how the training input is made from the file where that is not the
+    identity (``plan.input_preparation``); absent otherwise, so such keys never moved."""
+    identity = {
+        "stage": "finetune",
+        "method_version": METHOD_VERSION,
+        "image": image_sha,
+        "model": model_id,
+        "prompt": prompt,
+        "settings": settings,
+    }
+    if preparation:
+        identity["preparation"] = preparation
+    return digest(identity)
 
 
 def edit_key(base: str, prompt: str, settings: dict) -> str:

@@ -10,14 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
-from ..images import ImageInputError
-from ..metrics.registry import MetricName, check_metric_name
+from ..images import check_min_side, inspect_image
+from ..metrics.registry import MetricName, check_metric_name, min_side
 from ..protocol import Cell, FinetuneSpec, Protocol, ResolvedItem, expand_cells, resolve_dataset
 from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
 
-MAX_SIDE = 4096
+MAX_SIDE = 4096  # largest output side, pixels
 
 
 class PlanError(ValueError):
@@ -75,10 +73,12 @@ class RunPlan:
     native: int
     factor: int
     metrics: list[MetricName]
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # item -> (H, W)
     cells: list[CellPlan] = field(default_factory=list)
     finetunes: dict[str, FinetuneJob] = field(default_factory=dict)
     edits: dict[str, EditJob] = field(default_factory=dict)
     units: list[EditUnit] = field(default_factory=list)
+    image_notes: dict[str, list[str]] = field(default_factory=dict)  # item -> conversions
 
 
 def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
@@ -87,12 +87,13 @@ def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
     from ..sine.patches import default_patch_grid
 
     patches = lora = None
-    if spec.method == "sine-lora":
+    is_lora = spec.method in ("sine-lora", "sine-lora-patch")
+    if is_lora:
         lora = LoraSettings(rank=spec.lora_rank, alpha=spec.lora_alpha)
     train_text_encoder = spec.train_text_encoder
     if train_text_encoder is None:
-        train_text_encoder = spec.method != "sine-lora"
-    if spec.method == "sine-patch":
+        train_text_encoder = not is_lora
+    if spec.method in ("sine-patch", "sine-lora-patch"):
         grid = spec.patch_grid or default_patch_grid(native, factor)
         patches = PatchSettings(grid=grid, min_frac=spec.patch_min_frac)
     settings = FinetuneSettings(
@@ -109,44 +110,94 @@ def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
     return settings.to_dict()
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as img:
-            img.convert("RGB").load()
-            return img.height, img.width
-    except (UnidentifiedImageError, OSError) as err:
-        raise ImageInputError(f"image file is unreadable: {path} ({err})") from None
+def check_source_images(
+    items: dict[str, ResolvedItem], metrics: list[MetricName], scoring_size: str
+) -> tuple[dict[str, tuple[int, int]], dict[str, list[str]]]:
+    """Decode every source image and mask once: their (oriented) sizes and conversion
+    notes; refuses unreadable, undecodably large, and (for the metrics) too small ones."""
+    need = max((min_side(m), m.text) for m in metrics) if metrics else (1, "")
+    sizes, notes = {}, {}
+    for item_id, item in items.items():
+        info = inspect_image(item.image_path)
+        sizes[item_id] = (info.height, info.width)
+        notes[item_id] = list(info.notes)
+        for mask in {item.mask_path, *item.prompt_masks.values()} - {None}:
+            inspect_image(mask, "L")
+        scored = sizes[item_id] if scoring_size == "source" else _hxw(scoring_size)
+        where = item.image_path if scoring_size == "source" else "scoring.size"
+        check_min_side(where, scored, need[0], f"metric {need[1]!r}")
+    return sizes, {k: v for k, v in notes.items() if v}
+
+
+# Version of how a fine-tune's training input is made from the source file. 2: every
+# downscale antialiased (sources, patch crops) and files normalised on load (EXIF
+# orientation, 16-bit, ICC/CMYK, alpha on white). It enters the keys of the fine-tunes it
+# changes and only those: one that neither downscales nor converts is bit-identical.
+INPUT_PREPARATION = "2"
+
+
+def input_preparation(
+    source_hw: tuple[int, int], native: int, factor: int, settings: dict, notes: list[str]
+) -> dict:
+    """What the preparation does to this fine-tune's input beyond the identity ({} if
+    nothing): a conversion on load and/or a downscale (of the source to the training
+    size, of the source to the patch canvas, or of patch crops larger than the training
+    size)."""
+    patches = settings.get("patches")
+    if patches:
+        canvas = patches["grid"] * factor
+        shrinks = max(source_hw) > canvas or canvas > native
+    else:
+        shrinks = max(source_hw) > native
+    changes = {}
+    if notes:
+        changes["decoded"] = list(notes)
+    if shrinks:
+        changes["downscale"] = "antialiased"
+    return {"version": INPUT_PREPARATION, **changes} if changes else {}
+
+
+def _hxw(label: str) -> tuple[int, int]:
+    h, w = label.split("x")
+    return int(h), int(w)
 
 
 def _check_size(label: str, h: int, w: int, factor: int) -> None:
     from ..sine.components import ResolutionError
 
+    if h < factor or w < factor:
+        raise ResolutionError(
+            f"grid resolution {label!r} -> {h}x{w}: both sides must be at least the VAE "
+            f"factor {factor}"
+        )
     if h % factor or w % factor:
         raise ResolutionError(
-            f"grid resolution {label!r} -> {h}x{w} is not a multiple of the VAE factor {factor}"
+            f"grid resolution {label!r} -> {h}x{w} is not a multiple of the VAE factor {factor} "
+            f"(use sides that are multiples of {factor})"
         )
     if max(h, w) > MAX_SIDE:
         raise ResolutionError(
-            f"grid resolution {label!r} -> {h}x{w} exceeds the largest supported side {MAX_SIDE}"
+            f"grid resolution {label!r} -> {h}x{w} exceeds the largest supported side {MAX_SIDE} "
+            "(choose a smaller resolution)"
         )
 
 
 def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
     """Resolve items, keys and jobs. Reads images; loads no weights (except tiny-random's
     config, which builds in milliseconds)."""
-    from ..models import model_geometry
+    from ..models import check_model, check_precision, model_geometry
 
+    check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: refused here
+    check_precision(protocol.model.dtype, protocol.model.device)
     native, factor = model_geometry(protocol.model.name, protocol.model.revision)
     items = {i.spec.id: i for i in resolve_dataset(protocol, root)}
-    sizes, shas = {}, {}
-    for item_id, item in items.items():
-        sizes[item_id] = _image_size(item.image_path)
-        shas[item_id] = file_sha256(item.image_path)
-        for mask in {item.mask_path, *item.prompt_masks.values()} - {None}:
-            _image_size(mask)
-    model_id = model_identity(protocol.model.name, protocol.model.revision, protocol.model.seed)
     metrics = [check_metric_name(m) for m in protocol.metrics]
-    plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics)
+    sizes, notes = check_source_images(items, metrics, protocol.scoring.size)
+    shas = {item_id: file_sha256(item.image_path) for item_id, item in items.items()}
+    spec = protocol.model
+    model_id = model_identity(spec.name, spec.revision, spec.seed, spec.dtype)
+    plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics, sizes)
+    plan.image_notes = notes
     needs = {n for m in metrics for n in m.info.needs}
 
     references: list[dict[str, str]] = []
@@ -155,7 +206,10 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
         item = items[cell.item].spec
         train_prompt = cell.finetune.prompt_template.format(class_word=item.class_word)
         ft_settings = finetune_settings(cell.finetune, native, factor)
-        ft_key = finetune_key(shas[cell.item], model_id, train_prompt, ft_settings)
+        prepared = input_preparation(
+            sizes[cell.item], native, factor, ft_settings, notes.get(cell.item, [])
+        )
+        ft_key = finetune_key(shas[cell.item], model_id, train_prompt, ft_settings, prepared)
         plan.finetunes.setdefault(
             ft_key,
             FinetuneJob(ft_key, cell.item, item_path(items, cell), train_prompt, ft_settings),

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from .executors import ExecutorError, JobsFailed
+from .executors import ClusterError, ExecutorError, JobsFailed
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -187,7 +187,7 @@ class RayExecutor:
             ray.init(address=address, **(kwargs | init_kwargs))
         except (ConnectionError, RuntimeError, ValueError) as err:
             where = self.address or os.environ.get("RAY_ADDRESS") or "a local cluster"
-            raise ExecutorError(f"cannot start or join Ray at {where}: {_one_line(err)}") from None
+            raise ClusterError(f"cannot start or join Ray at {where}: {_one_line(err)}") from None
         self._owns_ray = True
 
     def close(self) -> None:
@@ -229,7 +229,7 @@ class RayExecutor:
             fits.append(math.floor(resources.get("GPU", 0) / gpus))
         slots = min(fits) if fits else 1
         if slots < 1:
-            raise ExecutorError(
+            raise ClusterError(
                 f"the Ray cluster has no room for a worker needing {self.num_cpus} CPU and "
                 f"{gpus} GPU (it has {resources.get('CPU', 0)} CPU, "
                 f"{resources.get('GPU', 0)} GPU)"
@@ -264,7 +264,7 @@ class RayExecutor:
         self._slots.remove(slot)
         if not self._slots:
             resources = ray.available_resources()
-            raise ExecutorError(
+            raise ClusterError(
                 f"no worker is left: a replacement needing {self.num_cpus} CPU and {gpus} GPU "
                 f"did not start within {self.schedule_timeout:g} s (the cluster has "
                 f"{resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU free); "

@@ -2,7 +2,8 @@
 
 The run directory is assembled in a temporary sibling folder and swapped into place
 at the end, so a failed or killed run never leaves a half-written one (the store
-keeps every finished fine-tune, edit and score for the next attempt).
+keeps every finished fine-tune, edit and score for the next attempt). Before any of
+it, the validation pass (``validate.py``) has checked everything it can.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
+import signal
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,12 +20,15 @@ import pandas as pd
 import yaml
 
 from .. import METHOD_VERSION, __version__
+from ..errors import EnvironmentFailure, Interrupted, environment_message
+from ..fileio import apply_umask_modes, make_temp_dir
 from ..protocol import Protocol, grid_axes, load_protocol
 from .executors import Executor, make_executor
 from .keys import digest
-from .plan import RunPlan, build_plan, unet_evaluations
+from .plan import RunPlan, unet_evaluations
 from .stages import Stages, edit_evaluations
 from .store import Store, write_atomic
+from .validate import check_output_dir, validate
 
 
 def cells_frame(plan: RunPlan, scores: list[dict[str, float]]) -> pd.DataFrame:
@@ -66,7 +70,7 @@ def write_run_dir(
     from ..report.tables import metric_columns, write_tables
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = make_temp_dir(out.parent, prefix=f".{out.name}.tmp-")
     try:
         cells = cells_frame(plan, scores)
         axes = [label for label, *_ in grid_axes(plan.protocol)]
@@ -85,9 +89,14 @@ def write_run_dir(
         manifest = manifest | {"axes": axes}
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1, default=str))
         write_report(tmp)
+        apply_umask_modes(tmp)
         _swap_into_place(tmp, out)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        message = environment_message(err, where=f"run directory {out}")
+        named = isinstance(err, EnvironmentFailure)  # e.g. a store entry, named already
+        if message is not None and isinstance(err, Exception) and not named:
+            raise EnvironmentFailure(message) from err
         raise
 
 
@@ -109,11 +118,11 @@ def _plots(
 
 
 def _png_copy(src: Path, dest: Path) -> None:
-    """Sources are re-encoded as PNG so the report can inline them whatever their format."""
-    from PIL import Image
+    """Sources are re-encoded as PNG (as the fine-tune saw them: oriented, 8-bit sRGB, on
+    white) so the report can inline them whatever their format."""
+    from ..images import open_image
 
-    with Image.open(src) as img:
-        img.convert("RGB").save(dest, format="PNG")
+    open_image(src)[0].save(dest, format="PNG")
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -132,27 +141,74 @@ def run_protocol(
     progress: bool = True,
     threads: int = 0,
     log=print,
+    warn=None,
 ) -> Path:
     """Run (or resume) a protocol; returns its run directory. ``threads`` > 0 sets
-    torch's CPU threads (1 is much faster on a machine shared with other jobs)."""
-    from ..environment import device_description, git_commit, library_versions
-
+    torch's CPU threads (1 is much faster on a machine shared with other jobs).
+    ``warn`` gets each validation warning (default: ``log``). SIGINT or SIGTERM
+    (where the caller turns it into ``Interrupted``) raises ``Interrupted`` saying
+    what the store keeps."""
     if threads > 0:
         import torch
 
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            return run_protocol(path, executor=executor, progress=progress, log=log)
+            return run_protocol(path, executor=executor, progress=progress, log=log, warn=warn)
         finally:
             torch.set_num_threads(previous)
+    from ..model_family import check_model
+    from ..weights import check_weights, optional_weight_note
+
     started = time.perf_counter()
-    protocol = load_protocol(path)
-    check_output_dir(protocol.output_dir)
-    plan = build_plan(protocol)
-    check_backbones(plan)  # fail before hours of fine-tuning, not after
-    store = Store(protocol.store)
-    stages = Stages(plan, store, executor or make_executor("local", progress=progress))
+    stages = None
+    try:
+        protocol = load_protocol(path)
+        check_output_dir(protocol.output_dir)
+        check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: bad input first
+        absent = check_weights(protocol, path)  # milliseconds; never the network
+        validated = validate(protocol)  # everything checkable, before the first training step
+        plan = validated.plan
+        for line in image_note_lines(plan) + [optional_weight_note(w, path) for w in absent]:
+            log(line)
+        for warning in validated.warnings:
+            (warn or log)(warning)
+        store = Store(plan.protocol.store)
+        stages = Stages(plan, store, executor or make_executor("local", progress=progress))
+        return _run_stages(path, stages, validated.warnings, started, log)
+    except KeyboardInterrupt:
+        raise Interrupted(signal.SIGINT, kept_summary(stages)) from None
+    except Interrupted as err:
+        raise Interrupted(err.signum, kept_summary(stages)) from None
+
+
+def kept_summary(stages: Stages | None) -> str:
+    """What the store holds of this run's work (for the message on an interrupt)."""
+    if stages is None:
+        return "nothing was computed yet"
+    try:
+        return _kept(stages)
+    except Exception:  # the store itself may be what failed: say less, never mask the signal
+        return f"every finished entry is kept in store {str(stages.store.root)!r}"
+
+
+def _kept(stages: Stages) -> str:
+    store, plan = stages.store, stages.plan
+    finetunes = sum(store.done("finetunes", k) for k in plan.finetunes)
+    edits = sum(store.done("edits", k) for k in plan.edits)
+    keys = [k for cell in plan.cells for k in stages.score_keys(cell).values()]
+    scores = sum(store.done("scores", k, ".json") for k in keys)
+    return (
+        f"kept {finetunes}/{len(plan.finetunes)} fine-tunes, {edits}/{len(plan.edits)} edits "
+        f"and {scores}/{len(keys)} cell scores in store {str(store.root)!r}"
+    )
+
+
+def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) -> Path:
+    from ..environment import device_description, git_commit, library_versions
+
+    plan, store = stages.plan, stages.store
+    protocol = plan.protocol
     stages.finetune_all()
     _log_stage(log, "fine-tune", stages)
     stages.edit_all()
@@ -177,11 +233,13 @@ def run_protocol(
         "libraries": library_versions(),
         "device": device_description() | {"requested": protocol.model.device},
         "model_identity": plan.model_id,
+        "input_image_notes": plan.image_notes,
         "cells": len(plan.cells),
         "stages": {name: asdict(s) for name, s in stages.stats.items()},
         "metric_backbones": stages.backbones,
         "unet_evaluations": planned,
         "all_cached": all(s.computed == 0 for s in stages.stats.values()),
+        "warnings": warnings,
     }
     out = protocol.output_dir
     manifest["seconds_total"] = time.perf_counter() - started
@@ -190,25 +248,12 @@ def run_protocol(
     return out
 
 
-def check_output_dir(out: Path) -> None:
-    """A run replaces its output folder: refuse one that is not a previous run's."""
-    from ..protocol import ProtocolError
-
-    occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
-    if occupied and not (out / "manifest.json").is_file():
-        raise ProtocolError(
-            f"output {str(out)!r} exists and is not a sine-bench run directory; "
-            "choose another 'output' (a run replaces its output folder)"
-        )
-
-
-def check_backbones(plan: RunPlan) -> None:
-    """Load every backbone the metrics need (once per process); raises MetricError."""
-    from ..metrics.registry import load_backbone
-
-    for metric in plan.metrics:
-        for kind, name in metric.backbones().items():
-            load_backbone(kind, name, metric.text)
+def image_note_lines(plan: RunPlan) -> list[str]:
+    """One line per source image that loading converted (alpha, orientation, ...)."""
+    return [
+        f"note: item {item!r} ({plan.items[item].image_path.name}): {'; '.join(notes)}"
+        for item, notes in sorted(plan.image_notes.items())
+    ]
 
 
 def _log_stage(log, name: str, stages: Stages) -> None:
@@ -218,8 +263,11 @@ def _log_stage(log, name: str, stages: Stages) -> None:
 
 
 def plan_summary(protocol: Protocol) -> dict:
-    """What ``run`` would do, without running: cells, fine-tunes, cache status, cost."""
-    plan = build_plan(protocol)
+    """What ``run`` would do, without running: cells, fine-tunes, cache status, cost,
+    and the validation pass's warnings. It raises what ``run`` would reject, except a
+    metric backbone that cannot load here (``validate.WEIGHT_CHECKS``)."""
+    validated = validate(protocol, load_weights=False)  # offline: no backbone loads
+    plan = validated.plan
     store = Store(protocol.store)
     ft_cached = sum(store.done("finetunes", k) for k in plan.finetunes)
     ed_cached = sum(store.done("edits", k) for k in plan.edits)
@@ -227,6 +275,7 @@ def plan_summary(protocol: Protocol) -> dict:
     todo = [u for u in plan.units if not all(store.done("edits", j.key) for j in u.jobs)]
     return {
         "plan": plan,
+        "warnings": validated.warnings,
         "finetunes": len(plan.finetunes),
         "finetunes_cached": ft_cached,
         "finetune_steps": sum(j.settings["steps"] for j in plan.finetunes.values()),

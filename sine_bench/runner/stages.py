@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..images import load_image, save_png_atomic
+from ..images import image_size, load_image, open_image, save_png_atomic
 from ..metrics import registry
 from ..metrics.inputs import CellInputs
 from .executors import Executor
@@ -84,7 +84,11 @@ class Stages:
             _quiet_hf_progress()
             spec = self.plan.protocol.model
             self._model = load_model(
-                spec.name, device=spec.device, dtype=spec.dtype, seed=spec.seed
+                spec.name,
+                device=spec.device,
+                dtype=spec.dtype,
+                seed=spec.seed,
+                revision=spec.revision,
             )
         return self._model
 
@@ -231,7 +235,7 @@ class Stages:
         item = self.plan.items[cell.cell.item]
         mask_path = item.mask_for(cell.cell.prompt)
         mask = file_sha256(mask_path) if mask_path else None
-        return {
+        context = {
             "scoring": self.plan.protocol.scoring.model_dump(),
             "source": self.plan.image_sha[cell.cell.item],
             "mask": mask,
@@ -240,26 +244,49 @@ class Stages:
             "reference": cell.reference,
             "memorized": cell.memorized,
         }
+        notes = self.plan.image_notes.get(cell.cell.item)
+        if notes:  # the loader converted the source (EXIF, 16-bit, ICC, alpha): other pixels
+            context["source_decoded"] = notes
+        return context
 
-    def _score_cell(self, cell: CellPlan) -> CellScores:
-        context = self._context(cell)
-        scored = CellScores()
-        inputs = None
+    def score_keys(self, cell: CellPlan, context: dict | None = None) -> dict[str, str]:
+        """Each cell-scope metric's score key (its text -> key) for one cell."""
+        context = context or self._context(cell)
+        keys = {}
         for metric in (m for m in self.plan.metrics if m.info.scope == "cell"):
             own = context | registry.score_identity(metric)
             if "anchors" in metric.info.needs:  # only its key: other metrics stay cached
                 own["anchors"] = cell.anchors
-            key = score_key(cell.edit, metric.text, own)
-            if self.store.done("scores", key, ".json"):
-                record = self.store.read_json("scores", key)
+            keys[metric.text] = score_key(cell.edit, metric.text, own)
+        return keys
+
+    def _score_cell(self, cell: CellPlan) -> CellScores:
+        """Read the cell's stored scores and compute the missing ones under the edit's
+        lock, so two runs sharing a store never compute a score twice."""
+        context = self._context(cell)
+        keys = self.score_keys(cell, context)
+        scored = CellScores()
+        records: dict[str, dict] = {}
+        missing = [m for m in keys if not self.store.done("scores", keys[m], ".json")]
+        if missing:
+            with self.store.lock("scores", cell.edit):
+                inputs = None
+                for metric in (m for m in self.plan.metrics if m.text in missing):
+                    key = keys[metric.text]
+                    if self.store.done("scores", key, ".json"):
+                        continue  # another run scored it while this one waited
+                    inputs = inputs or self._inputs(cell, context)
+                    value = registry.scorer(metric)(metric, inputs)
+                    record = {"label": _label(metric), "value": _finite_or_nan(value)}
+                    record["backbones"] = _resolved_backbones(metric)
+                    self.store.write_json("scores", key, record)
+                    records[metric.text] = record
+                    scored.computed += 1
+        for metric_text, key in keys.items():
+            if metric_text not in records:
+                records[metric_text] = self.store.read_json("scores", key)
                 scored.cached += 1
-            else:
-                inputs = inputs or self._inputs(cell, context)
-                value = registry.scorer(metric)(metric, inputs)
-                record = {"label": _label(metric), "value": _finite_or_nan(value)}
-                record["backbones"] = _resolved_backbones(metric)
-                self.store.write_json("scores", key, record)
-                scored.computed += 1
+            record = records[metric_text]
             scored.backbones[record["label"]] = record.get("backbones", {})
             scored.values[record["label"]] = _from_json(record["value"])
         return scored
@@ -277,36 +304,40 @@ class Stages:
         for members in groups.values():
             edit_keys = sorted(self.plan.cells[i].edit for i in members)
             key = score_key(digest(edit_keys), metric.text, registry.score_identity(metric))
-            if self.store.done("scores", key, ".json"):
-                record = self.store.read_json("scores", key)
-                stats.cached += 1
-            else:
-                size = self._score_size(self.plan.cells[members[0]])
-                edits = [self._load01(self.edit_image(k), size) for k in edit_keys]
-                value = registry.scorer(metric)(metric, edits)
-                record = {"label": metric.text, "value": _finite_or_nan(value)}
-                record["backbones"] = _resolved_backbones(metric)
-                self.store.write_json("scores", key, record)
-                stats.computed += 1
+            computed = False
+            if not self.store.done("scores", key, ".json"):
+                with self.store.lock("scores", key):
+                    if not self.store.done("scores", key, ".json"):
+                        self._write_group_score(metric, key, members[0], edit_keys)
+                        computed = True
+            stats.computed += computed
+            stats.cached += not computed
+            record = self.store.read_json("scores", key)
             self.backbones[record["label"]] = record.get("backbones", {})
             for i in members:
                 rows[i][record["label"]] = _from_json(record["value"])
 
+    def _write_group_score(self, metric, key: str, first: int, edit_keys: list[str]) -> None:
+        size = self._score_size(self.plan.cells[first])
+        edits = [self._load01(self.edit_image(k), size) for k in edit_keys]
+        value = registry.scorer(metric)(metric, edits)
+        record = {"label": metric.text, "value": _finite_or_nan(value)}
+        record["backbones"] = _resolved_backbones(metric)
+        self.store.write_json("scores", key, record)
+
     def _score_size(self, cell: CellPlan) -> tuple[int, int]:
         size = self.plan.protocol.scoring.size
         if size == "source":
-            with Image.open(self.plan.items[cell.cell.item].image_path) as img:
-                return img.height, img.width
+            return image_size(self.plan.items[cell.cell.item].image_path)
         h, w = size.split("x")
         return int(h), int(w)
 
     def _load01(self, path: Path, size: tuple[int, int], mode: str = "RGB") -> torch.Tensor:
         resample = RESAMPLE[self.plan.protocol.scoring.resample] if mode == "RGB" else Image.NEAREST
-        with Image.open(path) as img:
-            img = img.convert(mode)
-            if (img.height, img.width) != size:
-                img = img.resize((size[1], size[0]), resample)
-            array = np.asarray(img, dtype=np.float32) / 255.0
+        img, _ = open_image(path, mode)  # sources and masks as the fine-tune saw them
+        if (img.height, img.width) != size:
+            img = img.resize((size[1], size[0]), resample)  # PIL: antialiased when shrinking
+        array = np.asarray(img, dtype=np.float32) / 255.0
         tensor = torch.from_numpy(array.copy())
         return tensor.permute(2, 0, 1)[None] if tensor.dim() == 3 else tensor[None, None]
 

@@ -3,7 +3,10 @@
 An entry is done when its final path exists; everything is written to a temporary
 name in the same folder and renamed into place, so a killed run leaves no half
 entries. ``lock(key)`` (fcntl.flock on a per-key file) makes two runs that share a
-store compute a key once: the second waits, then finds it done.
+store compute a key once: the second waits, then finds it done. Entries get the
+modes the umask gives (a group can share a store), and a write that fails for want
+of space or permission is one ``EnvironmentFailure`` naming the entry, which leaves
+nothing behind: the key is simply not done yet.
 """
 
 from __future__ import annotations
@@ -12,11 +15,31 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from ..errors import EnvironmentFailure, environment_message
+from ..fileio import apply_umask_modes, make_temp_dir, write_atomic
+
+__all__ = ["Store", "StoreWriteError", "write_atomic"]
+
+
+class StoreWriteError(EnvironmentFailure):
+    """A store entry could not be written (no space, read-only, no permission)."""
+
+
+@contextmanager
+def _naming_failed_writes(entry: Path) -> Iterator[None]:
+    """Re-raise a write that failed for an environment reason as one line naming the entry."""
+    try:
+        yield
+    except Exception as err:
+        message = environment_message(err, where=f"store entry {entry}")
+        if message is None:
+            raise
+        raise StoreWriteError(message) from err
 
 
 class Store:
@@ -66,31 +89,21 @@ class Store:
     def write_dir(self, stage: str, key: str) -> Iterator[Path]:
         """A temp folder to fill; renamed to the entry's final path when the block exits."""
         final = self.path(stage, key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
-        try:
-            yield tmp
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        with _naming_failed_writes(final):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = make_temp_dir(final.parent, prefix=f".{key}.")
+            try:
+                yield tmp
+                apply_umask_modes(tmp)
+                os.replace(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
 
     def write_json(self, stage: str, key: str, data: Any) -> None:
-        write_atomic(self.path(stage, key, ".json"), json.dumps(data, indent=1, sort_keys=True))
+        path = self.path(stage, key, ".json")
+        with _naming_failed_writes(path):
+            write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
 
     def read_json(self, stage: str, key: str) -> Any:
         return json.loads(self.path(stage, key, ".json").read_text())
-
-
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write via a temp file in the same folder + rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -22,16 +22,20 @@ from transformers import CLIPTextModel
 
 from ..hf_compat import dtype_kwargs
 from .components import DiffusionModel
-from .lora import LoraSettings, add_lora, attach_lora, detach_lora, save_lora
+from .lora import LoraSettings, LoraView, add_lora, attach_lora, detach_lora, save_lora
 from .patches import PatchSettings, crop_canvas, resize_image, sample_crop_box, to_canvas
 from .position import PositionEncodingConfig
+from .precision import MixedPrecision
 from .sampler import FinetunedModel
 from .unet import (
+    PositionEncodingError,
     check_compatible,
     crop_boxes,
     enable_position_encoding,
     load_unet,
+    position_encoding_on,
     save_unet,
+    write_position_encoding,
 )
 
 FINETUNE_FILENAME = "sine_finetune.json"
@@ -59,8 +63,6 @@ class FinetuneSettings:
     lora: LoraSettings | None = None  # sine-lora: train an adapter, not a UNet copy
 
     def __post_init__(self) -> None:
-        if self.lora is not None and self.patches is not None:
-            raise ValueError("LoRA fine-tuning with patches (position encoding) is not supported")
         if self.steps < 0:
             raise ValueError(f"fine-tune steps must be >= 0, got {self.steps}")
         if not self.learning_rate > 0:
@@ -90,6 +92,7 @@ class FinetuneResult:
     model: FinetunedModel
     settings: FinetuneSettings
     losses: list[float] = field(default_factory=list)
+    skipped_steps: int = 0  # float16: steps the gradient scaler skipped (overflow)
 
     @property
     def position_encoding(self) -> PositionEncodingConfig | None:
@@ -122,13 +125,36 @@ class _TrainingImage:
         return latent * self.model.vae.config.scaling_factor, box
 
 
+def training_target(
+    scheduler, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    """What the UNet is trained to predict under the scheduler's ``prediction_type``:
+    the noise (epsilon), the velocity sqrt(a) eps - sqrt(1 - a) x0 (v_prediction, SD 2.x
+    768) or the clean latent itself (sample)."""
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return scheduler.get_velocity(x0, noise, t)
+    if kind == "sample":
+        return x0
+    raise ValueError(f"unsupported scheduler prediction_type {kind!r}")
+
+
+def predicted_x0(scheduler, z_t: torch.Tensor, pred: torch.Tensor, t: torch.Tensor):
+    """The clean latent a prediction implies (for the x0-L1 term)."""
+    alpha = scheduler.alphas_cumprod.to(z_t.device)[t].view(-1, 1, 1, 1)
+    kind = scheduler.config.prediction_type
+    if kind == "v_prediction":
+        return alpha.sqrt() * z_t - (1 - alpha).sqrt() * pred
+    if kind == "sample":
+        return pred
+    return (z_t - (1 - alpha).sqrt() * pred) / alpha.sqrt()
+
+
 def _x0_l1(model: DiffusionModel, z_t, pred, x0, t) -> torch.Tensor:
     """Per-sample L1 of the predicted x0 latent, weighted by (t/T)^2, batch mean."""
-    alpha = model.scheduler.alphas_cumprod.to(z_t.device)[t].view(-1, 1, 1, 1)
-    if model.scheduler.config.prediction_type == "v_prediction":
-        x0_pred = alpha.sqrt() * z_t - (1 - alpha).sqrt() * pred
-    else:
-        x0_pred = (z_t - (1 - alpha).sqrt() * pred) / alpha.sqrt()
+    x0_pred = predicted_x0(model.scheduler, z_t, pred.float(), t)
     weight = (t.float() / model.num_train_timesteps) ** 2
     per_sample = (x0_pred.float() - x0.float()).abs().mean(dim=(1, 2, 3))
     return (weight * per_sample).mean()
@@ -142,6 +168,20 @@ def _text_encoder_checkpointing(text_encoder: CLIPTextModel, enable: bool) -> No
     method()
 
 
+def _trainable_copies(model: DiffusionModel, settings: FinetuneSettings):
+    """(UNet, text encoder) to train. Full fine-tunes copy both in float32 (the master
+    weights of mixed precision); a LoRA adapter trains on the resident base UNet (no copy;
+    the adapter is float32); a frozen text encoder is the base one."""
+    if settings.lora is not None:
+        unet = model.unet
+    else:
+        unet = copy.deepcopy(model.unet).float()
+    text_encoder = model.text_encoder
+    if settings.train_text_encoder:
+        text_encoder = copy.deepcopy(model.text_encoder).float()
+    return unet, text_encoder
+
+
 def finetune(
     model: DiffusionModel,
     image: torch.Tensor,
@@ -150,19 +190,46 @@ def finetune(
     *,
     progress: bool = True,
 ) -> FinetuneResult:
-    """Fine-tune copies of the UNet and text encoder on ``image`` ((3, H, W) in [-1, 1]).
+    """Fine-tune on ``image`` ((3, H, W) in [-1, 1]); a full fine-tune trains float32
+    copies of the UNet and text encoder, ``sine-lora`` an adapter on the base UNet.
 
-    The pretrained components in ``model`` are left untouched (both are needed at
-    edit time), except that a LoRA fine-tune attached to it is detached first.
+    With a half-precision base (``model.dtype`` bfloat16 / float16) this is standard
+    mixed precision: float32 trainable weights and AdamW state, the forward pass under
+    autocast, a gradient scaler for float16, the frozen VAE (and frozen text encoder /
+    LoRA base) in the low precision (:class:`~sine_bench.sine.precision.MixedPrecision`).
+    The pretrained components in ``model`` are left untouched (both are needed at edit
+    time), except that a LoRA fine-tune attached to it is detached first and a new LoRA
+    fine-tune stays attached (disabled outside its view).
     """
     detach_lora(model.unet)
-    generator = torch.Generator().manual_seed(settings.seed)
     torch.manual_seed(settings.seed)  # dropout and other global-RNG users, if any
-    unet = copy.deepcopy(model.unet)
-    text_encoder = copy.deepcopy(model.text_encoder)
-    if settings.patches is not None:
-        enable_position_encoding(unet, settings.patches.grid, settings.patches.interpolation)
-    unet.train().requires_grad_(True)
+    unet, text_encoder = _trainable_copies(model, settings)
+    gated = settings.lora is not None
+    try:
+        if settings.patches is not None:
+            grid, interpolation = settings.patches.grid, settings.patches.interpolation
+            enable_position_encoding(unet, grid, interpolation, gated=gated)
+        losses, skipped = _train(model, unet, text_encoder, image, prompt, settings, progress)
+    except BaseException:
+        if gated:  # leave the shared base UNet as it was: plain, frozen, in eval mode
+            detach_lora(model.unet)
+            model.unet.eval().requires_grad_(False)
+        raise
+    unet.eval().requires_grad_(False)
+    text_encoder.eval().requires_grad_(False)
+    if gated:
+        model.unet.disable_adapters()
+        unet = LoraView(model.unet)
+    model_ft = FinetunedModel(unet, text_encoder, prompt)
+    return FinetuneResult(model_ft, settings, losses, skipped)
+
+
+def _train(model, unet, text_encoder, image, prompt, settings, progress) -> tuple[list, int]:
+    """The training loop; returns the per-step losses and the steps the float16 gradient
+    scaler skipped (non-finite gradients)."""
+    generator = torch.Generator().manual_seed(settings.seed)
+    precision = MixedPrecision(model.dtype, model.device)
+    unet.train().requires_grad_(settings.lora is None)
     text_encoder.train(settings.train_text_encoder)
     text_encoder.requires_grad_(settings.train_text_encoder)
     if settings.gradient_checkpointing:
@@ -170,9 +237,7 @@ def finetune(
         if settings.train_text_encoder:
             _text_encoder_checkpointing(text_encoder, True)
 
-    params = list(unet.parameters())
-    if settings.lora is not None:
-        params = add_lora(unet, settings.lora)
+    params = list(unet.parameters()) if settings.lora is None else add_lora(unet, settings.lora)
     if settings.train_text_encoder:
         params += list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(
@@ -184,70 +249,85 @@ def finetune(
     )
     source = _TrainingImage(model, image.to(model.device), settings.patches)
     ids = model.tokenize([prompt])
-    prediction_type = model.scheduler.config.prediction_type
     losses: list[float] = []
-
     bar = tqdm(range(settings.steps), desc="fine-tune", disable=not progress)
-    for step in bar:
-        x0, box = source.draw(generator)
-        noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
-        t = torch.randint(0, model.num_train_timesteps, (1,), generator=generator)
-        t = t.to(x0.device)
-        z_t = model.scheduler.add_noise(x0, noise, t)
-        with torch.set_grad_enabled(settings.train_text_encoder):
-            text = text_encoder(ids)[0]
-        with crop_boxes(unet, [box] if box is not None else None):
-            pred = unet(z_t, t, text).sample
-        target = (
-            model.scheduler.get_velocity(x0, noise, t)
-            if prediction_type == "v_prediction"
-            else noise
-        )
-        loss = F.mse_loss(pred.float(), target.float())
-        if settings.x0_l1_weight:
-            loss = loss + settings.x0_l1_weight * _x0_l1(model, z_t, pred, x0, t)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise FinetuneDivergedError(
-                f"fine-tune loss became {value} at step {step} (lr={settings.learning_rate}); "
-                "lower the learning rate or check the input image"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(value)
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{value:.4f}")
-
-    unet.eval()
-    text_encoder.eval()
-    if settings.gradient_checkpointing:
-        unet.disable_gradient_checkpointing()
-        if settings.train_text_encoder:
-            _text_encoder_checkpointing(text_encoder, False)
-    unet.requires_grad_(False)
-    text_encoder.requires_grad_(False)
-    return FinetuneResult(FinetunedModel(unet, text_encoder, prompt), settings, losses)
+    try:
+        with position_encoding_on(unet):  # a LoRA patch fine-tune's encoding is gated
+            for step in bar:
+                x0, box = source.draw(generator)
+                x0 = x0.float()  # the VAE runs in the base's dtype; training maths in float32
+                noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+                t = torch.randint(0, model.num_train_timesteps, (1,), generator=generator)
+                t = t.to(x0.device)
+                z_t = model.scheduler.add_noise(x0, noise, t)
+                with precision.autocast():
+                    with torch.set_grad_enabled(settings.train_text_encoder):
+                        text = text_encoder(ids)[0]
+                    with crop_boxes(unet, [box] if box is not None else None):
+                        pred = unet(z_t, t, text).sample
+                target = training_target(model.scheduler, x0, noise, t)
+                loss = F.mse_loss(pred.float(), target.float())
+                if settings.x0_l1_weight:
+                    loss = loss + settings.x0_l1_weight * _x0_l1(model, z_t, pred, x0, t)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise FinetuneDivergedError(
+                        f"fine-tune loss became {value} at step {step} "
+                        f"(lr={settings.learning_rate}{precision.describe()}); "
+                        f"{precision.divergence_hint()}"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                precision.step(loss, optimizer)
+                losses.append(value)
+                if step % 10 == 0:
+                    bar.set_postfix(loss=f"{value:.4f}")
+    finally:
+        if settings.gradient_checkpointing:
+            unet.disable_gradient_checkpointing()
+            if settings.train_text_encoder:
+                _text_encoder_checkpointing(text_encoder, False)
+    return losses, precision.skipped
 
 
 def save_finetune(result: FinetuneResult, path: str | Path) -> None:
-    """Write unet/ (with PE settings), text_encoder/ if trained, and sine_finetune.json."""
+    """Write unet/ (a patch UNet marked so plain diffusers refuses it) or unet_lora/ (the
+    adapter, with the PE settings for patches), text_encoder/ if trained, and
+    sine_finetune.json. Trained weights are stored as trained: float32."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    pe = result.position_encoding
     if result.settings.lora is not None:
-        save_lora(result.model.unet, path / LORA_FOLDER)
+        unet = result.model.unet
+        save_lora(unet.base if isinstance(unet, LoraView) else unet, path / LORA_FOLDER)
+        if pe is not None:
+            write_position_encoding(pe, path / LORA_FOLDER)
     else:
         save_unet(result.model.unet, path / "unet")
     if result.settings.train_text_encoder:
         result.model.text_encoder.save_pretrained(path / "text_encoder")
-    pe = result.position_encoding
     record = {
         "prompt": result.model.prompt,
         "settings": result.settings.to_dict(),
         "position_encoding": pe.to_dict() if pe is not None else None,
         "losses": result.losses,
     }
+    if result.skipped_steps:
+        record["skipped_steps"] = result.skipped_steps
     (path / FINETUNE_FILENAME).write_text(json.dumps(record, indent=2))
+
+
+def _expected_encoding(
+    saved: PositionEncodingConfig | None, expect_grid: int | None, where: str
+) -> PositionEncodingConfig | None:
+    """The encoding a caller asking for grid G (None: none) requires of a saved one."""
+    if expect_grid is None:
+        return None
+    if saved is None:
+        raise PositionEncodingError(
+            f"{where} was saved without a position encoding (not a patch fine-tune), but "
+            f"G={int(expect_grid)} was requested"
+        )
+    return PositionEncodingConfig(int(expect_grid), saved.channels, saved.interpolation)
 
 
 def load_finetune(
@@ -255,33 +335,30 @@ def load_finetune(
     base: DiffusionModel,
     expect_grid: int | None | str = "saved",
 ) -> FinetuneResult:
-    """Load a saved fine-tune; ``expect_grid`` (G, or None for plain) must match it."""
+    """Load a saved fine-tune; ``expect_grid`` (G, or None for plain) must match it.
+
+    A full fine-tune's UNet and text encoder load in float32 (as trained; the sampler
+    feeds them in their dtype); a LoRA adapter is attached to ``base.unet``."""
     path = Path(path)
     meta_file = path / FINETUNE_FILENAME
     if not meta_file.exists():
         raise FileNotFoundError(f"{path} is not a SINE fine-tune (no {FINETUNE_FILENAME})")
     record = json.loads(meta_file.read_text())
     settings = FinetuneSettings.from_dict(record["settings"])
+    saved_pe = record.get("position_encoding")
+    saved = PositionEncodingConfig(**saved_pe) if saved_pe else None
     expect: PositionEncodingConfig | None | str = "saved"
     if expect_grid != "saved":
-        saved = record["position_encoding"]
-        if expect_grid is None or saved is None:
-            expect = None
-        else:
-            expect = PositionEncodingConfig(
-                grid=int(expect_grid),
-                channels=saved["channels"],
-                interpolation=saved["interpolation"],
-            )
+        expect = _expected_encoding(saved, expect_grid, str(path))  # type: ignore[arg-type]
+        check_compatible(saved, expect, str(path))
     if settings.lora is not None:
-        if expect != "saved":
-            check_compatible(None, expect, str(path))  # type: ignore[arg-type]
-        unet = attach_lora(base.unet, path / LORA_FOLDER, settings.lora)
+        unet = attach_lora(base.unet, path / LORA_FOLDER, settings.lora, saved)
     else:
-        unet = load_unet(path / "unet", expect=expect, torch_dtype=base.dtype).to(base.device)
+        unet = load_unet(path / "unet", expect=expect, torch_dtype=torch.float32)
+        unet = unet.to(base.device)
     if settings.train_text_encoder:
         text_encoder = CLIPTextModel.from_pretrained(
-            path / "text_encoder", **dtype_kwargs("transformers", base.dtype)
+            path / "text_encoder", **dtype_kwargs("transformers", torch.float32)
         )
         text_encoder = text_encoder.to(base.device)
     else:
@@ -289,4 +366,5 @@ def load_finetune(
     unet.eval().requires_grad_(False)
     text_encoder.eval().requires_grad_(False)
     model = FinetunedModel(unet, text_encoder, record["prompt"])
-    return FinetuneResult(model, settings, list(record.get("losses", [])))
+    losses = list(record.get("losses", []))
+    return FinetuneResult(model, settings, losses, int(record.get("skipped_steps", 0)))

@@ -33,6 +33,7 @@ from .sampler import (
     EvaluationCounter,
     FinetunedModel,
     SinePlan,
+    finetuned_prediction,
     initial_latents,
     make_scheduler,
     sample_latents,
@@ -258,7 +259,7 @@ def _finetuned(finetuned, rows, inputs, texts, t, batch_size) -> dict[int, torch
     for chunk in _chunks(guided, batch_size):
         z = torch.cat([inputs[r] for r in chunk])
         text = texts.finetuned_prompt().expand(len(chunk), -1, -1)
-        pred = finetuned.unet(z, t, text).sample
+        pred = finetuned_prediction(finetuned.unet, z, t, text)
         for j, r in enumerate(chunk):
             eps[r] = pred[j : j + 1]
     return eps

@@ -5,6 +5,11 @@ edit time one base UNet stays resident: the adapter is attached to it, disabled 
 the pretrained model's evaluations and enabled only inside the fine-tuned model's
 (:class:`LoraView`). One LoRA fine-tune is attached to a base UNet at a time;
 attaching another (or starting a fine-tune) detaches the previous one.
+
+With patches (``sine-lora-patch``) the fine-tune's position encoding is attached to the
+base UNet too, gated like the adapter: on only inside the view. The adapter's weights
+are float32 whatever the base's dtype (a bfloat16 base keeps its memory saving; the
+low-rank update, trained under autocast, keeps full precision).
 """
 
 from __future__ import annotations
@@ -12,8 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from diffusers import UNet2DConditionModel
 from torch import nn
+
+from .position import PositionEncodingConfig
+from .unet import enable_position_encoding, position_encoding_on, remove_position_encoding
 
 ADAPTER = "sine"
 ADAPTER_FILENAME = "adapter.safetensors"
@@ -56,6 +65,7 @@ def add_lora(unet: UNet2DConditionModel, settings: LoraSettings) -> list[nn.Para
     unet.add_adapter(config, adapter_name=ADAPTER)
     params = [p for name, p in unet.named_parameters() if f".{ADAPTER}." in name]
     for p in params:
+        p.data = p.data.float()  # peft creates them in the base's dtype
         p.requires_grad_(True)
     if not params:
         raise ValueError(f"no UNet module matches the LoRA targets {settings.targets}")
@@ -78,10 +88,18 @@ def has_lora(unet: nn.Module) -> bool:
 
 
 def detach_lora(unet: UNet2DConditionModel) -> None:
-    """Remove the SINE adapter and peft's wrapper layers, if any: the UNet is the plain
-    base model again (same modules and state-dict keys as before attaching)."""
+    """Remove the SINE adapter and peft's wrapper layers, and a gated position encoding,
+    if any: the UNet is the plain base model again (same modules and state-dict keys as
+    before attaching)."""
     if has_lora(unet):
         unet.unload_lora()
+    if getattr(getattr(unet, "sine_position_encoding", None), "gated", False):
+        remove_position_encoding(unet)
+
+
+def attach_position_encoding(unet: UNet2DConditionModel, config: PositionEncodingConfig) -> None:
+    """A LoRA patch fine-tune's encoding on the shared base: gated (off outside the view)."""
+    enable_position_encoding(unet, config.grid, config.interpolation, gated=True)
 
 
 class LoraView(nn.Module):
@@ -96,18 +114,30 @@ class LoraView(nn.Module):
     def config(self):
         return self.base.config
 
+    @property
+    def sine_position_encoding(self):
+        """The (gated) encoding of a LoRA patch fine-tune, else None."""
+        return getattr(self.base, "sine_position_encoding", None)
+
     def forward(self, *args, **kwargs):
         if not has_lora(self.base):
             raise RuntimeError("this LoRA fine-tune was detached from its base UNet")
         self.base.enable_adapters()
         try:
-            return self.base(*args, **kwargs)
+            with position_encoding_on(self.base):
+                return self.base(*args, **kwargs)
         finally:
             self.base.disable_adapters()
 
 
-def attach_lora(base: UNet2DConditionModel, folder: str | Path, settings: LoraSettings) -> LoraView:
-    """Load a saved adapter onto ``base`` (replacing any attached one), disabled."""
+def attach_lora(
+    base: UNet2DConditionModel,
+    folder: str | Path,
+    settings: LoraSettings,
+    position_encoding: PositionEncodingConfig | None = None,
+) -> LoraView:
+    """Load a saved adapter (and a patch fine-tune's encoding) onto ``base``, replacing
+    any attached one; both stay off outside the returned view."""
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -116,14 +146,16 @@ def attach_lora(base: UNet2DConditionModel, folder: str | Path, settings: LoraSe
         raise FileNotFoundError(f"LoRA fine-tune is missing its adapter: {file}")
     detach_lora(base)
     add_lora(base, settings)
-    param = next(base.parameters())
-    state = {k: v.to(param.device, param.dtype) for k, v in load_file(file).items()}
+    device = next(base.parameters()).device
+    state = {k: v.to(device, torch.float32) for k, v in load_file(file).items()}
     result = set_peft_model_state_dict(base, state, adapter_name=ADAPTER)
     unexpected = getattr(result, "unexpected_keys", None) or []
     if unexpected:
         raise ValueError(f"{file} does not fit this UNet (unexpected keys, e.g. {unexpected[0]})")
     base.requires_grad_(False)
     base.disable_adapters()
+    if position_encoding is not None:
+        attach_position_encoding(base, position_encoding)
     return LoraView(base)
 
 

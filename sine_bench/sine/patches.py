@@ -60,7 +60,8 @@ def sample_crop_box(settings: PatchSettings, generator: torch.Generator) -> Crop
 
 
 def to_canvas(image: torch.Tensor, grid: int, cell_px: int) -> torch.Tensor:
-    """Squash a (3, H, W) image to the square (3, G*cell_px, G*cell_px) canvas (bicubic)."""
+    """Squash a (3, H, W) image to the square (3, G*cell_px, G*cell_px) canvas (bicubic,
+    antialiased where it shrinks)."""
     side = grid * cell_px
     return resize_image(image, (side, side))
 
@@ -68,15 +69,25 @@ def to_canvas(image: torch.Tensor, grid: int, cell_px: int) -> torch.Tensor:
 def crop_canvas(
     canvas: torch.Tensor, box: CropBox, cell_px: int, out_size: tuple[int, int]
 ) -> torch.Tensor:
-    """The pixels under a cell-aligned box, resized (bicubic) to the training size."""
+    """The pixels under a cell-aligned box, resized (bicubic, antialiased where it shrinks)
+    to the training size."""
     y0, x0, y1, x1 = box
     crop = canvas[:, y0 * cell_px : y1 * cell_px, x0 * cell_px : x1 * cell_px]
     return resize_image(crop, out_size)
 
 
 def resize_image(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bicubic resize of a (3, H, W) image in [-1, 1], clamped back into range."""
+    """Bicubic resize of a (3, H, W) image in [-1, 1], clamped back into range.
+
+    Antialiased whenever a side shrinks (a photo's fine texture would otherwise alias
+    into moire in the training data). A pure upscale keeps plain bicubic: there torch's
+    antialiased path filters nothing and only swaps the cubic coefficient (-0.75 for
+    PIL's -0.5), which would change upscaled pixels for no gain.
+    """
     if tuple(image.shape[-2:]) == tuple(size):
         return image
-    out = F.interpolate(image[None], size=size, mode="bicubic", align_corners=False)[0]
+    shrinks = size[0] < image.shape[-2] or size[1] < image.shape[-1]
+    out = F.interpolate(
+        image[None], size=size, mode="bicubic", align_corners=False, antialias=shrinks
+    )[0]
     return out.clamp(-1.0, 1.0)

@@ -36,6 +36,23 @@ class FinetunedModel:
     prompt: str
 
 
+def weight_dtype(unet: torch.nn.Module) -> torch.dtype:
+    """The dtype a UNet computes in (a LoRA view: its base's; the adapter may be fp32)."""
+    return getattr(unet, "base", unet).conv_in.weight.dtype
+
+
+def finetuned_prediction(
+    unet: torch.nn.Module, z: torch.Tensor, t: torch.Tensor, text: torch.Tensor
+) -> torch.Tensor:
+    """A fine-tuned UNet's prediction in the sampler's dtype. A full fine-tune keeps the
+    float32 weights it was trained in when the base runs in half precision (its update is
+    below bfloat16's resolution at the paper's learning rate), so inputs are cast to it."""
+    dtype = weight_dtype(unet)
+    if dtype == z.dtype:
+        return unet(z, t, text).sample
+    return unet(z.to(dtype), t, text.to(dtype)).sample.to(z.dtype)
+
+
 class GuidancePlan(Protocol):
     """Decides, per timestep, which fine-tuned models run and how predictions combine."""
 
@@ -163,7 +180,7 @@ def sample_latents(
         evaluations = 2
         eps_models = []
         for i in plan.models_at(t_int):
-            eps_models.append(finetuned[i].unet(z, t, text_ft[i]).sample)
+            eps_models.append(finetuned_prediction(finetuned[i].unet, z, t, text_ft[i]))
             evaluations += 1
         eps = plan.combine(t_int, eps_u, eps_c, eps_models)
         latents = scheduler.step(eps, t, latents, eta=eta, generator=generator).prev_sample

@@ -8,7 +8,16 @@ fine-tuned with patches; the pretrained model never sees it.
 A UNet saved with :func:`save_unet` records its encoding settings in
 ``sine_position_encoding.json`` next to diffusers' files. :func:`load_unet` refuses to
 put a patch fine-tune into a UNet without the encoding, or with another grid, since
-that would silently drop or distort it.
+that would silently drop or distort it. So does plain diffusers: a patch UNet's weights
+are saved as the ``sine-pe`` variant and its config names a class diffusers does not
+have, so ``UNet2DConditionModel.from_pretrained(folder)`` fails (no
+``diffusion_pytorch_model.safetensors``) instead of loading it without its encoding;
+a README in the folder says why. Folders saved before (plain weights file plus the
+side file) still load with :func:`load_unet`.
+
+For ``sine-lora`` the encoding is *gated*: attached to the shared base UNet but added
+only while the LoRA view (the fine-tuned model) runs, so the pretrained model's calls
+never see it.
 """
 
 from __future__ import annotations
@@ -32,6 +41,20 @@ from .position import (
 )
 
 PE_FILENAME = "sine_position_encoding.json"
+PE_VARIANT = "sine-pe"  # weights file: diffusion_pytorch_model.sine-pe.safetensors
+PE_CLASS_NAME = "SinePatchUNet2DConditionModel"  # config.json _class_name of a patch UNet
+PE_README = """\
+This UNet is a SINE patch fine-tune (sine-bench). It adds a fixed 2-D sinusoidal
+position encoding after conv_in, which diffusers' UNet2DConditionModel does not have,
+so its weights are saved as the "sine-pe" variant and plain
+UNet2DConditionModel.from_pretrained(this folder) fails on purpose: loaded that way
+the model would silently lose its encoding. Load it with
+
+    from sine_bench.sine.unet import load_unet
+    unet = load_unet("<this folder>")
+
+Encoding settings: sine_position_encoding.json.
+"""
 
 
 class PositionEncodingError(ValueError):
@@ -46,6 +69,8 @@ class PositionEncoding(nn.Module):
         self.config = config
         self.register_buffer("table", sinusoidal_table(config), persistent=False)
         self.boxes: list[CropBox] | None = None
+        self.gated = False  # a LoRA fine-tune's encoding on the shared base UNet
+        self.active = True  # False while a gated encoding's fine-tuned model is not running
         self._whole_cache: dict[tuple[int, int], torch.Tensor] = {}
 
     def encoding(self, size: tuple[int, int]) -> torch.Tensor:
@@ -73,13 +98,15 @@ class PositionEncoding(nn.Module):
 
 
 def _conv_in_hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-    return module.sine_pe_owner.add_to(output)  # type: ignore[attr-defined]
+    pe = module.sine_pe_owner  # type: ignore[attr-defined]
+    return pe.add_to(output) if pe.active else output
 
 
 def enable_position_encoding(
-    unet: UNet2DConditionModel, grid: int, interpolation: str = "bilinear"
+    unet: UNet2DConditionModel, grid: int, interpolation: str = "bilinear", *, gated: bool = False
 ) -> PositionEncodingConfig:
-    """Give ``unet`` the fixed encoding of a ``grid x grid`` cell canvas, in place."""
+    """Give ``unet`` the fixed encoding of a ``grid x grid`` cell canvas, in place;
+    ``gated``: off until :func:`position_encoding_on` (a LoRA fine-tune's base UNet)."""
     if position_encoding_config(unet) is not None:
         raise PositionEncodingError("this UNet already has a position encoding")
     config = PositionEncodingConfig(
@@ -87,11 +114,37 @@ def enable_position_encoding(
     )
     param = next(unet.parameters())
     pe = PositionEncoding(config).to(device=param.device)
+    pe.gated, pe.active = gated, not gated
     unet.sine_position_encoding = pe
     # Keep a plain attribute (not a submodule) on conv_in pointing back to the encoder.
     object.__setattr__(unet.conv_in, "sine_pe_owner", pe)
     unet.conv_in.register_forward_hook(_conv_in_hook)
     return config
+
+
+def remove_position_encoding(unet: nn.Module) -> None:
+    """Take the encoding off ``unet`` again (its hook too); nothing if it has none."""
+    if getattr(unet, "sine_position_encoding", None) is None:
+        return
+    hooks = unet.conv_in._forward_hooks  # by identity: a deep copy's handles would not do
+    for key in [k for k, hook in hooks.items() if hook is _conv_in_hook]:
+        del hooks[key]
+    del unet.sine_position_encoding
+    object.__delattr__(unet.conv_in, "sine_pe_owner")
+
+
+@contextlib.contextmanager
+def position_encoding_on(unet: nn.Module) -> Iterator[None]:
+    """Within the block a gated encoding is added (no-op without an encoding)."""
+    pe = getattr(unet, "sine_position_encoding", None)
+    if pe is None:
+        yield
+        return
+    previous, pe.active = pe.active, True
+    try:
+        yield
+    finally:
+        pe.active = previous
 
 
 def position_encoding_config(unet: nn.Module) -> PositionEncodingConfig | None:
@@ -125,12 +178,30 @@ def read_position_encoding(path: str | Path) -> PositionEncodingConfig | None:
 
 
 def save_unet(unet: UNet2DConditionModel, path: str | Path) -> None:
-    """diffusers' save plus the encoding settings (absent file = plain UNet)."""
+    """diffusers' save; a patch UNet's as the ``sine-pe`` variant, with a config marker,
+    the encoding settings and a README (see the module docstring)."""
     path = Path(path)
-    unet.save_pretrained(path)
     config = position_encoding_config(unet)
-    if config is not None:
-        (path / PE_FILENAME).write_text(json.dumps(config.to_dict(), indent=2))
+    if config is None:
+        unet.save_pretrained(path)
+        return
+    unet.save_pretrained(path, variant=PE_VARIANT)
+    write_position_encoding(config, path)
+    marked = json.loads((path / "config.json").read_text())
+    marked["_class_name"] = PE_CLASS_NAME  # diffusers ignores private (_) keys when loading
+    marked["_sine_position_encoding"] = config.to_dict()
+    (path / "config.json").write_text(json.dumps(marked, indent=2, sort_keys=True))
+    (path / "README.md").write_text(PE_README)
+
+
+def write_position_encoding(config: PositionEncodingConfig, path: str | Path) -> None:
+    (Path(path) / PE_FILENAME).write_text(json.dumps(config.to_dict(), indent=2))
+
+
+def _variant(path: str | Path) -> str | None:
+    """The weights variant a saved UNet folder uses (None: the plain layout)."""
+    marked = Path(path) / f"diffusion_pytorch_model.{PE_VARIANT}.safetensors"
+    return PE_VARIANT if marked.is_file() else None
 
 
 def check_compatible(
@@ -171,7 +242,9 @@ def load_unet(
     saved = read_position_encoding(path)
     if expect != "saved":
         check_compatible(saved, expect, str(path))  # type: ignore[arg-type]
-    unet = UNet2DConditionModel.from_pretrained(path, **dtype_kwargs("diffusers", torch_dtype))
+    unet = UNet2DConditionModel.from_pretrained(
+        path, variant=_variant(path), **dtype_kwargs("diffusers", torch_dtype)
+    )
     if saved is not None:
         enable_position_encoding(unet, saved.grid, saved.interpolation)
         if saved.channels != unet.conv_in.out_channels:
@@ -185,5 +258,5 @@ def load_unet(
 def load_unet_weights_into(unet: UNet2DConditionModel, path: str | Path) -> None:
     """Copy saved weights into an existing UNet, refusing a PE mismatch."""
     check_compatible(read_position_encoding(path), position_encoding_config(unet), str(path))
-    loaded = UNet2DConditionModel.from_pretrained(path)
+    loaded = UNet2DConditionModel.from_pretrained(path, variant=_variant(path))
     unet.load_state_dict(loaded.state_dict())

@@ -22,7 +22,7 @@ def test_duplication_table_and_paired_test():
     assert dup.patch_vs_full(cells, square=True).verdict == "no difference"
 
 
-def test_swept_fine_tune_steps_are_kept_apart():
+def test_swept_fine_tune_steps_are_kept_apart(tmp_path):
     short = nonsquare_cells().assign(**{"finetune.steps": 150})
     long = nonsquare_cells().assign(**{"finetune.steps": 600})
     long.loc[long["finetune.method"] == "sine-full", "oracle_count"] = 1.0  # no duplicates
@@ -37,6 +37,8 @@ def test_swept_fine_tune_steps_are_kept_apart():
     assert by_setting["v=0.7, K=400, steps=150"].full_only == 10
     assert by_setting["v=0.7, K=400, steps=600"].pairs == 12
     assert by_setting["v=0.7, K=400, steps=600"].verdict == "no difference"
+    plotted = dup.plot_duplication(dup.duplication_table(cells), ["x"], tmp_path / "d.png")
+    assert plotted.is_file()  # one bar per (steps, method) and size
 
 
 def test_caption_count_reads_toy_captions_only():

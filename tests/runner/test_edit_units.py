@@ -56,3 +56,20 @@ def test_sine_lora_protocol_stores_an_adapter(tmp_path):
         assert job.settings["train_text_encoder"] is False
         folder = tmp_path / "store" / "finetunes" / job.key[:2] / job.key
         assert (folder / "unet_lora").is_dir() and not (folder / "unet").exists()
+
+
+def test_sine_lora_patch_protocol_stores_an_adapter_with_its_encoding(tmp_path):
+    from typer.testing import CliRunner
+
+    from sine_bench.cli import app
+    from sine_bench.sine.unet import PE_FILENAME
+
+    cells, path = _run(tmp_path, finetune={"method": "sine-lora-patch", "lr": 1e-3})
+    assert cells["psnr"].notna().all()
+    plan = build_plan(load_protocol(path))
+    for job in plan.finetunes.values():
+        assert job.settings["lora"]["rank"] == 8 and job.settings["patches"]["grid"] == 32
+        folder = tmp_path / "store" / "finetunes" / job.key[:2] / job.key
+        assert (folder / "unet_lora" / PE_FILENAME).is_file()
+    shown = CliRunner().invoke(app, ["plan", str(path)])
+    assert shown.exit_code == 0 and "sine-lora-patch" in shown.output

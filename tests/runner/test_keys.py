@@ -46,3 +46,36 @@ def test_edit_key_covers_settings_and_is_order_independent():
 def test_tiny_random_identity_is_stable_and_seeded():
     assert model_identity("tiny-random") == model_identity("tiny-random")
     assert model_identity("tiny-random", seed=1) != model_identity("tiny-random")
+    # a half-precision run computes other fine-tunes and edits: other keys
+    assert model_identity("tiny-random", dtype="bfloat16") != model_identity("tiny-random")
+    assert model_identity("tiny-random", dtype="float32") == model_identity("tiny-random")
+
+
+def test_input_preparation_enters_only_the_keys_it_changes():
+    """Antialiased downscales and normalised decoding (preparation 2) change a fine-tune's
+    input only where it downscales or converts: only those keys move."""
+    from sine_bench.runner.plan import input_preparation
+
+    full = finetune_settings(FinetuneSpec(method="sine-full"), 64, 4)
+    patch = finetune_settings(FinetuneSpec(method="sine-patch"), 64, 4)  # canvas 32*4 = 128
+    assert input_preparation((64, 64), 64, 4, full, []) == {}  # identity: the key as before
+    assert input_preparation((64, 96), 64, 4, full, [])["downscale"] == "antialiased"
+    assert input_preparation((64, 64), 64, 4, patch, [])["downscale"] == "antialiased"  # crops
+    small_canvas = finetune_settings(FinetuneSpec(method="sine-patch", patch_grid=16), 64, 4)
+    assert input_preparation((64, 64), 64, 4, small_canvas, []) == {}  # crops only upscale
+    rotated = input_preparation((64, 64), 64, 4, full, ["EXIF orientation 6 applied"])
+    assert rotated["decoded"] == ["EXIF orientation 6 applied"]
+    assert finetune_key("img", {}, "p", full, rotated) != finetune_key("img", {}, "p", full)
+    assert finetune_key("img", {}, "p", full, {}) == finetune_key("img", {}, "p", full)
+
+
+def test_cached_fine_tunes_of_unchanged_inputs_keep_their_keys():
+    """The first paper-toy fine-tune (a 64x64 PNG, sine-full on the toy model) has had this
+    key since the first reproduction: a store made then is still valid."""
+    from sine_bench.protocol import load_protocol
+    from sine_bench.runner.plan import build_plan
+    from tests.conftest import ROOT
+
+    plan = build_plan(load_protocol(ROOT / "protocols" / "paper-v-sweep.yaml"), ROOT)
+    first = min(plan.finetunes.values(), key=lambda job: job.item)
+    assert (first.item, first.key) == ("scene-00", "05170ed8f2e030773bfc")

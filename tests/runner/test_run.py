@@ -2,6 +2,7 @@
 to the same cells table as an uninterrupted one."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 
 from sine_bench.runner.run import run_protocol
 from tests.conftest import ROOT, write_protocol
@@ -149,3 +151,32 @@ def test_cells_sharing_an_edit_share_its_image(tmp_path):
     assert len(cells) == 6 and manifest["stages"]["edit"]["total"] == 4
     wide = cells[(cells.item == "green-diamond") & (cells.resolution == "source-aspect")]
     assert (wide.height < wide.width).all()  # the 64x96 source keeps its aspect
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_protocol_trains_through_the_run_path(tmp_path, dtype):
+    """A protocol with model.dtype bfloat16 / float16 fine-tunes (its stored UNet moved
+    away from the base's weights almost everywhere, finite losses) and edits."""
+    import torch
+
+    from sine_bench.models import load_model
+    from sine_bench.sine import load_finetune
+
+    path = write_protocol(
+        tmp_path,
+        model={"name": "tiny-random", "dtype": dtype},
+        finetune={"steps": 3, "lr": 1e-6},
+        grid={"v": [0.5], "K": [400]},
+        metrics=["psnr"],
+    )
+    out = run_protocol(path, progress=False, threads=1, log=lambda *_: None)
+    assert json.loads((out / "manifest.json").read_text())["model_identity"]["dtype"] == dtype
+    base = load_model("tiny-random", device="cpu", dtype=dtype)
+    records = sorted((tmp_path / "store" / "finetunes").rglob("sine_finetune.json"))
+    assert len(records) == 2  # the two toy-smoke images
+    result = load_finetune(records[0].parent, base)
+    before = torch.cat([p.float().flatten() for p in base.unet.parameters()])
+    after = torch.cat([p.float().flatten() for p in result.model.unet.parameters()])
+    assert float(((after - before) != 0).float().mean()) > 0.95
+    assert all(map(math.isfinite, result.losses))
+    assert pd.read_csv(out / "cells.csv")["psnr"].notna().all()

@@ -122,3 +122,57 @@ def test_loading_patch_finetune_without_or_with_other_grid_fails(
     with pytest.raises(PositionEncodingError, match="G=16.*G=8"):
         load_finetune(tmp_path / "ft", tiny_model, expect_grid=8)
     assert load_finetune(tmp_path / "ft", tiny_model, expect_grid=16).position_encoding.grid == 16
+
+
+def test_plain_finetune_refuses_a_requested_grid(tiny_model, source_image, tmp_path):
+    """The expect_grid gap: asking a full-image fine-tune for G=32 is an error, not a
+    silent load without the encoding the caller expects."""
+    settings = FinetuneSettings(steps=1, learning_rate=1e-4)
+    save_finetune(
+        finetune(tiny_model, source_image, PROMPT, settings, progress=False), tmp_path / "ft"
+    )
+    with pytest.raises(PositionEncodingError, match="saved without a position encoding.*G=32"):
+        load_finetune(tmp_path / "ft", tiny_model, expect_grid=32)
+    assert load_finetune(tmp_path / "ft", tiny_model, expect_grid=None).position_encoding is None
+
+
+def test_patch_finetune_cannot_be_loaded_by_plain_diffusers(tiny_model, source_image, tmp_path):
+    """UNet2DConditionModel.from_pretrained(<finetune>/unet) fails loudly instead of
+    loading the UNet without its position encoding; sine-bench's loader still works."""
+    import json
+
+    from diffusers import UNet2DConditionModel
+
+    from sine_bench.sine.unet import PE_CLASS_NAME
+
+    settings = FinetuneSettings(steps=1, learning_rate=1e-4, patches=PatchSettings(grid=16))
+    save_finetune(
+        finetune(tiny_model, source_image, PROMPT, settings, progress=False), tmp_path / "ft"
+    )
+    unet_dir = tmp_path / "ft" / "unet"
+    with pytest.raises(OSError, match="diffusion_pytorch_model"):
+        UNet2DConditionModel.from_pretrained(unet_dir)
+    config = json.loads((unet_dir / "config.json").read_text())
+    assert config["_class_name"] == PE_CLASS_NAME
+    assert config["_sine_position_encoding"]["grid"] == 16
+    assert "load_unet" in (unet_dir / "README.md").read_text()
+    assert load_finetune(tmp_path / "ft", tiny_model).position_encoding.grid == 16
+
+
+def test_patch_finetunes_saved_before_the_marker_still_load(tiny_model, source_image, tmp_path):
+    """The earlier layout (plain weights file + sine_position_encoding.json) loads with its
+    encoding, as before."""
+    from sine_bench.sine.unet import write_position_encoding
+
+    settings = FinetuneSettings(steps=1, learning_rate=1e-4, patches=PatchSettings(grid=16))
+    result = finetune(tiny_model, source_image, PROMPT, settings, progress=False)
+    save_finetune(result, tmp_path / "ft")
+    old = tmp_path / "ft" / "unet"
+    for path in old.iterdir():
+        path.unlink()
+    result.model.unet.save_pretrained(old)  # what save_unet wrote before
+    write_position_encoding(result.position_encoding, old)
+    loaded = load_finetune(tmp_path / "ft", tiny_model, expect_grid=16)
+    kwargs = dict(v=0.5, k=200, steps=3, height=64, width=64, seed=0)
+    a = sine_edit(tiny_model, result.model, "a green disc", **kwargs)
+    assert torch.equal(a, sine_edit(tiny_model, loaded.model, "a green disc", **kwargs))

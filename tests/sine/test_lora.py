@@ -36,6 +36,13 @@ def tiny_model():
     return build_tiny_random(seed=0)
 
 
+def build_plain_output():
+    """The pretrained tiny UNet's output on ``_unet_out``'s inputs (a fresh copy)."""
+    from sine_bench.tiny_random import build_tiny_random
+
+    return _unet_out(build_tiny_random(seed=0).unet)
+
+
 @pytest.fixture(scope="module")
 def lora_run(tiny_model, source_image, tmp_path_factory):
     before = {k: v.clone() for k, v in tiny_model.unet.state_dict().items()}
@@ -45,13 +52,29 @@ def lora_run(tiny_model, source_image, tmp_path_factory):
     return result, folder, before
 
 
+def _base_weights(unet) -> dict:
+    """The base model's own weights, under their plain names (peft wraps adapted layers
+    as ``<name>.base_layer``)."""
+    return {
+        k.replace(".base_layer", ""): v
+        for k, v in unet.state_dict().items()
+        if ".lora_" not in k and "lora_magnitude" not in k
+    }
+
+
 def test_only_the_adapter_trains_and_base_is_untouched(tiny_model, lora_run):
+    """The adapter trains on the resident base UNet (no copy), whose own weights and,
+    outside the fine-tuned model's view, outputs stay the pretrained ones."""
     result, _, before = lora_run
-    after = tiny_model.unet.state_dict()
+    after = _base_weights(tiny_model.unet)
+    assert after.keys() == before.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)
     trained = result.model.unet
-    assert has_lora(trained)
-    assert not torch.allclose(_unet_out(trained), _unet_out(tiny_model.unet))
+    assert isinstance(trained, LoraView) and trained.base is tiny_model.unet
+    assert has_lora(tiny_model.unet)
+    plain = build_plain_output()
+    assert torch.equal(_unet_out(tiny_model.unet), plain)
+    assert not torch.allclose(_unet_out(trained), plain)
 
 
 def test_stored_finetune_is_the_adapter_only(tiny_model, lora_run):
@@ -88,10 +111,59 @@ def test_new_finetune_detaches_the_attached_adapter(tiny_model, lora_run, source
         _unet_out(loaded.model.unet)
 
 
-def test_settings_round_trip_and_reject_patches():
+def test_settings_round_trip():
     assert FinetuneSettings.from_dict(SETTINGS.to_dict()) == SETTINGS
     assert "lora" not in FinetuneSettings().to_dict()
-    with pytest.raises(ValueError, match="LoRA"):
-        FinetuneSettings(lora=LoraSettings(), patches=PatchSettings(grid=8))
+    with_patches = FinetuneSettings(lora=LoraSettings(), patches=PatchSettings(grid=8))
+    assert FinetuneSettings.from_dict(with_patches.to_dict()) == with_patches
     with pytest.raises(ValueError, match="rank"):
         LoraSettings(rank=0)
+
+
+PATCH_SETTINGS = FinetuneSettings(
+    steps=6,
+    learning_rate=1e-2,
+    train_text_encoder=False,
+    lora=LoraSettings(rank=4),
+    patches=PatchSettings(grid=16),
+)
+
+
+def test_lora_with_patches_trains_with_a_gated_position_encoding(source_image, tmp_path):
+    """sine-lora-patch: the adapter and the position encoding live on the shared base
+    UNet, both on only inside the fine-tuned model's view; saved and reloaded they give
+    the same edits, and a mismatched G is refused."""
+    from sine_bench.sine import PositionEncodingError
+    from sine_bench.sine.unet import PE_FILENAME, position_encoding_config
+    from sine_bench.tiny_random import build_tiny_random
+
+    model = build_tiny_random(seed=0)
+    plain = _unet_out(model.unet)
+    result = finetune(model, source_image, PROMPT, PATCH_SETTINGS, progress=False)
+    assert result.position_encoding is not None and result.position_encoding.grid == 16
+    assert torch.equal(_unet_out(model.unet), plain)  # pretrained calls: no adapter, no PE
+    with_pe = _unet_out(result.model.unet)
+    model.unet.enable_adapters()  # outside the view the gated PE stays off: adapter alone
+    try:
+        adapter_only = _unet_out(model.unet)
+    finally:
+        model.unet.disable_adapters()
+    assert not torch.allclose(with_pe, adapter_only) and not torch.allclose(with_pe, plain)
+
+    save_finetune(result, tmp_path / "ft")
+    assert (tmp_path / "ft" / "unet_lora" / PE_FILENAME).is_file()
+    kwargs = dict(v=0.5, k=200, steps=4, height=64, width=96, seed=2)
+    a = sine_edit(model, result.model, "a green disc", **kwargs)
+    loaded = load_finetune(tmp_path / "ft", model, expect_grid=16)
+    assert loaded.position_encoding == result.position_encoding
+    b = sine_edit(model, loaded.model, "a green disc", **kwargs)
+    assert torch.equal(a, b)
+    assert torch.equal(_unet_out(model.unet), plain)
+    with pytest.raises(PositionEncodingError, match="G=32"):
+        load_finetune(tmp_path / "ft", model, expect_grid=32)
+    with pytest.raises(PositionEncodingError, match="silently drop"):
+        load_finetune(tmp_path / "ft", model, expect_grid=None)
+    # a full fine-tune afterwards starts from the plain base: adapter and PE detached
+    finetune(model, source_image, PROMPT, FinetuneSettings(steps=1), progress=False)
+    assert not has_lora(model.unet) and position_encoding_config(model.unet) is None
+    assert torch.equal(_unet_out(model.unet), plain)

@@ -1,0 +1,92 @@
+"""The grid's cells: a protocol's swept values expanded over its items and prompts.
+
+Imports the protocol models only for their types, so ``protocol`` can re-export these.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .dataset import ResolvedItem
+    from .protocol import EditSpec, FinetuneSpec, Protocol
+
+_HXW = re.compile(r"^(\d+)x(\d+)$")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One edit to make and score: an item, a prompt and fully resolved settings."""
+
+    item: str
+    prompt_index: int
+    prompt: str
+    finetune: FinetuneSpec
+    edit: EditSpec
+    height: int
+    width: int
+    axes: tuple[tuple[str, Any], ...]  # grid axis -> value, for tables and plots
+
+    @property
+    def axis_dict(self) -> dict[str, Any]:
+        return dict(self.axes)
+
+
+def grid_axes(protocol: Protocol) -> list[tuple[str, str, str, list[Any]]]:
+    """(axis label, section, field, values) for every swept field, in a fixed order."""
+    grid = protocol.grid
+    axes = []
+    for label, field, values in (
+        ("v", "v", grid.v),
+        ("K", "K", grid.K),
+        ("resolution", "resolution", grid.resolution),
+        ("seed", "seed", grid.seeds),
+    ):
+        axes.append((label, "edit", field, values or [getattr(protocol.edit, field)]))
+    for field, values in grid.edit.items():
+        axes.append((field, "edit", field, values))
+    for field, values in grid.finetune.items():
+        axes.append((f"finetune.{field}", "finetune", field, values))
+    return axes
+
+
+def resolve_size(label: str, native: int, factor: int, source_hw: tuple[int, int]) -> tuple:
+    """Pixel (H, W) for a resolution label; 'source-aspect' keeps the native area."""
+    if label == "native":
+        return native, native
+    if label == "source-aspect":
+        h, w = source_hw
+        scale = (native * native / (h * w)) ** 0.5
+        return (
+            max(factor, round(h * scale / factor) * factor),
+            max(factor, round(w * scale / factor) * factor),
+        )
+    match = _HXW.match(label)
+    return int(match.group(1)), int(match.group(2))
+
+
+def expand_cells(
+    protocol: Protocol,
+    items: list[ResolvedItem],
+    native: int,
+    factor: int,
+    source_sizes: dict[str, tuple[int, int]],
+) -> list[Cell]:
+    """The full grid: items x prompts x every combination of the swept values."""
+    axes = grid_axes(protocol)
+    cells = []
+    for combo in itertools.product(*(values for _, _, _, values in axes)):
+        edit_over, ft_over, labels = {}, {}, []
+        for (label, section, field, _), value in zip(axes, combo, strict=True):
+            (edit_over if section == "edit" else ft_over)[field] = value
+            labels.append((label, value))
+        edit = protocol.edit.model_copy(update=edit_over)
+        finetune = protocol.finetune.model_copy(update=ft_over)
+        for item in items:
+            h, w = resolve_size(edit.resolution, native, factor, source_sizes[item.spec.id])
+            for index, prompt in enumerate(item.spec.prompts):
+                cells.append(Cell(item.spec.id, index, prompt, finetune, edit, h, w, tuple(labels)))
+    return cells

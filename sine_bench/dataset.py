@@ -1,0 +1,85 @@
+"""A protocol's dataset: its items with absolute paths, read from a manifest or inline.
+
+Checks that every file exists; what the images hold is checked when the plan reads
+them (``runner.plan``) and by the validation pass (``runner.validate``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .protocol import DatasetItem, Protocol
+
+
+@dataclass(frozen=True)
+class ResolvedItem:
+    """A dataset item with absolute paths."""
+
+    spec: DatasetItem
+    image_path: Path
+    mask_path: Path | None
+    prompt_masks: dict[str, Path] = dataclasses.field(default_factory=dict)
+
+    def mask_for(self, prompt: str) -> Path | None:
+        """The mask of one edit: its own if the item gives one, else the item's."""
+        return self.prompt_masks.get(prompt, self.mask_path)
+
+
+def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[ResolvedItem]:
+    """Items with absolute paths; reads manifest.yaml. Checks files exist (not contents)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from .protocol import DatasetItem, ProtocolError
+    from .protocol_files import _short, _suggest
+    from .yaml_files import read_yaml_file
+
+    spec = protocol.dataset
+    if spec.items is not None:
+        items, base, source = spec.items, root, "protocol dataset.items"
+    else:
+        folder = Path(spec.path)
+        if not folder.is_dir() and (root / "datasets" / spec.path).is_dir():
+            folder = root / "datasets" / spec.path
+        manifest = folder / "manifest.yaml"
+        if not manifest.is_file():
+            raise ProtocolError(f"dataset {spec.path!r}: no manifest.yaml at {manifest}")
+        raw = read_yaml_file(manifest, ProtocolError) or {}
+        if not isinstance(raw, dict):
+            kind = type(raw).__name__
+            raise ProtocolError(f"{manifest}: expected a mapping with 'items', got a {kind}")
+        extra = sorted(map(str, set(raw) - {"items", "description"}))
+        if extra:
+            raise ProtocolError(f"{manifest}: expected 'items' (and 'description'), got {extra}")
+        try:
+            items = TypeAdapter(list[DatasetItem]).validate_python(raw.get("items") or [])
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) if str(p).isprintable() else _short(p) for p in first["loc"])
+            if first["type"] == "extra_forbidden":
+                hint = _suggest(first["loc"][-1], DatasetItem.model_fields)
+                raise ProtocolError(f"{manifest}: unknown field 'items.{where}'{hint}") from None
+            message = first["msg"].removeprefix("Value error, ")
+            raise ProtocolError(f"{manifest}: items.{where}: {message}") from None
+        base, source = folder, str(manifest)
+    if not items:
+        raise ProtocolError(f"{source}: the dataset has no items")
+    ids = [i.id for i in items]
+    for item_id in ids:
+        if ids.count(item_id) > 1:
+            raise ProtocolError(f"{source}: item id {item_id!r} is used twice (ids must be unique)")
+    resolved = []
+    for item in items:
+        image = (base / item.image).resolve()
+        if not image.is_file():
+            raise ProtocolError(f"{source}: item {item.id!r}: image file not found: {image}")
+        mask = (base / item.mask).resolve() if item.mask else None
+        prompt_masks = {p: (base / m).resolve() for p, m in item.masks.items()}
+        for path in [mask, *prompt_masks.values()]:
+            if path is not None and not path.is_file():
+                raise ProtocolError(f"{source}: item {item.id!r}: mask file not found: {path}")
+        resolved.append(ResolvedItem(item, image, mask, prompt_masks))
+    return resolved

@@ -1,0 +1,137 @@
+"""Reading protocol files: YAML (strictly), ``include:`` merging, one-line errors.
+
+The error for a bad field names the file and the field path, suggests the closest
+valid name for a typo, and never spans two lines (a pydantic report would).
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .yaml_files import read_yaml_file
+
+if typing.TYPE_CHECKING:
+    from .protocol import Protocol
+
+
+class ProtocolError(ValueError):
+    """A protocol or dataset manifest is invalid; the message is one line naming the field."""
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr of a user value for a one-line message, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _suggest(name: str, options) -> str:
+    close = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class at a location in the Protocol (None past a leaf)."""
+    from .protocol import Protocol
+
+    current: Any = Protocol
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = _inner_model(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    # pydantic puts union-branch tags ('list[DatasetItem]') and validator kinds in the
+    # location; a person wants the field path only
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
+    loc = tuple(p for p in loc if p not in ("function-after", "function-before"))
+    where = ".".join(str(p) if str(p).isprintable() else _short(p) for p in loc)
+
+    if first["type"] == "extra_forbidden":
+        from .protocol import Protocol
+
+        parent = _model_at(loc[:-1])
+        options = list(parent.model_fields) if parent else []
+        options += ["include"] if parent is Protocol else []
+        hint = _suggest(loc[-1], options) if options else ""
+        return f"{source}: unknown field {where or '(top level)'!r}{hint}"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] != "value_error":  # pydantic's own wording: point to the reference
+        message += " (see `sine-bench schema` for every field's type and range)"
+    if not where or message.startswith((f"{where}.", f"{where}:", f"{where} ")):
+        return f"{source}: {message}"  # the message names the field itself
+    return f"{source}: {where}: {message}"
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ProtocolError(f"protocol file not found: {path}")
+    data = read_yaml_file(path, ProtocolError)
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{path}: a protocol must be a mapping of fields")
+    return data
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """``override`` wins; nested mappings merge, lists and scalars replace."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """The protocol as a dict with every ``include:`` merged in (includes first)."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ProtocolError(f"{path}: include cycle")
+    data = _read_yaml(path)
+    includes = data.pop("include", [])
+    includes = [includes] if isinstance(includes, str) else includes
+    if not isinstance(includes, list) or not all(isinstance(i, str) and i for i in includes):
+        raise ProtocolError(
+            f"{path}: include: must be a file name or a list of file names, got {_short(includes)}"
+        )
+    merged: dict = {}
+    for inc in includes:
+        merged = deep_merge(merged, load_raw(path.parent / inc, (*_seen, path)))
+    return deep_merge(merged, data)
+
+
+def parse_protocol(data: dict, source: str = "protocol") -> Protocol:
+    from .protocol import Protocol
+
+    try:
+        return Protocol.model_validate(data)
+    except ValidationError as err:
+        raise ProtocolError(_format_error(err, source)) from None
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read, merge includes, and validate a protocol file."""
+    return parse_protocol(load_raw(path), str(path))

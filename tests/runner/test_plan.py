@@ -1,0 +1,85 @@
+"""Plan-time checks of real-world inputs: what a run would trip over fails here, in one
+line, before any weights load."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from sine_bench import images
+from sine_bench.cli import app
+from sine_bench.images import ImageInputError
+from sine_bench.protocol import load_protocol
+from sine_bench.runner.plan import build_plan
+from tests.conftest import write_protocol
+
+runner = CliRunner()
+
+
+def _item(path, **extra) -> dict:
+    item = {"id": "a", "image": str(path), "class_word": "disc", "prompts": ["a red disc"]}
+    return {"items": [item | extra]}
+
+
+def _photo(path, size=(80, 40), orientation=None, mode="RGB"):
+    """A landscape (w, h) = size photo, optionally tagged with an EXIF orientation."""
+    img = Image.fromarray(np.full((size[1], size[0], 3), 90, dtype=np.uint8)).convert(mode)
+    exif = img.getexif()
+    if orientation:
+        exif[images.ORIENTATION_TAG] = orientation
+    img.save(path, exif=exif)
+    return path
+
+
+def test_source_aspect_sees_the_rotated_phone_photo(tmp_path):
+    """Stored 80 x 40 (landscape) but tagged 'rotate 90': the photo is portrait."""
+    path = _photo(tmp_path / "phone.jpg", orientation=6)
+    protocol = write_protocol(
+        tmp_path, dataset=_item(path), grid={"resolution": ["source-aspect"], "v": [0.5]}
+    )
+    plan = build_plan(load_protocol(protocol))
+    cell = plan.cells[0].cell
+    assert cell.height > cell.width, (cell.height, cell.width)
+    assert plan.image_notes == {"a": ["EXIF orientation 6 applied"]}
+
+
+def test_alpha_is_a_recorded_note_in_plan_and_manifest(tmp_path):
+    rgba = np.zeros((64, 64, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[:8, :8, 3] = 0
+    path = tmp_path / "cutout.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    protocol = write_protocol(tmp_path, dataset=_item(path), grid={"v": [0.5], "K": [400]})
+    result = runner.invoke(app, ["plan", str(protocol)])
+    assert result.exit_code == 0, result.output
+    assert "note: item 'a' (cutout.png): transparent pixels composited on white" in result.output
+
+
+@pytest.mark.parametrize(
+    "metrics, side, needle",
+    [
+        (["psnr", "ssim"], 10, "metric 'ssim' needs at least 11 px"),
+        (["psnr", "lpips[alex]"], 24, "metric 'lpips[alex]' needs at least 32 px"),
+    ],
+)
+def test_image_too_small_for_the_metrics_is_one_line_at_plan(tmp_path, metrics, side, needle):
+    path = _photo(tmp_path / "tiny.png", size=(side, side))
+    protocol = write_protocol(tmp_path, dataset=_item(path), metrics=metrics)
+    with pytest.raises(ImageInputError, match="image too small"):
+        build_plan(load_protocol(protocol))
+    result = runner.invoke(app, ["run", str(protocol), "--no-progress"])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and needle in lines[0], result.output
+    assert not (tmp_path / "store").exists()
+    # scoring at a fixed size that is large enough makes the same image fine
+    ok = write_protocol(tmp_path, dataset=_item(path), metrics=metrics, scoring={"size": "64x64"})
+    assert build_plan(load_protocol(ok)).cells
+
+
+def test_image_too_large_to_decode_is_one_line_at_plan(tmp_path, monkeypatch):
+    path = _photo(tmp_path / "big.png", size=(64, 64))
+    monkeypatch.setattr(images, "MAX_PIXELS", 4000)
+    protocol = write_protocol(tmp_path, dataset=_item(path))
+    result = runner.invoke(app, ["plan", str(protocol)])
+    assert result.exit_code == 2 and "too large to decode" in result.output
+    assert len(result.output.strip().splitlines()) == 1

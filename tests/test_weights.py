@@ -1,0 +1,213 @@
+"""Pretrained weights on offline clusters: plan and run name every missing weight and
+the command that fetches it, in seconds (no hub retries); cached weights load from the
+cache alone."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from sine_bench import weights
+from sine_bench.cli import app
+from tests.conftest import ROOT, write_protocol
+
+runner = CliRunner()
+SD = "CompVis/stable-diffusion-v1-4"
+REAL_METRICS = ["psnr", "clip_t[ViT-B-32/openai]", "lpips[alex]"]
+
+
+def _cli_in_fresh_env(tmp_path, args, offline: bool) -> tuple[subprocess.CompletedProcess, float]:
+    """``sine-bench ARGS`` in a new interpreter whose caches are empty folders (the hub
+    client reads its cache location at import); network allowed unless ``offline``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env |= {"HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch")}
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    cmd = [sys.executable, "-m", "sine_bench.cli", *args]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    return done, time.perf_counter() - start
+
+
+@pytest.mark.parametrize("offline", [False, True], ids=["network-not-disabled", "HF_HUB_OFFLINE"])
+def test_run_names_each_missing_weight_and_the_fetch_command_in_seconds(tmp_path, offline):
+    """Nothing is cached here and there is no network: the run stops before any compute
+    with one line (exit 1), in seconds, whether or not HF_HUB_OFFLINE is set (it used to
+    take ~58 s of hub retries and say 'check your connection')."""
+    protocol = write_protocol(tmp_path, model={"name": SD}, metrics=REAL_METRICS)
+    done, seconds = _cli_in_fresh_env(tmp_path, ["run", str(protocol), "--no-progress"], offline)
+    lines = [line for line in done.stderr.splitlines() + done.stdout.splitlines() if line]
+    assert done.returncode == 1 and len(lines) == 1, done.stdout + done.stderr
+    assert lines[0].startswith("error: weights not in the local cache:")
+    assert f"Stable Diffusion checkpoint {SD}@main (for model.name)" in lines[0]
+    assert "open_clip ViT-B-32/openai (for clip_t[ViT-B-32/openai])" in lines[0]
+    assert lines[0].endswith(f"sine-bench fetch-weights {protocol}")
+    assert seconds < 10, seconds  # ~1 s here (no torch import); it used to be ~60 s
+    assert not (tmp_path / "store").exists() and not (tmp_path / "run").exists()
+
+
+def test_the_check_itself_takes_milliseconds(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from sine_bench.protocol import load_protocol
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    protocol = load_protocol(write_protocol(tmp_path, model={"name": SD}, metrics=REAL_METRICS))
+    start = time.perf_counter()
+    with pytest.raises(weights.MissingWeightsError) as err:
+        weights.check_weights(protocol, "p.yaml")
+    assert time.perf_counter() - start < 2.0
+    assert [w.kind for w in err.value.missing] == ["hub-pipeline", "open_clip"]
+
+
+def test_plan_shows_the_plan_then_the_missing_weights(tmp_path):
+    protocol = write_protocol(tmp_path, model={"name": SD}, metrics=REAL_METRICS)
+    done, _ = _cli_in_fresh_env(tmp_path, ["plan", str(protocol), "--no-cells"], offline=False)
+    assert done.returncode == 1, done.stderr
+    assert "cells:" in done.stdout  # SD v1.4's geometry is known offline
+    assert "note: torchvision ImageNet alexnet weights not cached" in done.stdout
+    assert "st_lpips" in done.stdout
+    assert done.stderr.strip().startswith("error: weights not in the local cache:")
+    assert f"sine-bench fetch-weights {protocol}" in done.stderr
+
+
+def test_an_unknown_uncached_hub_model_is_a_missing_weight_not_a_lookup(tmp_path):
+    protocol = write_protocol(tmp_path, model={"name": "someone/private-sd"})
+    done, seconds = _cli_in_fresh_env(tmp_path, ["plan", str(protocol)], offline=False)
+    assert done.returncode == 1 and "someone/private-sd@main" in done.stderr
+    assert seconds < 30
+
+
+def _fake_hub_snapshot(cache, repo: str, files: dict) -> str:
+    """Lay out ``files`` (relative path -> bytes or source path) like the hub cache does."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    base = cache / f"models--{repo.replace('/', '--')}"
+    for rel, data in files.items():
+        path = base / "snapshots" / commit / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (base / "refs").mkdir(parents=True, exist_ok=True)
+    (base / "refs" / "main").write_text(commit)
+    return commit
+
+
+def test_a_cached_hub_pipeline_runs_from_the_cache_alone(tmp_path, tiny_model, monkeypatch):
+    from huggingface_hub import constants
+
+    from sine_bench.models import save_model
+    from sine_bench.runner.run import run_protocol
+
+    save_model(tiny_model, tmp_path / "saved")
+    files = {
+        str(p.relative_to(tmp_path / "saved")): p.read_bytes()
+        for p in (tmp_path / "saved").rglob("*")
+        if p.is_file()
+    }
+    cache = tmp_path / "hub"
+    commit = _fake_hub_snapshot(cache, "someone/tiny-sd", files)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    assert weights.hub_snapshot("someone/tiny-sd") is not None
+    protocol = write_protocol(
+        tmp_path,
+        model={"name": "someone/tiny-sd"},
+        finetune={"steps": 1},
+        edit={"steps": 2},
+        grid={"v": [0.5], "K": [400], "resolution": ["64x64"]},
+        metrics=["psnr"],
+    )
+    out = run_protocol(protocol, progress=False, threads=1, log=lambda *_: None)
+    identity = json.loads((out / "manifest.json").read_text())["model_identity"]
+    assert identity == {"kind": "hub", "id": "someone/tiny-sd", "revision": commit}
+    # an incomplete snapshot (no UNet weights) does not count as cached
+    for path in (cache / "models--someone--tiny-sd").rglob("unet/diffusion_pytorch_model.*"):
+        path.unlink()
+    assert weights.hub_snapshot("someone/tiny-sd") is None
+
+
+def test_openai_clip_loads_from_the_cached_file_with_quickgelu(tmp_path, monkeypatch):
+    """The file open_clip would download, found in the cache and loaded from the path
+    (no hub call), with OpenAI's QuickGELU activation."""
+    import open_clip
+    import torch
+    from huggingface_hub import constants
+    from safetensors.torch import save_file
+
+    from sine_bench.metrics.clip import load_open_clip
+
+    reference = open_clip.create_model("ViT-B-32", force_quick_gelu=True)
+    state = {k: v.contiguous() for k, v in reference.state_dict().items()}
+    save_file(state, tmp_path / "w.safetensors")
+    cache = tmp_path / "hub"
+    repo = weights.OPENAI_CLIP_HUB["ViT-B-32/openai"]
+    _fake_hub_snapshot(
+        cache, repo, {weights.OPEN_CLIP_FILES[0]: (tmp_path / "w.safetensors").read_bytes()}
+    )
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    clip = load_open_clip("ViT-B-32", "openai")
+    images = torch.rand(1, 3, 64, 64)
+    got = clip.encode_images(images)
+    assert got.shape == (1, 512) and torch.isfinite(got).all()
+    assert clip.encode_texts(["a red disc"]).shape == (1, 512)
+
+
+def test_missing_openai_clip_is_a_missing_weight(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from sine_bench.metrics.clip import load_open_clip
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(weights.MissingWeightsError, match="fetch-weights --metric"):
+        load_open_clip("ViT-B-32", "openai")
+
+
+def test_torchvision_lookup_follows_torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert weights.torchvision_file("alex") is None
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "alexnet-owt-7be5be79.pth").write_bytes(b"x")
+    assert weights.torchvision_file("alex") == checkpoints / "alexnet-owt-7be5be79.pth"
+
+
+def test_pinned_download_locations_match_the_libraries():
+    from open_clip.pretrained import get_pretrained_cfg
+    from torchvision.models import AlexNet_Weights, VGG16_Weights
+
+    hf_hub = get_pretrained_cfg("ViT-B-32", "openai")["hf_hub"].rstrip("/")
+    assert weights.OPENAI_CLIP_HUB["ViT-B-32/openai"] == hf_hub
+    assert weights.TORCHVISION_URLS["alex"] == AlexNet_Weights.IMAGENET1K_V1.url
+    assert weights.TORCHVISION_URLS["vgg"] == VGG16_Weights.IMAGENET1K_V1.url
+
+
+def test_fetch_weights_command(tmp_path, monkeypatch):
+    shipped = runner.invoke(app, ["fetch-weights", str(write_protocol(tmp_path))])
+    assert shipped.exit_code == 0 and "nothing to fetch" in shipped.output
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = runner.invoke(app, ["fetch-weights", "--model", "someone/private-sd"])
+    assert offline.exit_code == 1 and "HF_HUB_OFFLINE is set" in offline.output
+    sdxl = runner.invoke(app, ["fetch-weights", "--model", "stabilityai/sdxl-turbo"])
+    assert sdxl.exit_code == 2 and "SDXL checkpoints" in sdxl.output
+
+
+def test_cached_alexnet_gives_standard_lpips_offline(tmp_path, monkeypatch):
+    """Once fetch-weights has put torchvision's AlexNet in torch's hub cache, lpips[alex]
+    is the standard LPIPS, loaded with no network (a stand-in file of the right shape)."""
+    import torch
+    import torchvision
+
+    from sine_bench.metrics.lpips_backend import load_lpips
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(torchvision.models.alexnet().state_dict(), path)
+    assert weights.torchvision_file("alex") == path
+    metric = load_lpips("alex")
+    assert metric.name == "lpips[alex]"
+    a = torch.rand(1, 3, 64, 64)
+    assert float(metric(a, a)[0]) == pytest.approx(0.0, abs=1e-6)
