@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +67,10 @@ def extra_columns(run: Path, cells: pd.DataFrame, cache: Path) -> pd.DataFrame:
         for item in sorted(cells["item"].unique()):
             sources[item] = _load(run / "images" / "source" / f"{item}.png")
             src_sims[item] = {
-                n: [_selfsim(t) if n != "vgg" or k else None for k, t in enumerate(_features(m, sources[item]))]
+                n: [
+                    _selfsim(t) if n != "vgg" or k else None
+                    for k, t in enumerate(_features(m, sources[item]))
+                ]
                 for n, m in nets.items()
             }
         prompts = cells[["item", "prompt"]].drop_duplicates()
@@ -76,7 +78,7 @@ def extra_columns(run: Path, cells: pd.DataFrame, cache: Path) -> pd.DataFrame:
         for item, group in prompts.groupby("item"):
             img = clip.encode_images(sources[item]).float()
             txt = clip.encode_texts(list(group["prompt"])).float()
-            for prompt, value in zip(group["prompt"], (100 * img @ txt.T)[0].tolist()):
+            for prompt, value in zip(group["prompt"], (100 * img @ txt.T)[0].tolist(), strict=True):
                 c_src[(item, prompt)] = value
         for _, cell in cells.iterrows():
             edit = _load(run / cell["image"])
@@ -206,7 +208,8 @@ def main() -> None:
     single += ["psnr_masked", "ssim_masked", *ssd]
     for metric in single:
         sign = -1.0 if ("lpips" in metric or metric.startswith("ssd_")) else 1.0
-        rows.append({"name": metric, "family": "single"} | evaluate(d, sign * d[metric].to_numpy(float)))
+        score = sign * d[metric].to_numpy(float)
+        rows.append({"name": metric, "family": "single"} | evaluate(d, score))
     for name, fam, score in candidates(d, distances):
         rows.append({"name": name, "family": fam} | evaluate(d, np.asarray(score, float)))
     table = pd.DataFrame(rows)

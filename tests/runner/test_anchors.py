@@ -11,7 +11,7 @@ from sine_bench.metrics.inputs import CellInputs
 from sine_bench.metrics.registry import check_metric_name
 from sine_bench.protocol import load_protocol
 from sine_bench.runner.plan import build_plan
-from sine_bench.runner.stages import RESAMPLE
+from sine_bench.runner.scoring import RESAMPLE
 from tests.conftest import write_protocol
 from tests.fakes import register_fakes
 
