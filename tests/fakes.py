@@ -39,6 +39,10 @@ class FakeLpips:
         pa, pb = F.adaptive_avg_pool2d(a01, 8), F.adaptive_avg_pool2d(b01, 8)
         return (pa - pb).abs().mean(dim=(1, 2, 3))
 
+    def features(self, images01: torch.Tensor) -> list[torch.Tensor]:
+        """Layer activations (edit_score's structure distance): 8x8 pooled colours."""
+        return [F.adaptive_avg_pool2d(images01.float() * 2 - 1, 8)]
+
 
 def register_fakes() -> None:
     register_backbone("clip", "test-fake", FakeClip)

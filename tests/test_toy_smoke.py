@@ -34,3 +34,26 @@ def test_toy_smoke_shows_edits_that_keep_the_layout(toy_smoke_local):
     assert copied["oracle_edit_success"] < 0.5 and copied[lpips] < 0.25
     html = (toy_smoke_local / "report.html").read_text()
     assert html.index("What the edits do: the frontier") < html.index("What ran")
+
+
+def test_toy_smoke_reports_the_edit_score(toy_smoke_local):
+    """issue 16: the joint score is in the default protocol's frontier table and report,
+    with its reference rows near their calibrated ends: the fine-tuned-only sample near
+    alignment 0 and fidelity 1 (the fidelity weight), the pretrained-only one near
+    alignment 1 and fidelity 0 (1). Near, not at: each seed's sample is compared with
+    the mean over the run's seeds, and both terms are clipped to [0, 1]."""
+    import pandas as pd
+
+    from sine_bench.metrics.edit_score import FIDELITY_WEIGHT
+    from sine_bench.report.cells import metric_column
+
+    frontier = pd.read_csv(toy_smoke_local / "frontier.csv").fillna({"role": ""})
+    score = metric_column(frontier, "edit_score")
+    assert score and score.startswith("edit_score[toy+")
+    copied = frontier[frontier["role"] == "fine-tuned only"].iloc[0]
+    pretrained = frontier[frontier["role"] == "pretrained only"].iloc[0]
+    assert FIDELITY_WEIGHT - 0.25 <= copied[score] <= FIDELITY_WEIGHT + 0.25
+    assert 0.9 <= pretrained[score] <= 1.25
+    best = frontier[frontier["best"]].iloc[0]
+    assert best[score] > max(copied[score], pretrained[score])
+    assert score in (toy_smoke_local / "report.html").read_text()

@@ -20,5 +20,9 @@ class CellInputs:
     keep: torch.Tensor | None = None  # (1, 1, H, W) bool: pixels the edit should keep
     reference: torch.Tensor | None = None  # the pretrained-only edit (v = 1), same prompt
     memorized: torch.Tensor | None = None  # the fine-tuned model alone (v = 0, K = 0)
+    # the run's references of this cell over every seed of the run (edit_score): the
+    # pretrained-only edits (v = 1) and the fine-tuned-only samples (v = 0, K = 0)
+    anchors_pretrained: list[torch.Tensor] = field(default_factory=list, repr=False)
+    anchors_finetuned: list[torch.Tensor] = field(default_factory=list, repr=False)
     # readings several metrics of this cell share (e.g. the oracle's), computed once
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -34,7 +34,8 @@ def label(name: MetricName) -> str:
 
     ``lpips[alex]`` becomes ``st_lpips[alex]`` when the shift-tolerant weights stood in;
     metrics built on LPIPS carry the same tag: ``memorization[st_lpips-alex]``,
-    ``copy_rate[st_lpips-alex+toy]``.
+    ``copy_rate[st_lpips-alex+toy]``; clip-first scores always name the LPIPS family:
+    ``edit_score[toy+st_lpips-alex]``, ``edit_score[ViT-B-32/openai+lpips-alex]``.
     """
     resolved = getattr(backend(name), "name", None)
     if not resolved:
@@ -42,6 +43,8 @@ def label(name: MetricName) -> str:
     if name.family in ("lpips", "st_lpips"):
         return resolved
     family, net = resolved.rstrip("]").split("[", 1)
+    if name.info.backbone == "clip+lpips":  # edit_score[toy+st_lpips-alex]: both named
+        return f"{name.family}[{name.backbones()['clip']}+{family}-{net}]"
     tag = net if family == "lpips" else f"{family}-{net}"
     requested = name.backbones()["lpips"]
     rest = name.backbone[len(requested) :]  # e.g. "+toy" for lpips+clip metrics

@@ -61,6 +61,16 @@ class LpipsMetric:
         a, b = (self._prepare(x) for x in (img_a, img_b))
         return self.net(a, b).reshape(a.shape[0])
 
+    @torch.no_grad()
+    def features(self, images01: torch.Tensor) -> list[torch.Tensor]:
+        """The backbone's activations at the layers LPIPS compares (its linear heads'
+        inputs, before their unit normalisation), for [0, 1] images (B, 3, H, W): what
+        the self-similarity structure distance reads."""
+        x = self._prepare(images01)
+        if getattr(self.net, "version", "0.1") == "0.1":  # as LPIPS.forward scales them
+            x = self.net.scaling_layer(x)
+        return list(self.net.net.forward(x))
+
     def _prepare(self, images01: torch.Tensor) -> torch.Tensor:
         x = images01.to(self.device).float()
         if self.resize is not None and x.shape[-2:] != (self.resize, self.resize):

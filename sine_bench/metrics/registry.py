@@ -23,7 +23,7 @@ class MetricError(ValueError):
     """An unknown metric name, or a metric whose backbone cannot be loaded."""
 
 
-Kind = Literal["clip", "lpips", "lpips+clip", None]
+Kind = Literal["clip", "lpips", "lpips+clip", "clip+lpips", None]
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,9 @@ class Family:
     backbone: Kind
     scope: Literal["cell", "group"]
     higher_is_better: bool | None  # None: neither (a diagnostic such as an object count)
-    needs: tuple[str, ...] = ()  # extra images: "reference" (v=1 edit), "memorized"
+    # extra images: "reference" (v=1 edit), "memorized" (v=0, K=0), "anchors" (both,
+    # for every seed of the run)
+    needs: tuple[str, ...] = ()
 
 
 FAMILIES: dict[str, Family] = {
@@ -53,6 +55,7 @@ FAMILIES: dict[str, Family] = {
     "memorization": Family("overfit", "lpips", "cell", True, ("memorized",)),
     "prompt_insensitivity": Family("overfit", "clip", "group", False),
     "seed_collapse": Family("overfit", "clip", "group", False),
+    "edit_score": Family("edit_score", "clip+lpips", "cell", True, ("anchors",)),
     "oracle_edit_success": Family("oracle", None, "cell", True),
     "oracle_preserved": Family("oracle", None, "cell", True),
     "oracle_count": Family("oracle", None, "cell", None),
@@ -108,6 +111,9 @@ class MetricName:
         if kind == "lpips+clip":
             net, clip = self.backbone.split("+", 1)
             return {"lpips": net, "clip": clip}
+        if kind == "clip+lpips":
+            clip, net = self.backbone.rsplit("+", 1)
+            return {"clip": clip, "lpips": net}
         return {kind: self.backbone}
 
 
@@ -139,11 +145,14 @@ def check_metric_name(text: str) -> MetricName:
             raise MetricError(f"metric {text!r}: {family} takes no backbone")
         return MetricName(text, family, None)
     if backbone is None:
-        example = {"clip": "toy", "lpips": "alex", "lpips+clip": "alex+toy"}[kind]
+        examples = {"clip": "toy", "lpips": "alex", "lpips+clip": "alex+toy"}
+        example = examples.get(kind, "toy+alex")  # clip+lpips
         raise MetricError(f"metric {text!r} needs a backbone, e.g. {family}[{example}]")
     name = MetricName(text, family, backbone)
     if kind == "lpips+clip" and "+" not in backbone:
         raise MetricError(f"metric {text!r}: backbone must be 'lpipsnet+clip', e.g. alex+toy")
+    if kind == "clip+lpips" and "+" not in backbone:
+        raise MetricError(f"metric {text!r}: backbone must be 'clip+lpipsnet', e.g. toy+alex")
     for sub_kind, sub in name.backbones().items():
         if sub not in BACKBONES[sub_kind]:
             known = ", ".join(BACKBONES[sub_kind])

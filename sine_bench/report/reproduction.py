@@ -40,6 +40,7 @@ from .endpoints import (
     overfit_verdict,
     pretrained_equivalence,
 )
+from .score_validity import score_validity
 from .tables import summarize
 from .trends import Trend, sweep_trends
 from .validity import trusted_fidelity_metric, validity
@@ -58,6 +59,7 @@ class Reproduction:
     overfit_checks: dict[str, str] = field(default_factory=dict)
     validity: pd.DataFrame | None = None  # validity.validity(): metric x oracle outcome
     edit_size: EditSizeAnalysis | None = None  # claim (e)
+    scores: pd.DataFrame | None = None  # score_validity(): who predicts a faithful edit
 
     def to_json(self) -> dict:
         def frame(df):
@@ -76,6 +78,7 @@ class Reproduction:
                 None if self.validity is None else trusted_fidelity_metric(self.validity)
             ),
             "edit_size": self.edit_size.to_json() if self.edit_size else None,
+            "score_validity": frame(self.scores),
         }
 
 
@@ -127,6 +130,8 @@ def analyse(cells: pd.DataFrame, per_run: pd.DataFrame | None = None) -> Reprodu
     table = validity(cells if per_run is None else per_run)
     result.validity = table if len(table) else None
     result.edit_size = analyse_edit_size(cells)
+    scores = score_validity(cells if per_run is None else per_run)
+    result.scores = scores if len(scores) else None
     return result
 
 
@@ -170,7 +175,40 @@ def to_markdown(result: Reproduction) -> str:
     if result.validity is not None:
         out += validity_markdown(result.validity)
     out += edit_size_markdown(result.edit_size)
+    if result.scores is not None:
+        out += score_validity_markdown(result.scores)
     return "\n".join(out)
+
+
+def score_validity_markdown(table: pd.DataFrame) -> list[str]:
+    """Per metric and scope: AUROC for a faithful cell and the per-setting Spearman."""
+
+    def cell(row, value, lo, hi) -> str:
+        v = row.get(value, np.nan)
+        return f"{v:.2f} [{row[lo]:.2f}, {row[hi]:.2f}]" if np.isfinite(v) else "-"
+
+    rows = []
+    for _, row in table.iterrows():
+        rows.append(
+            {
+                "metric": row["metric"],
+                "scope": row["scope"],
+                "AUROC (faithful)": cell(row, "auroc", "auroc_lo", "auroc_hi"),
+                "settings": _fmt(row.get("settings", np.nan)),
+                "setting rho": cell(row, "setting_rho", "setting_rho_lo", "setting_rho_hi"),
+            }
+        )
+    return [
+        "## Which score predicts a faithful edit",
+        "",
+        "Per cell: AUROC of the metric (oriented by its direction) for oracle_faithful = 1. "
+        "Per setting (every grid axis but the seed): Spearman between the settings' mean "
+        "metric and their faithful rate, i.e. does ranking settings by the metric rank them "
+        "as the oracle does. 95% intervals resample source images.",
+        "",
+        _md_table(pd.DataFrame(rows)),
+        "",
+    ]
 
 
 def validity_markdown(table: pd.DataFrame) -> list[str]:

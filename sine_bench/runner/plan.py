@@ -72,6 +72,8 @@ class CellPlan:
     edit: str
     reference: str | None = None
     memorized: str | None = None
+    # edit_score's references over every seed of the run: pretrained-only, fine-tuned-only
+    anchors: dict[str, list[str]] | None = None
 
 
 @dataclass
@@ -129,15 +131,21 @@ def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
     plan.image_notes = notes
     needs = {n for m in metrics for n in m.info.needs}
 
+    references: list[dict[str, str]] = []
     for cell in expand_cells(protocol, list(items.values()), native, factor, sizes):
         _check_size(cell.edit.resolution, cell.height, cell.width, factor)
-        plan.cells.append(_plan_cell(plan, cell, needs))
+        entry, own = _plan_cell(plan, cell, needs)
+        plan.cells.append(entry)
+        references.append(own)
+    if "anchors" in needs:
+        attach_anchors(plan, references)
     plan.units = edit_units(plan.edits.values())
     return plan
 
 
-def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> CellPlan:
-    """Key the jobs the cell's method asks for and add them to the plan."""
+def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> tuple[CellPlan, dict[str, str]]:
+    """Key the jobs the cell's method asks for and add them to the plan; also return the
+    cell's own (same-seed) reference keys that edit_score's anchors gather."""
     item = plan.items[cell.item]
     method = get_method(cell.method)
     try:
@@ -158,11 +166,40 @@ def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> CellPlan:
         plan.finetunes.setdefault(training_key, job)
     keyed = lambda edit: _edit_job(plan, cell, edit, training_key)  # noqa: E731
     entry = CellPlan(cell, training_key, keyed(planned.edit))
+    own: dict[str, str] = {}
+    if needs & {"reference", "anchors"}:
+        own["pretrained"] = keyed(reference_edit(cell))
+    if needs & {"memorized", "anchors"} and planned.memorized is not None:
+        own["finetuned"] = keyed(planned.memorized)
     if "reference" in needs:
-        entry.reference = keyed(reference_edit(cell))
-    if "memorized" in needs and planned.memorized is not None:
-        entry.memorized = keyed(planned.memorized)
-    return entry
+        entry.reference = own["pretrained"]
+    if "memorized" in needs:
+        entry.memorized = own.get("finetuned")
+    return entry, own
+
+
+def attach_anchors(plan: RunPlan, references: list[dict[str, str]]) -> None:
+    """Give each cell its references over every seed of the run: the reference edits
+    that differ from the cell's own only in their seed (same model or fine-tune, prompt,
+    size and sampler). edit_score calibrates with these alone, so it needs no labels and
+    no other run. ``references``: each cell's own (same-seed) reference keys, in
+    ``plan.cells`` order; a method without a fine-tuned-only sample has none of that kind.
+    """
+    groups: dict[str, dict[str, set[str]]] = {}
+    members: list[str] = []
+    for own in references:
+        ident = {}
+        for kind, key in sorted(own.items()):
+            job = plan.edits[key]
+            rest = {k: v for k, v in job.settings.items() if k != "seed"}
+            ident[kind] = {"base": job.finetune, "prompt": job.prompt, **rest}
+        group = digest(ident)
+        refs = groups.setdefault(group, {"pretrained": set(), "finetuned": set()})
+        for kind, key in own.items():
+            refs[kind].add(key)
+        members.append(group)
+    for entry, group in zip(plan.cells, members, strict=True):
+        entry.anchors = {kind: sorted(keys) for kind, keys in groups[group].items()}
 
 
 def _training_preparation(plan: RunPlan, item: str, training: Training) -> dict:

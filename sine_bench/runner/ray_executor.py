@@ -23,8 +23,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import socket
-import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,73 +34,13 @@ from typing import Any, TypeVar
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from .executors import ClusterError, ExecutorError, JobsFailed
+from .executors import ClusterError, JobsFailed
+from .ray_worker import StageWorker, one_line
 
 J = TypeVar("J")
 R = TypeVar("R")
 
 AUTO = 0  # batch size chosen from the number of jobs and workers
-
-
-# --------------------------------------------------------------------------- worker side
-
-
-@ray.remote
-class StageWorker:
-    """One worker slot. Builds the driver's ``Stages`` once per run (so the model and the
-    last fine-tune stay loaded across jobs and stages) and runs its methods on jobs."""
-
-    def __init__(self, threads: int):
-        import torch
-
-        torch.set_num_threads(max(1, threads))
-        self._token: str | None = None
-        self._target: Any = None
-
-    def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "node": socket.gethostname()}
-
-    def run(self, token: str, boxed_context: list, method: str | None, jobs: list) -> dict:
-        """Run ``jobs`` one by one; one job's exception does not cost the others."""
-        if token != self._token:
-            self._target = None  # a new run: drop the previous one's model first
-            self._target = _build_target(ray.get(boxed_context[0]))
-            self._token = token
-        target = self._target
-        call = target if method is None else getattr(target, method)
-        outcomes = []
-        for job in jobs:
-            try:
-                outcomes.append(("ok", call(job)))
-            except Exception as err:  # reported to the driver, which fails the job
-                last = traceback.extract_tb(err.__traceback__)[-1]
-                where = f" at {Path(last.filename).name}:{last.lineno}"
-                outcomes.append(("error", f"{_one_line(err)}{where}"))
-        return {"pid": os.getpid(), "outcomes": outcomes}
-
-
-def _build_target(context: dict) -> Any:
-    """The object whose methods run the jobs: the driver's ``Stages`` rebuilt on the plan
-    and store, or a plain function shipped as is."""
-    if context["kind"] == "function":
-        return context["fn"]
-    from .. import __version__
-    from .executors import LocalExecutor
-    from .store import Store
-
-    if context["version"] != __version__:
-        raise ExecutorError(
-            f"worker has sine-bench {__version__}, the driver {context['version']}: "
-            "install the same version on every node"
-        )
-    if os.path.isdir(context["cwd"]):  # relative paths in the plan mean the driver's
-        os.chdir(context["cwd"])
-    return context["cls"](context["plan"], Store(context["root"]), LocalExecutor(progress=False))
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
 # --------------------------------------------------------------------------- driver side
@@ -187,7 +125,7 @@ class RayExecutor:
             ray.init(address=address, **(kwargs | init_kwargs))
         except (ConnectionError, RuntimeError, ValueError) as err:
             where = self.address or os.environ.get("RAY_ADDRESS") or "a local cluster"
-            raise ClusterError(f"cannot start or join Ray at {where}: {_one_line(err)}") from None
+            raise ClusterError(f"cannot start or join Ray at {where}: {one_line(err)}") from None
         self._owns_ray = True
 
     def close(self) -> None:
@@ -338,7 +276,7 @@ class RayExecutor:
                     try:
                         reply = ray.get(ref)
                     except RayTaskError as err:  # the worker could not set up (not a job)
-                        reason = _one_line(err.cause) if err.cause else _one_line(err)
+                        reason = one_line(err.cause) if err.cause else one_line(err)
                         failures += [(k, reason) for k in keys]
                         advance(len(keys), failed=len(keys))
                         continue

@@ -9,58 +9,24 @@ uninterrupted one compute from the same bytes.
 from __future__ import annotations
 
 import json
-import math
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
-from ..images import image_size, load_image, open_image, save_png_atomic
+from ..images import load_image, save_png_atomic
 from ..methods import EditJob, FinetuneJob, training_steps
-from ..metrics import registry
-from ..metrics.inputs import CellInputs
 from .executors import Executor
-from .keys import digest, file_sha256, score_key
-from .plan import CellPlan, EditUnit, RunPlan, unet_evaluations
+from .plan import EditUnit, RunPlan, unet_evaluations
+from .scoring import ScoringStage, StageStats
 from .store import Store
 
 TIMING_FILE = "sine_bench_timing.json"  # in every training folder: its wall time here
-RESAMPLE = {
-    "bicubic": Image.BICUBIC,
-    "bilinear": Image.BILINEAR,
-    "lanczos": Image.LANCZOS,
-    "nearest": Image.NEAREST,
-}
 
 
 @dataclass
-class StageStats:
-    total: int = 0
-    cached: int = 0
-    computed: int = 0
-    seconds: float = 0.0
-    unet_evaluations: int = 0  # edits: UNet forward passes sampling in this run
-    unet_evaluations_finetuned: int = 0  # edits: the part by fine-tuned models
-    training_steps: int = 0  # fine-tunes: forward + backward steps run in this run
-
-
-@dataclass
-class CellScores:
-    """One cell's metric values and what scoring them did: returned rather than recorded
-    on ``Stages``, so an executor may score cells in other processes."""
-
-    values: dict[str, float] = field(default_factory=dict)
-    computed: int = 0
-    cached: int = 0
-    backbones: dict[str, dict[str, str]] = field(default_factory=dict)  # label -> resolved
-
-
-@dataclass
-class Stages:
+class Stages(ScoringStage):
     plan: RunPlan
     store: Store
     executor: Executor
@@ -214,156 +180,6 @@ class Stages:
     def edit_image(self, key: str) -> Path:
         return self.store.path("edits", key) / "edit.png"
 
-    # ------------------------------------------------------------------ score
-    def score_all(self) -> list[dict[str, float]]:
-        """Per cell, {column label: value} for every metric; counts one job per
-        (cell, metric) or (group, metric)."""
-        stats = self.stats.setdefault("score", StageStats())
-        start = time.perf_counter()
-        rows = []
-        for scored in self.executor.map("score", self.plan.cells, self._score_cell):
-            stats.computed += scored.computed
-            stats.cached += scored.cached
-            self.backbones.update(scored.backbones)
-            rows.append(scored.values)
-        for metric in (m for m in self.plan.metrics if m.info.scope == "group"):
-            self._score_group(metric, rows)
-        stats.seconds += time.perf_counter() - start
-        stats.total = stats.cached + stats.computed
-        return rows
-
-    def _context(self, cell: CellPlan) -> dict:
-        item = self.plan.items[cell.cell.item]
-        mask_path = item.mask_for(cell.cell.prompt)
-        mask = file_sha256(mask_path) if mask_path else None
-        context = {
-            "scoring": self.plan.protocol.scoring.model_dump(),
-            "source": self.plan.image_sha[cell.cell.item],
-            "mask": mask,
-            "source_text": item.spec.source,
-            "target": item.spec.expected.get(cell.cell.prompt, cell.cell.prompt),
-            "reference": cell.reference,
-            "memorized": cell.memorized,
-        }
-        notes = self.plan.image_notes.get(cell.cell.item)
-        if notes:  # the loader converted the source (EXIF, 16-bit, ICC, alpha): other pixels
-            context["source_decoded"] = notes
-        return context
-
-    def score_keys(self, cell: CellPlan, context: dict | None = None) -> dict[str, str]:
-        """Each cell-scope metric's score key (its text -> key) for one cell."""
-        context = context or self._context(cell)
-        return {
-            metric.text: score_key(
-                cell.edit, metric.text, context | registry.score_identity(metric)
-            )
-            for metric in self.plan.metrics
-            if metric.info.scope == "cell"
-        }
-
-    def _score_cell(self, cell: CellPlan) -> CellScores:
-        """Read the cell's stored scores and compute the missing ones under the edit's
-        lock, so two runs sharing a store never compute a score twice."""
-        context = self._context(cell)
-        keys = self.score_keys(cell, context)
-        scored = CellScores()
-        records: dict[str, dict] = {}
-        missing = [m for m in keys if not self.store.done("scores", keys[m], ".json")]
-        if missing:
-            with self.store.lock("scores", cell.edit):
-                inputs = None
-                for metric in (m for m in self.plan.metrics if m.text in missing):
-                    key = keys[metric.text]
-                    if self.store.done("scores", key, ".json"):
-                        continue  # another run scored it while this one waited
-                    inputs = inputs or self._inputs(cell, context)
-                    value = registry.scorer(metric)(metric, inputs)
-                    record = {"label": _label(metric), "value": _finite_or_nan(value)}
-                    record["backbones"] = _resolved_backbones(metric)
-                    self.store.write_json("scores", key, record)
-                    records[metric.text] = record
-                    scored.computed += 1
-        for metric_text, key in keys.items():
-            if metric_text not in records:
-                records[metric_text] = self.store.read_json("scores", key)
-                scored.cached += 1
-            record = records[metric_text]
-            scored.backbones[record["label"]] = record.get("backbones", {})
-            scored.values[record["label"]] = _from_json(record["value"])
-        return scored
-
-    def _score_group(self, metric, rows: list[dict]) -> None:
-        drop = "prompt" if metric.family == "prompt_insensitivity" else "seed"
-        groups: dict[str, list[int]] = defaultdict(list)
-        for index, cell in enumerate(self.plan.cells):
-            axes = {k: v for k, v in cell.cell.axes if k != drop}
-            ident = {"item": cell.cell.item, "axes": axes}
-            if drop != "prompt":
-                ident["prompt"] = cell.cell.prompt_index
-            groups[digest(ident)].append(index)
-        stats = self.stats["score"]
-        for members in groups.values():
-            edit_keys = sorted(self.plan.cells[i].edit for i in members)
-            key = score_key(digest(edit_keys), metric.text, registry.score_identity(metric))
-            computed = False
-            if not self.store.done("scores", key, ".json"):
-                with self.store.lock("scores", key):
-                    if not self.store.done("scores", key, ".json"):
-                        self._write_group_score(metric, key, members[0], edit_keys)
-                        computed = True
-            stats.computed += computed
-            stats.cached += not computed
-            record = self.store.read_json("scores", key)
-            self.backbones[record["label"]] = record.get("backbones", {})
-            for i in members:
-                rows[i][record["label"]] = _from_json(record["value"])
-
-    def _write_group_score(self, metric, key: str, first: int, edit_keys: list[str]) -> None:
-        size = self._score_size(self.plan.cells[first])
-        edits = [self._load01(self.edit_image(k), size) for k in edit_keys]
-        value = registry.scorer(metric)(metric, edits)
-        record = {"label": metric.text, "value": _finite_or_nan(value)}
-        record["backbones"] = _resolved_backbones(metric)
-        self.store.write_json("scores", key, record)
-
-    def _score_size(self, cell: CellPlan) -> tuple[int, int]:
-        size = self.plan.protocol.scoring.size
-        if size == "source":
-            return image_size(self.plan.items[cell.cell.item].image_path)
-        h, w = size.split("x")
-        return int(h), int(w)
-
-    def _load01(self, path: Path, size: tuple[int, int], mode: str = "RGB") -> torch.Tensor:
-        resample = RESAMPLE[self.plan.protocol.scoring.resample] if mode == "RGB" else Image.NEAREST
-        img, _ = open_image(path, mode)  # sources and masks as the fine-tune saw them
-        if (img.height, img.width) != size:
-            img = img.resize((size[1], size[0]), resample)  # PIL: antialiased when shrinking
-        array = np.asarray(img, dtype=np.float32) / 255.0
-        tensor = torch.from_numpy(array.copy())
-        return tensor.permute(2, 0, 1)[None] if tensor.dim() == 3 else tensor[None, None]
-
-    def _inputs(self, cell: CellPlan, context: dict) -> CellInputs:
-        item = self.plan.items[cell.cell.item]
-        size = self._score_size(cell)
-        keep = None
-        mask_path = item.mask_for(cell.cell.prompt)
-        if mask_path is not None:
-            keep = self._load01(mask_path, size, mode="L") < 0.5
-        return CellInputs(
-            source=self._load01(item.image_path, size),
-            edit=self._load01(self.edit_image(cell.edit), size),
-            prompt=cell.cell.prompt,
-            source_text=item.spec.source,
-            target_caption=context["target"],
-            keep=keep,
-            reference=self._load01(self.edit_image(cell.reference), size)
-            if cell.reference
-            else None,
-            memorized=self._load01(self.edit_image(cell.memorized), size)
-            if cell.memorized
-            else None,
-        )
-
 
 def _quiet_hf_progress() -> None:
     """diffusers/transformers draw a bar per save/load; ours per stage is enough."""
@@ -372,32 +188,6 @@ def _quiet_hf_progress() -> None:
 
     dlog.disable_progress_bar()
     tlog.disable_progress_bar()
-
-
-def _resolved_backbones(metric) -> dict[str, str]:
-    """kind -> the name the loaded backbone reports (e.g. lpips -> 'st_lpips[alex]')."""
-    resolved = {}
-    for kind, name in metric.backbones().items():
-        loaded = registry.load_backbone(kind, name, metric.text)
-        resolved[kind] = getattr(loaded, "name", None) or f"{kind}:{name}"
-    return resolved
-
-
-def _label(metric) -> str:
-    if "lpips" in metric.backbones():
-        from ..metrics.lpips import label
-
-        return label(metric)
-    return metric.text
-
-
-def _finite_or_nan(value: float) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
-def _from_json(value) -> float:
-    return math.nan if value is None else float(value)
 
 
 def edit_evaluations(store: Store, job: EditJob) -> int:

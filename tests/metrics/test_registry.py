@@ -63,6 +63,7 @@ def test_every_family_has_a_scorer():
             "clip": "[test-fake]",
             "lpips": "[test-fake]",
             "lpips+clip": "[test-fake+test-fake]",
+            "clip+lpips": "[test-fake+test-fake]",
             None: "",
         }[info.backbone]
         register_fakes()
