@@ -23,7 +23,7 @@ from ..methods import (
 )
 from ..methods.pretrained import reference_edit
 from ..methods.registry import count_evaluations
-from ..methods.sine import edit_request, finetune_settings
+from ..methods.sine import edit_request, finetune_settings, memorized_edit, sine_training
 from ..metrics.registry import MetricName, check_metric_name
 from ..protocol import Cell, Protocol, ResolvedItem, expand_cells, resolve_dataset
 from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
@@ -157,25 +157,35 @@ def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> tuple[CellPlan, di
         cell, item.spec, item.image_path, sha, plan.model_id, plan.native, plan.factor
     )
     planned = method.plan_cell(ctx)
-    training_key = ""
-    if planned.training is not None:
-        t = planned.training
-        prepared = _training_preparation(plan, cell.item, t)
-        training_key = finetune_key(sha, plan.model_id, t.prompt, t.settings, prepared)
-        job = FinetuneJob(training_key, cell.item, item.image_path, t.prompt, t.settings, t.trainer)
-        plan.finetunes.setdefault(training_key, job)
+    training_key = _add_training(plan, cell, planned.training) if planned.training else ""
     keyed = lambda edit: _edit_job(plan, cell, edit, training_key)  # noqa: E731
     entry = CellPlan(cell, training_key, keyed(planned.edit))
     own: dict[str, str] = {}
     if needs & {"reference", "anchors"}:
         own["pretrained"] = keyed(reference_edit(cell))
-    if needs & {"memorized", "anchors"} and planned.memorized is not None:
-        own["finetuned"] = keyed(planned.memorized)
+    if "anchors" in needs:  # the copy end: SINE's fine-tuned-only sample, for every method
+        sine = sine_training(ctx)
+        own["finetuned"] = _edit_job(
+            plan, cell, memorized_edit(ctx, sine), _add_training(plan, cell, sine)
+        )
     if "reference" in needs:
         entry.reference = own["pretrained"]
-    if "memorized" in needs:
-        entry.memorized = own.get("finetuned")
+    if "memorized" in needs and planned.memorized is not None:  # the method's own
+        entry.memorized = keyed(planned.memorized)
     return entry, own
+
+
+def _add_training(plan: RunPlan, cell: Cell, training: Training) -> str:
+    """Key a training job (SINE's fine-tune or a method's own) and add it to the plan."""
+    item = plan.items[cell.item]
+    sha = plan.image_sha[cell.item]
+    prepared = _training_preparation(plan, cell.item, training)
+    key = finetune_key(sha, plan.model_id, training.prompt, training.settings, prepared)
+    job = FinetuneJob(
+        key, cell.item, item.image_path, training.prompt, training.settings, training.trainer
+    )
+    plan.finetunes.setdefault(key, job)
+    return key
 
 
 def attach_anchors(plan: RunPlan, references: list[dict[str, str]]) -> None:
@@ -183,7 +193,8 @@ def attach_anchors(plan: RunPlan, references: list[dict[str, str]]) -> None:
     that differ from the cell's own only in their seed (same model or fine-tune, prompt,
     size and sampler). edit_score calibrates with these alone, so it needs no labels and
     no other run. ``references``: each cell's own (same-seed) reference keys, in
-    ``plan.cells`` order; a method without a fine-tuned-only sample has none of that kind.
+    ``plan.cells`` order. Every method's cells share the same two ends (the
+    pretrained-only edit and SINE's fine-tuned-only sample), so their scores compare.
     """
     groups: dict[str, dict[str, set[str]]] = {}
     members: list[str] = []

@@ -96,3 +96,26 @@ def test_run_scores_each_cell_from_its_stored_references_alone(tmp_path):
             anchors_finetuned=[load(k) for k in entry.anchors["finetuned"]],
         )
         assert es.edit_score(name, x) == pytest.approx(row[column], abs=1e-6)
+
+
+def test_every_method_shares_the_same_two_anchors(tmp_path):
+    """A baseline without a fine-tune of its own (sdedit) is calibrated by the same two
+    references as SINE's cells of its source, prompt, size and seed: the pretrained-only
+    edit and SINE's fine-tuned-only sample (the protocol's fine-tune), so scores compare."""
+    register_fakes()
+    path = write_protocol(
+        tmp_path,
+        metrics=[SCORE],
+        grid={"seeds": [0, 1]},
+        methods={"sine": {}, "sdedit": {"grid": {"strength": [0.3, 0.6]}}},
+    )
+    plan = build_plan(load_protocol(path))
+    by_method: dict[str, dict[tuple, dict]] = {}
+    for entry in plan.cells:
+        ident = (entry.cell.item, entry.cell.prompt, entry.cell.height, entry.cell.width)
+        by_method.setdefault(entry.cell.method, {})[ident] = entry.anchors
+    assert set(by_method) == {"sine", "sdedit"}
+    for ident, anchors in by_method["sdedit"].items():
+        assert anchors == by_method["sine"][ident]
+        assert all(len(keys) == 2 for keys in anchors.values())
+        assert {plan.edits[k].kind for k in anchors["finetuned"]} == {"memorized"}
