@@ -38,7 +38,11 @@ def setting_columns(cells: pd.DataFrame) -> list[str]:
     a replicate (seed), bookkeeping nor a metric, i.e. the grid axes (v, K, resolution,
     finetune.*, swept edit fields, a method column); ``run`` first when pooled."""
     axes = [
-        c for c in cells.columns if c not in NOT_SETTINGS and c.split("[", 1)[0] not in FAMILIES
+        c
+        for c in cells.columns
+        if c not in NOT_SETTINGS
+        and c.split("[", 1)[0] not in FAMILIES
+        and not c.startswith("cost.")  # a methods run's measured costs, not settings
     ]
     if "run" in cells and cells["run"].nunique() > 1:
         axes.insert(0, "run")
@@ -115,7 +119,7 @@ def setting_row(cells: pd.DataFrame, scope: str, metric: str) -> dict | None:
     data = data.dropna(subset=[FAITHFUL.column])
     if len(data) < 3:
         return None
-    settings = data[axes].astype(str).agg(" | ".join, axis=1).to_numpy()
+    settings = data[axes].apply(lambda col: col.map(str)).agg(" | ".join, axis=1).to_numpy()
     est = setting_rank_estimate(
         oriented(data, metric),
         (data[FAITHFUL.column].to_numpy(float) >= 1 - 1e-9).astype(float),
