@@ -101,3 +101,15 @@ def test_reproduce_report_prints_the_score_table():
     line = next(x for x in page.splitlines() if x.startswith("| edit_score[toy+st_lpips-alex]"))
     assert "pooled" in line and line.count("[") == 3  # name + two intervals
     assert result.to_json()["score_validity"][0]["metric"] == "edit_score[toy+st_lpips-alex]"
+
+
+def test_a_methods_run_settings_ignore_costs_and_missing_knobs():
+    """A methods run: knob columns are NaN for the other methods, cost columns differ per
+    cell; settings are method x knobs, never a measured cost."""
+    cells = _cells()
+    cells["method"] = np.where(cells["v"] < 0.5, "sine", "sdedit")
+    cells["sdedit.strength"] = np.where(cells["method"] == "sdedit", 0.5, np.nan)
+    cells["cost.edit_seconds"] = np.arange(len(cells), dtype=float)
+    assert "cost.edit_seconds" not in sv.setting_columns(cells)
+    pooled = sv.score_validity(cells).set_index("metric")
+    assert pooled.loc["edit_score[toy+st_lpips-alex]", "settings"] == 5
