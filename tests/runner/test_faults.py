@@ -238,7 +238,12 @@ def test_a_signal_says_what_is_kept_and_a_rerun_reuses_it(finished, tmp_path, si
     data["grid"]["finetune"] = {"steps": [2, 400]}  # and 3 more to train, 2 of them long
     path.write_text(yaml.safe_dump(data))
     store = root / "store"
-    proc = start_cli(["run", str(path), "--threads", "1", "--no-progress"])
+    # A shell that starts jobs in the background ignores SIGINT for them, and Python
+    # keeps an inherited "ignore": give the run what a terminal's Ctrl-C reaches.
+    proc = start_cli(
+        ["run", str(path), "--threads", "1", "--no-progress"],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     locks = store / "locks" / "finetunes"
     started = {p.name for p in locks.glob("*.lock")}  # the stored fine-tune's
     deadline = time.time() + 300
