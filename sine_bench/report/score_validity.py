@@ -24,7 +24,7 @@ from scipy import stats as scipy_stats
 
 from ..metrics.registry import FAMILIES
 from .stats import BOOTSTRAP_SAMPLES, CLUSTER, Estimate, cluster_rows
-from .validity import FAITHFUL, FIDELITY_FAMILIES, family, score_label
+from .validity import FAITHFUL, FIDELITY_FAMILIES, family, per_run_and_pooled, score_label
 
 NOT_SETTINGS = frozenset(
     {"cell_id", "item", "prompt_index", "prompt", "seed", "height", "width"}
@@ -165,11 +165,4 @@ def score_validity_table(cells: pd.DataFrame, scope: str) -> pd.DataFrame:
 def score_validity(cells: pd.DataFrame) -> pd.DataFrame:
     """The table per run (``run`` column) and pooled; a cell two runs share counts once
     in the pooled scope (per-setting means pool each run's settings separately)."""
-    parts = []
-    if "run" in cells and cells["run"].nunique() > 1:
-        for run, group in cells.groupby("run", sort=True):
-            parts.append(score_validity_table(group, str(run)))
-    pooled = cells.drop_duplicates("edit_key") if "edit_key" in cells else cells
-    parts.append(score_validity_table(pooled, "pooled"))
-    parts = [p for p in parts if len(p)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return per_run_and_pooled(cells, score_validity_table)

@@ -12,6 +12,7 @@ Every interval resamples source images (``stats``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,16 +152,24 @@ def validity_table(cells: pd.DataFrame, scope: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def validity(cells: pd.DataFrame) -> pd.DataFrame:
-    """The table per run (``run`` column) and pooled; a cell two runs share counts once."""
+def per_run_and_pooled(
+    cells: pd.DataFrame, table: Callable[[pd.DataFrame, str], pd.DataFrame]
+) -> pd.DataFrame:
+    """``table(cells, scope)`` per run (``run`` column, when there are several) and
+    pooled; a cell two runs share (same edit) counts once in the pooled scope."""
     parts = []
     if "run" in cells and cells["run"].nunique() > 1:
         for run, group in cells.groupby("run", sort=True):
-            parts.append(validity_table(group, str(run)))
+            parts.append(table(group, str(run)))
     pooled = cells.drop_duplicates("edit_key") if "edit_key" in cells else cells
-    parts.append(validity_table(pooled, "pooled"))
+    parts.append(table(pooled, "pooled"))
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def validity(cells: pd.DataFrame) -> pd.DataFrame:
+    """The table per run (``run`` column) and pooled; a cell two runs share counts once."""
+    return per_run_and_pooled(cells, validity_table)
 
 
 def trusted_fidelity_metric(table: pd.DataFrame) -> str | None:
