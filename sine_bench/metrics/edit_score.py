@@ -69,7 +69,7 @@ def _content(image: torch.Tensor) -> str:
 
 
 def _self_similarity_of(name: MetricName, image: torch.Tensor) -> torch.Tensor:
-    net = lpips.backend(_sub(name, "lpips"))
+    net = lpips.backend(name.part("lpips"))
     key = ("ssm", name.text, getattr(net, "name", ""), _content(image))
     return _remember(key, lambda: self_similarity(net.features(image)[STRUCTURE_LAYER]))
 
@@ -81,16 +81,10 @@ def structure_distance(name: MetricName, source: torch.Tensor, image: torch.Tens
     return float(((first - second) ** 2).mean())
 
 
-def _sub(name: MetricName, kind: str) -> MetricName:
-    """The metric seen as one of its backbones, for the shared clip / lpips helpers."""
-    family = "clip_t" if kind == "clip" else "lpips"
-    return MetricName(name.text, family, name.backbones()[kind])
-
-
 def _clip_t(name: MetricName, x: CellInputs, image: torch.Tensor) -> float:
     view = CellInputs(x.source, image, x.prompt, x.source_text, x.target_caption)
     key = ("clip_t", name.text, x.prompt, _content(image))
-    return _remember(key, lambda: clip.clip_t(_sub(name, "clip"), view))
+    return _remember(key, lambda: clip.clip_t(name.part("clip"), view))
 
 
 def calibrated(value: float, zero: float, one: float, floor: float) -> float:

@@ -13,15 +13,10 @@ from .registry import MetricName
 COPY_LPIPS = 0.1  # an edit closer than this (LPIPS) to its source counts as a copy
 
 
-def _sub(name: MetricName, kind: str) -> MetricName:
-    """The same metric name seen as one of its backbones (for the shared helpers)."""
-    return MetricName(name.text, "clip_t" if kind == "clip" else "lpips", name.backbones()[kind])
-
-
 def copy_rate(name: MetricName, x: CellInputs) -> float:
     """1 if the edit is within COPY_LPIPS of the source and clip_t did not rise, else 0."""
-    near = lpips.distance(_sub(name, "lpips"), x.source, x.edit) < COPY_LPIPS
-    clip_name = _sub(name, "clip")
+    near = lpips.distance(name.part("lpips"), x.source, x.edit) < COPY_LPIPS
+    clip_name = name.part("clip")
     gained = clip.clip_t(clip_name, x) > clip.clip_t(
         clip_name, CellInputs(x.source, x.source, x.prompt, x.source_text, x.target_caption)
     )

@@ -116,6 +116,12 @@ class MetricName:
             return {"clip": clip, "lpips": net}
         return {kind: self.backbone}
 
+    def part(self, kind: str) -> MetricName:
+        """This metric seen as one of its backbones (``clip`` -> a clip_t name, ``lpips``
+        -> an lpips name), for the shared clip / lpips helpers of combined metrics."""
+        family = "clip_t" if kind == "clip" else "lpips"
+        return MetricName(self.text, family, self.backbones()[kind])
+
 
 # The smallest image side (at the scoring size) a metric computes on: SSIM's 11 x 11
 # window; the LPIPS networks' padded convolutions fail below ~21 px, so 32 with margin.
