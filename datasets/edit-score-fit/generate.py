@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
-from sine_bench.toy.scenes import changed_region, random_scene, render
+from sine_bench.toy.scenes import random_scene, render
 
 HERE = Path(__file__).parent
 FIRST_SEED = 40_000_000
@@ -41,7 +41,6 @@ def _edit_size():
 def build(write_files: bool = False) -> dict:
     """The manifest (and, with ``write_files``, the PNGs and masks it names)."""
     edit_size = _edit_size()
-    leftmost = edit_size._paper_toy()._leftmost
     if write_files:
         (HERE / "masks").mkdir(exist_ok=True)
     items = []
@@ -49,26 +48,9 @@ def build(write_files: bool = False) -> dict:
         seed = FIRST_SEED + index
         scene = random_scene(seed, n_objects=1 + index % 2, striped_prob=0.0)
         name = f"fit-{index:02d}"
-        values = edit_size.new_values(scene, seed)
-        targets = [edit_size.target(scene, attrs, values) for attrs in edit_size.DESIGN]
-        masks = {}
-        for k, edited in enumerate(targets):
-            masks[edited.caption()] = f"masks/{name}-p{k}.png"
-            if write_files:
-                mask = changed_region(scene, edited, SIZE, SIZE).astype("uint8") * 255
-                Image.fromarray(mask).save(HERE / masks[edited.caption()])
         if write_files:
             Image.fromarray(render(scene, SIZE, SIZE)).save(HERE / f"{name}.png")
-        items.append(
-            {
-                "id": name,
-                "image": f"{name}.png",
-                "class_word": scene.objects[leftmost(scene)].shape,
-                "source": scene.caption(),
-                "prompts": [t.caption() for t in targets],
-                "masks": masks,
-            }
-        )
+        items.append(edit_size.graded_item(scene, seed, name, f"{name}.png", HERE, write_files))
     return {
         "description": (
             "edit-score-fit: 16 toy scenes no evaluation uses (seeds 40,000,000+; 64x64, "

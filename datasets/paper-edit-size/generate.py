@@ -90,6 +90,28 @@ def target(scene: Scene, attributes: frozenset[str], values: dict[str, str]) -> 
     )
 
 
+def graded_item(scene, seed: int, name: str, image: str, root: Path, write_files: bool) -> dict:
+    """One manifest item: the scene's eight graded edits (``DESIGN``) with a mask each
+    (written under ``root / "masks"`` with ``write_files``). Shared with the datasets
+    that ask the same kinds of edits of other scenes (datasets/edit-score-fit)."""
+    values = new_values(scene, seed)
+    targets = [target(scene, attributes, values) for attributes in DESIGN]
+    masks = {}
+    for k, edited in enumerate(targets):
+        masks[edited.caption()] = f"masks/{name}-p{k}.png"
+        if write_files:
+            mask = changed_region(scene, edited, SIZE, SIZE)
+            Image.fromarray(mask.astype("uint8") * 255).save(root / masks[edited.caption()])
+    return {
+        "id": name,
+        "image": image,
+        "class_word": scene.objects[_paper_toy()._leftmost(scene)].shape,
+        "source": scene.caption(),
+        "prompts": [t.caption() for t in targets],
+        "masks": masks,
+    }
+
+
 def build(write_files: bool = False) -> dict:
     """The manifest (and, with ``write_files``, the masks it names)."""
     paper_toy = _paper_toy()
@@ -100,24 +122,7 @@ def build(write_files: bool = False) -> dict:
         seed = paper_toy.FIRST_SEED + index
         scene = random_scene(seed, n_objects=1 + index % 2, striped_prob=0.0)
         name = f"scene-{index:02d}"
-        values = new_values(scene, seed)
-        targets = [target(scene, attributes, values) for attributes in DESIGN]
-        masks = {}
-        for k, edited in enumerate(targets):
-            masks[edited.caption()] = f"masks/{name}-p{k}.png"
-            if write_files:
-                mask = changed_region(scene, edited, SIZE, SIZE)
-                Image.fromarray(mask.astype("uint8") * 255).save(HERE / masks[edited.caption()])
-        items.append(
-            {
-                "id": name,
-                "image": f"../paper-toy/{name}.png",
-                "class_word": scene.objects[paper_toy._leftmost(scene)].shape,
-                "source": scene.caption(),
-                "prompts": [t.caption() for t in targets],
-                "masks": masks,
-            }
-        )
+        items.append(graded_item(scene, seed, name, f"../paper-toy/{name}.png", HERE, write_files))
     return {
         "description": (
             "paper-edit-size: the 12 paper-toy scenes with eight edits each, graded by size: "
