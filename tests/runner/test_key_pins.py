@@ -1,0 +1,88 @@
+"""Keys never move unless the pixels do: every protocol in protocols/ that plans offline
+plans exactly the fine-tune, edit, unit and score keys pinned in tests/data/protocol_keys.json.
+
+A restructuring may change how keys are computed, never what they are. Regenerate the pins
+only for a change that changes pixels or scores (``python -m tests.runner.test_key_pins``),
+and say so in the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PINS = ROOT / "tests" / "data" / "protocol_keys.json"
+
+
+def planned_keys(path: Path) -> dict[str, str]:
+    """A digest per kind of key of everything ``path`` plans (sorted, so order-free)."""
+    from types import SimpleNamespace
+
+    from sine_bench.metrics import registry
+    from sine_bench.protocol import load_protocol
+    from sine_bench.runner.keys import digest, score_key
+    from sine_bench.runner.plan import build_plan
+    from sine_bench.runner.scoring import ScoringStage
+
+    plan = build_plan(load_protocol(path), ROOT)
+    stage = SimpleNamespace(plan=plan)
+    cell_scores = []
+    for cell in plan.cells:
+        context = ScoringStage._context(stage, cell)
+        cell_scores += ScoringStage.score_keys(stage, cell, context).values()
+    group_scores = []
+    for metric in (m for m in plan.metrics if m.info.scope == "group"):
+        drop = "prompt" if metric.family == "prompt_insensitivity" else "seed"
+        groups: dict[str, list[str]] = {}
+        for cell in plan.cells:
+            ident = {"item": cell.cell.item, "axes": {k: v for k, v in cell.cell.axes if k != drop}}
+            if drop != "prompt":
+                ident["prompt"] = cell.cell.prompt_index
+            groups.setdefault(digest(ident), []).append(cell.edit)
+        for edits in groups.values():
+            ident = registry.score_identity(metric)
+            group_scores.append(score_key(digest(sorted(edits)), metric.text, ident))
+    return {
+        "cells": str(len(plan.cells)),
+        "finetunes": digest(sorted(plan.finetunes)),
+        "edits": digest(sorted(plan.edits)),
+        "cell_edits": digest([c.edit for c in plan.cells]),
+        "units": digest(sorted(u.key for u in plan.units)),
+        "scores": digest(sorted(cell_scores)),
+        "group_scores": digest(sorted(group_scores)),
+    }
+
+
+def offline_protocols() -> list[Path]:
+    return sorted(p for p in (ROOT / "protocols").glob("*.yaml") if p.stem in _pins())
+
+
+def _pins() -> dict:
+    return json.loads(PINS.read_text())
+
+
+@pytest.mark.parametrize("path", offline_protocols(), ids=lambda p: p.stem)
+def test_protocol_plans_its_pinned_keys(path: Path) -> None:
+    assert planned_keys(path) == _pins()[path.stem]
+
+
+def test_pins_cover_the_protocols() -> None:
+    """Every toy/ci/paper protocol is pinned (sd14 ones need hub configs to plan)."""
+    names = {p.stem for p in (ROOT / "protocols").glob("*.yaml") if not p.stem.startswith("sd14")}
+    assert names <= set(_pins())
+
+
+if __name__ == "__main__":
+    pins = {}
+    for protocol in sorted((ROOT / "protocols").glob("*.yaml")):
+        try:
+            pins[protocol.stem] = planned_keys(protocol)
+        except Exception as exc:  # noqa: BLE001 - a protocol that needs a download is skipped
+            print(f"skip {protocol.stem}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    PINS.write_text(json.dumps(pins, indent=1, sort_keys=True) + "\n")
+    print(f"pinned {len(pins)} protocols")
