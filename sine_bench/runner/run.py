@@ -53,12 +53,18 @@ def cells_frame(
             **cell.axis_dict,
             "height": cell.height,
             "width": cell.width,
+            "source_size": _size_label(plan.image_sizes.get(cell.item)),
             "finetune_key": entry.finetune,
             "edit_key": entry.edit,
         }
         row["image"] = f"images/edits/{row['cell_id']}.png"
         rows.append(row | cost | values)
     return pd.DataFrame(rows)
+
+
+def _size_label(hw: tuple[int, int] | None) -> str | None:
+    """The source image's 'HxW' as loaded (oriented): what per-aspect tables group by."""
+    return f"{hw[0]}x{hw[1]}" if hw else None
 
 
 def cell_costs(plan: RunPlan, store: Store) -> list[dict]:
@@ -281,6 +287,10 @@ def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) 
     out = protocol.output_dir
     manifest["seconds_total"] = time.perf_counter() - started
     write_run_dir(plan, stages, scores, manifest, out)
+    from ..report.resolution import run_summary_lines
+
+    for line in run_summary_lines(out, axis_labels(protocol)):
+        log(line)
     log(f"run directory: {out}  ({time.perf_counter() - started:.1f} s)")
     return out
 
