@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import one_line
+from .metrics.names import family_of
 from .protocol import RegressionSpec, Tolerance
 from .runner.store import write_atomic
 from .yaml_files import read_yaml_file
@@ -111,7 +112,7 @@ def regression_spec(run_dir: str | Path) -> RegressionSpec:
 
 
 def tolerance(spec: RegressionSpec, metric: str) -> Tolerance:
-    family = metric.split("[", 1)[0]
+    family = family_of(metric)
     return spec.tolerances.get(metric) or spec.tolerances.get(family) or spec.default
 
 

@@ -78,7 +78,7 @@ def test_new_verbs_listed_without_importing_torch():
 
 
 def test_unavailable_backbone_fails_before_any_compute(tmp_path):
-    from sine_bench.metrics.registry import register_backbone
+    from sine_bench.metrics.backbones import register_backbone
 
     def broken():
         raise ModuleNotFoundError("No module named 'sine_bench.toy.nothing'")

@@ -203,7 +203,7 @@ def run_protocol(
         finally:
             torch.set_num_threads(previous)
     from ..model_family import check_model
-    from ..weights import check_weights, optional_weight_note
+    from .weights_check import check_weights, optional_weight_note
 
     started = time.perf_counter()
     stages = None

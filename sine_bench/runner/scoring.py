@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from ..images import image_size, open_image
-from ..metrics import registry
+from ..metrics import backbones, registry
 from ..metrics.inputs import CellInputs
 from .keys import digest, file_sha256, score_key
 from .plan import CellPlan
@@ -124,7 +124,8 @@ class ScoringStage:
                         continue
                     inputs = inputs or self._inputs(cell, context)
                     value = registry.scorer(metric)(metric, inputs)
-                    record = {"label": _label(metric), "value": _finite_or_nan(value)}
+                    label = registry.column_label(metric)
+                    record = {"label": label, "value": _finite_or_nan(value)}
                     record["backbones"] = _resolved_backbones(metric)
                     self.store.write_json("scores", key, record)
                     records[metric.text] = record
@@ -137,7 +138,7 @@ class ScoringStage:
         return scored
 
     def _score_group(self, metric, rows: list[dict]) -> None:
-        drop = "prompt" if metric.family == "prompt_insensitivity" else "seed"
+        drop = metric.info.pools_over  # the axis whose cells share one value
         groups: dict[str, list[int]] = defaultdict(list)
         for index, cell in enumerate(self.plan.cells):
             axes = {k: v for k, v in cell.cell.axes if k != drop}
@@ -168,7 +169,7 @@ class ScoringStage:
         size = self._score_size(self.plan.cells[first])
         edits = [self._load01(self.edit_image(k), size) for k in edit_keys]
         value = registry.scorer(metric)(metric, edits)
-        record = {"label": metric.text, "value": _finite_or_nan(value)}
+        record = {"label": registry.column_label(metric), "value": _finite_or_nan(value)}
         record["backbones"] = _resolved_backbones(metric)
         self.store.write_json("scores", key, record)
         return record
@@ -225,17 +226,9 @@ def _resolved_backbones(metric) -> dict[str, str]:
     """kind -> the name the loaded backbone reports (e.g. lpips -> 'st_lpips[alex]')."""
     resolved = {}
     for kind, name in metric.backbones().items():
-        loaded = registry.load_backbone(kind, name, metric.text)
+        loaded = backbones.load_backbone(kind, name, metric.text)
         resolved[kind] = getattr(loaded, "name", None) or f"{kind}:{name}"
     return resolved
-
-
-def _label(metric) -> str:
-    if "lpips" in metric.backbones():
-        from ..metrics.lpips import label
-
-        return label(metric)
-    return metric.text
 
 
 def _finite_or_nan(value: float) -> float | None:

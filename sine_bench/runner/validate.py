@@ -271,7 +271,7 @@ def check_store(plan: RunPlan) -> list[str]:
 
 def check_backbones(plan: RunPlan) -> list[str]:
     """Every metric's backbone loads (once per process); a MetricError names the metric."""
-    from ..metrics.registry import load_backbone
+    from ..metrics.backbones import load_backbone
 
     for metric in plan.metrics:
         for kind, name in metric.backbones().items():
