@@ -27,9 +27,11 @@ app = typer.Typer(
 
 
 def _register_subcommands() -> None:
+    from .store_cli import app as store_app
     from .toy_cli import app as toy_app
     from .weights_cli import fetch_weights
 
+    app.add_typer(store_app, name="store")
     app.add_typer(toy_app, name="toy")
     app.command("fetch-weights")(fetch_weights)
 
