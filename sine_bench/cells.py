@@ -112,9 +112,13 @@ def check_grid_size(
 
 
 def resolve_size(label: str, native: int, factor: int, source_hw: tuple[int, int]) -> tuple:
-    """Pixel (H, W) for a resolution label; 'source-aspect' keeps the native area."""
+    """Pixel (H, W) for a resolution label: 'source-aspect' keeps the native area at the
+    source's aspect, 'source' is the source's own size (each side to the nearest multiple
+    of the VAE factor)."""
     if label == "native":
         return native, native
+    if label == "source":
+        return tuple(max(factor, round(side / factor) * factor) for side in source_hw)
     if label == "source-aspect":
         h, w = source_hw
         scale = (native * native / (h * w)) ** 0.5

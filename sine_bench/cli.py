@@ -28,9 +28,11 @@ app = typer.Typer(
 
 
 def _register_subcommands() -> None:
+    from .store_cli import app as store_app
     from .toy_cli import app as toy_app
     from .weights_cli import fetch_weights
 
+    app.add_typer(store_app, name="store")
     app.add_typer(toy_app, name="toy")
     app.command("fetch-weights")(fetch_weights)
 
@@ -192,7 +194,8 @@ def plan(
     then its fine-tunes and cells, and which pretrained weights are not cached (exit 1 if
     a run would need them); runs nothing."""
     from .protocol import load_protocol, resolve_dataset
-    from .weights import MissingWeightsError, fetch_command, protocol_weights
+    from .runner.weights_check import protocol_weights
+    from .weights import MissingWeightsError, fetch_command
 
     max_cells = None if large_grid else MAX_CELLS
     with error_contract():
@@ -229,7 +232,7 @@ def plan(
         if len(listed) < len(run_plan.cells):
             more = len(run_plan.cells) - len(listed)
             typer.echo(f"... and {more:,} more cells (--all-cells lists every one)")
-    from .weights import optional_weight_note
+    from .runner.weights_check import optional_weight_note
 
     for weight in (w for w in missing if not w.required):
         typer.echo(optional_weight_note(weight, protocol))
@@ -292,7 +295,7 @@ def _preflight(protocol: Path, max_cells: int | None) -> None:
     from .cells import check_grid_size
     from .model_family import check_model
     from .protocol import load_protocol, resolve_dataset
-    from .weights import check_weights
+    from .runner.weights_check import check_weights
 
     loaded = load_protocol(protocol)
     check_grid_size(loaded, resolve_dataset(loaded), max_cells)

@@ -33,7 +33,7 @@ import torch
 
 from . import clip, lpips
 from .inputs import CellInputs
-from .registry import MetricName
+from .metric_name import MetricName
 
 FIDELITY_WEIGHT = 0.5  # fitted (results/edit-score/fit/fit.md: "cal ftm-ptm a + 0.5f ssd_alex0")
 ALIGNMENT_FLOOR = 1.0  # clip_t points: a pretrained-only gain below this is no gain
@@ -106,6 +106,3 @@ def edit_score(name: MetricName, x: CellInputs) -> float:
     distance = structure_distance(name, x.source, x.edit)
     fidelity = calibrated(-distance, -d_pt, -d_ft, DISTANCE_FLOOR)
     return alignment + FIDELITY_WEIGHT * fidelity
-
-
-SCORERS = {"edit_score": edit_score}

@@ -20,7 +20,7 @@ import torch
 from ..toy.oracle import CaptionFacts, agreement, parse_caption, read_image
 from ..toy.structure import Structure, match_structure
 from .inputs import CellInputs
-from .registry import MetricName
+from .metric_name import MetricName
 
 ATTRIBUTES = ("background", "count", "color", "shape", "size", "texture")
 FULL = 1.0 - 1e-9  # a score counts as all right above this (float sums of 0/1 agreements)
@@ -115,13 +115,3 @@ def oracle_structure(name: MetricName, x: CellInputs) -> float:
 
 def oracle_faithful(name: MetricName, x: CellInputs) -> float:
     return verdict(x).faithful
-
-
-SCORERS = {
-    "oracle_edit_success": oracle_edit_success,
-    "oracle_preserved": oracle_preserved,
-    "oracle_count": oracle_count,
-    "oracle_offset": oracle_offset,
-    "oracle_structure": oracle_structure,
-    "oracle_faithful": oracle_faithful,
-}

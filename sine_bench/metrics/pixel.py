@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .inputs import CellInputs
-from .registry import MetricName
+from .metric_name import MetricName
 
 PSNR_CAP = 100.0  # dB; identical images would give infinity, which breaks means
 WINDOW, SIGMA, K1, K2 = 11, 1.5, 0.01, 0.03
@@ -87,6 +87,3 @@ def psnr_masked(name: MetricName, x: CellInputs) -> float:
 
 def ssim_masked(name: MetricName, x: CellInputs) -> float:
     return ssim_value(x.source, x.edit, x.keep) if x.keep is not None else math.nan
-
-
-SCORERS = {"psnr": psnr, "ssim": ssim, "psnr_masked": psnr_masked, "ssim_masked": ssim_masked}
