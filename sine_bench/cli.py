@@ -144,7 +144,7 @@ def _check_edit_options(prompts, class_word, *, finetune: dict, edit: dict, devi
     """The `edit` command's options, checked by the protocol's own field rules."""
     from pydantic import ValidationError
 
-    from .protocol import EditSpec, FinetuneSpec, ModelSpec
+    from .protocol.sections import EditSpec, FinetuneSpec, ModelSpec
 
     for index, text in enumerate(prompts):
         if not text.strip():
@@ -167,7 +167,7 @@ def _check_edit_options(prompts, class_word, *, finetune: dict, edit: dict, devi
 @app.command()
 def schema() -> None:
     """Print the protocol file's JSON Schema."""
-    from .protocol import json_schema
+    from .protocol.root import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
 
@@ -179,7 +179,7 @@ def plan(
 ) -> None:
     """Show the cells, fine-tunes, cache status and UNet-evaluation cost, and which
     pretrained weights are not cached (exit 1 if a run would need them); runs nothing."""
-    from .protocol import load_protocol
+    from .protocol.loading import load_protocol
     from .runner.weights_check import protocol_weights
     from .weights import MissingWeightsError, fetch_command
 
@@ -260,7 +260,7 @@ def _preflight(protocol: Path) -> None:
     """The checks that need no heavy import (protocol, model family, cached weights), so
     a run that cannot start says so in a second, not after torch and diffusers load."""
     from .model_family import check_model
-    from .protocol import load_protocol
+    from .protocol.loading import load_protocol
     from .runner.weights_check import check_weights
 
     loaded = load_protocol(protocol)

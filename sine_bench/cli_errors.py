@@ -90,7 +90,7 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from .metrics.registry import MetricError
     from .model_family import UnsupportedModelError
     from .models import UnknownModelError, UnsupportedPrecisionError
-    from .protocol import ProtocolError
+    from .protocol.fields import ProtocolError
     from .runner.plan import PlanError
     from .sine.components import ResolutionError
     from .sine.finetune import FinetuneDivergedError

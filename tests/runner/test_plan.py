@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from sine_bench import images
 from sine_bench.cli import app
 from sine_bench.images import ImageInputError
-from sine_bench.protocol import load_protocol
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan
 from tests.conftest import write_protocol
 
