@@ -102,3 +102,33 @@ def test_a_run_with_a_malformed_protocol_is_one_line_exit_2(small_run, tmp_path)
         assert result.exit_code == 2, result.output
         assert result.output.startswith(f"error: {copy / 'protocol.yaml'}: "), result.output
         assert needle in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_write_baseline_overwrites_only_a_baseline(tmp_path):
+    """`compare --write-baseline` wrote over whatever file regression.baseline named."""
+    from sine_bench.compare import write_baseline
+
+    run = tmp_path / "run"
+    run.mkdir()
+    summary = {"rows": [{"axes": {"v": 0.5}, "metrics": {"psnr": 20.0}}]}
+    (run / "summary.json").write_text(json.dumps(summary))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    result = runner.invoke(app, ["compare", str(run), "--baseline", str(notes), "--write-baseline"])
+    assert result.exit_code == 2, result.output
+    assert (
+        result.output.startswith("error: --write-baseline: ")
+        and "not a sine-bench baseline" in result.output
+    )
+    assert notes.read_text() == "my notes"
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert (
+        runner.invoke(
+            app, ["compare", str(run), "--baseline", str(folder), "--write-baseline"]
+        ).exit_code
+        == 2
+    )
+    new = write_baseline(run, tmp_path / "new.json")  # a new path, then the baseline itself
+    assert write_baseline(run, new) == new
+    assert json.loads(new.read_text())["rows"] == summary["rows"]

@@ -34,7 +34,7 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-RESOLUTION_WORDS = ("native", "source-aspect")
+RESOLUTION_WORDS = ("native", "source-aspect", "source")
 _HXW = re.compile(r"^(\d{1,6})x(\d{1,6})$")
 MAX_SEED = 2**63 - 1  # torch generators take 64 bits; negative seeds alias large ones
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
@@ -62,11 +62,12 @@ def hxw(label: str) -> tuple[int, int]:
 
 
 def check_resolution_label(value: str) -> str:
-    """'native', 'source-aspect' or 'HxW' (positive integers)."""
+    """'native', 'source-aspect', 'source' or 'HxW' (positive integers)."""
     if value in RESOLUTION_WORDS or parse_hxw(value):
         return value
     raise ValueError(
-        f"resolution must be 'HxW' (positive sides), 'native' or 'source-aspect', got {value!r}"
+        f"resolution must be 'HxW' (positive sides), 'native', 'source-aspect' or 'source', "
+        f"got {value!r}"
     )
 
 

@@ -25,7 +25,7 @@ from ..methods.pretrained import reference_edit
 from ..methods.registry import count_evaluations
 from ..methods.sine import edit_request, finetune_settings, memorized_edit, sine_training
 from ..metrics.registry import MetricName, check_metric_name
-from ..protocol.cells import Cell, expand_cells
+from ..protocol.cells import MAX_CELLS, Cell, check_grid_size, expand_cells
 from ..protocol.dataset import ResolvedItem, resolve_dataset
 from ..protocol.root import Protocol
 from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
@@ -38,6 +38,8 @@ from .sources import (
 
 __all__ = [  # re-exported
     "INPUT_PREPARATION",
+    "MAX_CELLS",
+    "check_grid_size",
     "EditJob",
     "FinetuneJob",
     "check_source_images",
@@ -115,15 +117,18 @@ def _check_size(label: str, h: int, w: int, factor: int) -> None:
         )
 
 
-def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
+def build_plan(
+    protocol: Protocol, root: Path = Path("."), max_cells: int | None = MAX_CELLS
+) -> RunPlan:
     """Resolve items, keys and jobs. Reads images; loads no weights (except tiny-random's
-    config, which builds in milliseconds)."""
+    config, which builds in milliseconds). A grid over ``max_cells`` is refused first."""
     from ..models import check_model, check_precision, model_geometry
 
     check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: refused here
     check_precision(protocol.model.dtype, protocol.model.device)
     native, factor = model_geometry(protocol.model.name, protocol.model.revision)
     items = {i.spec.id: i for i in resolve_dataset(protocol, root)}
+    check_grid_size(protocol, items.values(), max_cells)
     metrics = [check_metric_name(m) for m in protocol.metrics]
     sizes, notes = check_source_images(items, metrics, protocol.scoring.size)
     shas = {item_id: file_sha256(item.image_path) for item_id, item in items.items()}
