@@ -95,6 +95,8 @@ class RunPlan:
     edits: dict[str, EditJob] = field(default_factory=dict)
     units: list[EditUnit] = field(default_factory=list)
     image_notes: dict[str, list[str]] = field(default_factory=dict)  # item -> conversions
+    # item -> how its inputs are read with unchanged pixels (frames, masks): never keyed
+    input_notes: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _check_size(label: str, h: int, w: int, factor: int) -> None:
@@ -130,12 +132,12 @@ def build_plan(
     items = {i.spec.id: i for i in resolve_dataset(protocol, root)}
     check_grid_size(protocol, items.values(), max_cells)
     metrics = [check_metric_name(m) for m in protocol.metrics]
-    sizes, notes = check_source_images(items, metrics, protocol.scoring.size)
+    sizes, notes, remarks = check_source_images(items, metrics, protocol.scoring.size)
     shas = {item_id: file_sha256(item.image_path) for item_id, item in items.items()}
     spec = protocol.model
     model_id = model_identity(spec.name, spec.revision, spec.seed, spec.dtype)
     plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics, sizes)
-    plan.image_notes = notes
+    plan.image_notes, plan.input_notes = notes, remarks
     needs = {n for m in metrics for n in m.info.needs}
 
     references: list[dict[str, str]] = []

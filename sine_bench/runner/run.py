@@ -292,6 +292,7 @@ def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) 
         "device": device_description() | {"requested": protocol.model.device},
         "model_identity": plan.model_id,
         "input_image_notes": plan.image_notes,
+        "input_notes": plan.input_notes,
         "cells": len(plan.cells),
         "stages": {name: asdict(s) for name, s in stages.stats.items()},
         "metric_backbones": stages.backbones,
@@ -312,10 +313,15 @@ def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) 
 
 
 def image_note_lines(plan: RunPlan) -> list[str]:
-    """One line per source image that loading converted (alpha, orientation, ...)."""
-    return [
+    """One line per source image that loading converted (alpha, orientation, ...), and
+    one per item whose inputs are read in a way worth knowing (frames, masks)."""
+    lines = [
         f"note: item {item!r} ({plan.items[item].image_path.name}): {'; '.join(notes)}"
         for item, notes in sorted(plan.image_notes.items())
+    ]
+    return lines + [
+        f"note: item {item!r}: {'; '.join(notes)}"
+        for item, notes in sorted(plan.input_notes.items())
     ]
 
 
