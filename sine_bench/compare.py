@@ -20,10 +20,10 @@ from pydantic import ValidationError
 from .errors import one_line
 from .metrics.families import family_record
 from .metrics.names import family_of
-from .protocol import RegressionSpec, Tolerance
+from .protocol.sections import RegressionSpec, Tolerance
+from .protocol.strict_yaml import read_yaml_file
 from .runner.finished import run_dir_problem, where
 from .runner.store import write_atomic
-from .yaml_files import read_yaml_file
 
 
 class CompareError(ValueError):

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cells import MAX_CELLS, check_grid_size
 from ..methods import (
     CellContext,
     Edit,
@@ -26,7 +25,9 @@ from ..methods.pretrained import reference_edit
 from ..methods.registry import count_evaluations
 from ..methods.sine import edit_request, finetune_settings, memorized_edit, sine_training
 from ..metrics.registry import MetricName, check_metric_name
-from ..protocol import Cell, Protocol, ResolvedItem, expand_cells, resolve_dataset
+from ..protocol.cells import MAX_CELLS, Cell, check_grid_size, expand_cells
+from ..protocol.dataset import ResolvedItem, resolve_dataset
+from ..protocol.root import Protocol
 from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
 from .sources import (
     INPUT_PREPARATION,

@@ -24,7 +24,9 @@ from .. import METHOD_VERSION, __version__
 from ..errors import EnvironmentFailure, Interrupted, environment_message
 from ..fileio import apply_umask_modes, copy_file, make_temp_dir
 from ..methods import training_steps
-from ..protocol import Protocol, axis_labels, load_protocol
+from ..protocol.cells import axis_labels
+from ..protocol.loading import load_protocol
+from ..protocol.root import Protocol
 from .executors import Executor, make_executor
 from .integrity import DIGEST_FILE
 from .keys import digest

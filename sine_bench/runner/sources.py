@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ..images import check_min_side, frames_note, inspect_image, mask_notes
 from ..metrics.registry import MetricName, min_side
-from ..protocol import ResolvedItem
+from ..protocol.dataset import ResolvedItem
+from ..protocol.fields import hxw
 
 # Version of how a method's input is made from the source file. 2: every downscale
 # antialiased (sources, patch crops) and files normalised on load (EXIF orientation,
@@ -36,7 +37,7 @@ def check_source_images(
         for mask in sorted({item.mask_path, *item.prompt_masks.values()} - {None}):
             inspect_image(mask, "L")
             remarks[item_id] += mask_notes(mask, sizes[item_id])
-        scored = sizes[item_id] if scoring_size == "source" else _hxw(scoring_size)
+        scored = sizes[item_id] if scoring_size == "source" else hxw(scoring_size)
         where = item.image_path if scoring_size == "source" else "scoring.size"
         check_min_side(where, scored, need[0], f"metric {need[1]!r}")
     nonempty = lambda d: {k: v for k, v in d.items() if v}  # noqa: E731
@@ -75,8 +76,3 @@ def _preparation(notes: list[str], shrinks: bool) -> dict:
     if shrinks:
         changes["downscale"] = "antialiased"
     return {"version": INPUT_PREPARATION, **changes} if changes else {}
-
-
-def _hxw(label: str) -> tuple[int, int]:
-    h, w = label.split("x")
-    return int(h), int(w)

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 from sine_bench import images
 from sine_bench.cli import app
 from sine_bench.images import ImageInputError
-from sine_bench.protocol import ProtocolError, load_protocol
+from sine_bench.protocol.fields import ProtocolError
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan
 from tests.conftest import write_protocol
 
@@ -96,8 +97,8 @@ def test_a_million_cell_grid_is_refused_at_once_with_its_size(tmp_path):
     """Measured arithmetically before any cell is built: no minutes, no gigabytes."""
     import time
 
-    from sine_bench.cells import check_grid_size
-    from sine_bench.protocol import resolve_dataset
+    from sine_bench.protocol.cells import check_grid_size
+    from sine_bench.protocol.dataset import resolve_dataset
 
     path = _big_grid(tmp_path, seeds=34)  # 3 x 100 x 100 x 34 = 1,020,000 cells
     loaded = load_protocol(path)
@@ -128,7 +129,7 @@ def test_a_million_cell_grid_is_refused_at_once_with_its_size(tmp_path):
     ],
 )
 def test_the_measured_size_is_the_planned_size(tmp_path, overrides):
-    from sine_bench.cells import check_grid_size
+    from sine_bench.protocol.cells import check_grid_size
 
     loaded = load_protocol(write_protocol(tmp_path, **overrides))
     plan = build_plan(loaded)

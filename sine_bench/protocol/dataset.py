@@ -11,12 +11,14 @@ import dataclasses
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .registry import Registry
+from pydantic import TypeAdapter, ValidationError
 
-if TYPE_CHECKING:
-    from .protocol import DatasetItem, Protocol
+from ..registry import Registry, suggest
+from .fields import ProtocolError, short
+from .root import Protocol
+from .sections import DatasetItem
+from .strict_yaml import read_yaml_file
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,6 @@ class ManifestFormat:
         return (folder / self.marker).is_file()
 
     def read(self, folder: Path) -> tuple[list[DatasetItem], str]:
-        from pydantic import TypeAdapter, ValidationError
-
-        from .protocol import DatasetItem, ProtocolError
-        from .protocol_files import _short
-        from .registry import suggest
-        from .yaml_files import read_yaml_file
-
         manifest = folder / self.marker
         raw = read_yaml_file(manifest, ProtocolError) or {}
         if not isinstance(raw, dict):
@@ -73,7 +68,7 @@ class ManifestFormat:
             items = TypeAdapter(list[DatasetItem]).validate_python(raw.get("items") or [])
         except ValidationError as err:
             first = err.errors()[0]
-            where = ".".join(str(p) if str(p).isprintable() else _short(p) for p in first["loc"])
+            where = ".".join(str(p) if str(p).isprintable() else short(p) for p in first["loc"])
             if first["type"] == "extra_forbidden":
                 hint = suggest(first["loc"][-1], list(DatasetItem.model_fields))
                 raise ProtocolError(f"{manifest}: unknown field 'items.{where}' ({hint})") from None
@@ -84,14 +79,12 @@ class ManifestFormat:
 
 # formats in the order they are tried on a dataset folder; a new format is one entry
 DATASET_FORMATS: Registry[DatasetFormat] = Registry(
-    "dataset format", ValueError, {"manifest": ManifestFormat()}
+    "dataset format", ProtocolError, {"manifest": ManifestFormat()}
 )
 
 
 def read_folder(spec_path: str, folder: Path) -> tuple[list[DatasetItem], str]:
     """The items of the first format that recognises ``folder``."""
-    from .protocol import ProtocolError
-
     formats = [DATASET_FORMATS.get(name) for name in DATASET_FORMATS.names()]
     for fmt in formats:
         if fmt.recognises(folder):
@@ -116,8 +109,6 @@ def resolved_path(path: Path, what: str) -> Path:
 def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[ResolvedItem]:
     """Items with absolute paths, read by the dataset's format. Checks files exist (not
     contents)."""
-    from .protocol import ProtocolError
-
     spec = protocol.dataset
     if spec.items is not None:
         items, base, source = spec.items, root, "protocol dataset.items"
