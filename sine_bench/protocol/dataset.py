@@ -96,8 +96,6 @@ def read_folder(spec_path: str, folder: Path) -> tuple[list[DatasetItem], str]:
 def resolved_path(path: Path, what: str) -> Path:
     """``path`` made absolute with its links followed; a symlink loop (pathlib's
     RuntimeError) or an unreadable link is a ProtocolError naming ``what`` and the path."""
-    from .protocol import ProtocolError
-
     try:
         return path.resolve()
     except (RuntimeError, OSError) as err:
