@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from sine_bench.metrics.oracle import edited_attributes
-from sine_bench.protocol import load_protocol, resolve_dataset
+from sine_bench.protocol.dataset import resolve_dataset
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.toy.oracle import agreement, parse_caption, read_image
 from tests.conftest import ROOT
 
