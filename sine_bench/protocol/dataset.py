@@ -93,6 +93,17 @@ def read_folder(spec_path: str, folder: Path) -> tuple[list[DatasetItem], str]:
     raise ProtocolError(f"dataset {spec_path!r}: no {markers} in {folder}")
 
 
+def resolved_path(path: Path, what: str) -> Path:
+    """``path`` made absolute with its links followed; a symlink loop (pathlib's
+    RuntimeError) or an unreadable link is a ProtocolError naming ``what`` and the path."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as err:
+        raise ProtocolError(
+            f"{what}: {path} cannot be followed ({err}; a symlink loop? point it at a real file)"
+        ) from None
+
+
 def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[ResolvedItem]:
     """Items with absolute paths, read by the dataset's format. Checks files exist (not
     contents)."""
@@ -113,11 +124,12 @@ def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[Resolved
             raise ProtocolError(f"{source}: item id {item_id!r} is used twice (ids must be unique)")
     resolved = []
     for item in items:
-        image = (base / item.image).resolve()
+        where = f"{source}: item {item.id!r}"
+        image = resolved_path(base / item.image, f"{where}: image")
         if not image.is_file():
-            raise ProtocolError(f"{source}: item {item.id!r}: image file not found: {image}")
-        mask = (base / item.mask).resolve() if item.mask else None
-        prompt_masks = {p: (base / m).resolve() for p, m in item.masks.items()}
+            raise ProtocolError(f"{where}: image file not found: {image}")
+        mask = resolved_path(base / item.mask, f"{where}: mask") if item.mask else None
+        prompt_masks = {p: resolved_path(base / m, f"{where}: mask") for p, m in item.masks.items()}
         for path in [mask, *prompt_masks.values()]:
             if path is not None and not path.is_file():
                 raise ProtocolError(f"{source}: item {item.id!r}: mask file not found: {path}")

@@ -96,7 +96,12 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
     """The protocol as a dict with every ``include:`` merged in (includes first)."""
-    path = Path(path).resolve()
+    try:
+        path = Path(path).resolve()
+    except RuntimeError as err:  # pathlib's "Symlink loop from ..."
+        raise ProtocolError(
+            f"{path}: cannot be followed ({err}; point it at a real file)"
+        ) from None
     if path in _seen:
         raise ProtocolError(f"{path}: include cycle")
     data = _read_yaml(path)

@@ -30,6 +30,7 @@ from ..protocol.root import Protocol
 from .executors import Executor, make_executor
 from .integrity import DIGEST_FILE
 from .keys import digest
+from .ownership import FORMAT as RUN_DIR_FORMAT
 from .ownership import write_marker
 from .plan import MAX_CELLS, RunPlan, unet_evaluations
 from .stages import TIMING_FILE, Stages, edit_evaluations
@@ -293,6 +294,7 @@ def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) 
         "model_identity": plan.model_id,
         "input_image_notes": plan.image_notes,
         "input_notes": plan.input_notes,
+        "run_dir_format": RUN_DIR_FORMAT,  # such a folder is finished only with its marker
         "cells": len(plan.cells),
         "stages": {name: asdict(s) for name, s in stages.stats.items()},
         "metric_backbones": stages.backbones,

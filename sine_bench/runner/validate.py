@@ -184,7 +184,10 @@ def _free_bytes(folder: Path) -> int:
 
 
 def _inside(a: Path, b: Path) -> bool:
-    a, b = a.absolute().resolve(), b.absolute().resolve()
+    try:
+        a, b = a.absolute().resolve(), b.absolute().resolve()
+    except RuntimeError as err:  # pathlib's "Symlink loop from ..."
+        raise ProtocolError(f"output / store: a path cannot be followed ({err})") from None
     return a == b or b in a.parents
 
 

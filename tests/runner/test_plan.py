@@ -205,3 +205,21 @@ def test_quiet_inputs_are_notes_in_plan_and_manifest(tmp_path):
     cells = pd.read_csv(out / "cells.csv")
     by_prompt = cells.set_index("prompt")["psnr_masked"]
     assert np.isnan(by_prompt["a blue disc"]) and np.isfinite(by_prompt["a red disc"])
+
+
+@pytest.mark.parametrize("field", ["image", "mask"])
+def test_a_symlink_loop_in_a_dataset_path_is_one_line(tmp_path, field):
+    """It ended in `RuntimeError: Symlink loop from ...`."""
+    (tmp_path / "a.png").symlink_to(tmp_path / "b.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "a.png")
+    good = _photo(tmp_path / "good.png", size=(64, 64))
+    item = {field: str(tmp_path / "a.png")}
+    dataset = _item(good)
+    dataset["items"][0] |= item
+    protocol = write_protocol(tmp_path, dataset=dataset)
+    result = runner.invoke(app, ["plan", str(protocol)])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: protocol dataset.items: item 'a': ")
+    assert f"{field}: " in lines[0] and "a.png cannot be followed" in lines[0]
+    assert "Symlink loop" in lines[0]
