@@ -5,8 +5,9 @@ Sources at their own size, for the paper's resolution claim where users meet it
 toy model's 64x64 square, given as H x W: 64x96 (landscape 3:2), 96x64 (portrait 2:3),
 64x128 (2:1), 128x64 (1:2) and 128x128 (square, 2x native), each laid out for its own
 canvas (objects spread over the whole canvas, sizes relative to its shorter side).
-Held-out seeds from 50,000,000: never used to train the toy model (seeds 0..29,999), its
-evaluators, nor any other dataset (paper-toy 20M, toy-demo 31M, edit-score-fit 40M).
+Held-out seeds from 90,000,000: never used to train the toy model (seeds 0..29,999), its
+evaluators, nor any other dataset (paper-toy 20M, toy-demo 31M, edit-score-fit 40M,
+edit-score-wide 50-80M).
 One or two objects, plain backgrounds, and paper-toy's three one-attribute edits per
 scene (the background colour, the leftmost object's colour, its shape), written as the
 full target caption, each with its mask at the source's size (``masks/``: where the
@@ -29,7 +30,7 @@ from PIL import Image
 from sine_bench.toy.scenes import changed_region, random_scene, render
 
 HERE = Path(__file__).parent
-FIRST_SEED = 50_000_000
+FIRST_SEED = 90_000_000
 SIZES: tuple[tuple[int, int], ...] = ((64, 96), (96, 64), (64, 128), (128, 64), (128, 128))
 PER_SIZE = 2  # scenes per size; the source image is the unit of every interval
 STEPS_ITEMS = ("r64x128-00",)  # paper-resolution-steps: the 12.5x patch arm's source
