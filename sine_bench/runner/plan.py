@@ -124,7 +124,8 @@ def build_plan(
 ) -> RunPlan:
     """Resolve items, keys and jobs. Reads images; loads no weights (except tiny-random's
     config, which builds in milliseconds). A grid over ``max_cells`` is refused first."""
-    from ..models import check_model, check_precision, model_geometry
+    from ..model_family import check_model
+    from ..models.loading import check_precision, model_geometry
 
     check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: refused here
     check_precision(protocol.model.dtype, protocol.model.device)
