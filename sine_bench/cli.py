@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from .cli_errors import RUN_RESUMES, error_contract, fail, warn
-from .errors import EXIT_ENVIRONMENT, EnvironmentFailure, environment_message, one_line
+from .errors import EXIT_ENVIRONMENT
 
 app = typer.Typer(
     name="sine-bench",
@@ -114,16 +114,7 @@ def edit(
         device=device,
     )
     with error_contract("the edit is unfinished and edit.json unwritten (rerun the command)"):
-        try:
-            record = run_edit_job(job)
-        except EnvironmentFailure:  # missing weights, a full disk: exit 1
-            raise
-        except FileNotFoundError as err:
-            fail(one_line(err))
-        except (ValueError, RuntimeError) as err:
-            if environment_message(err) is not None:
-                raise
-            fail(one_line(err))
+        record = run_edit_job(job)
     typer.echo(json.dumps({"out": str(out), "images": record["images"]}, indent=2))
 
 
@@ -301,7 +292,7 @@ def run(
 ) -> None:
     """Fine-tune, edit and score a protocol's grid; resumes from the store; writes the run
     directory (tables, plots, report.html)."""
-    from .runner.executors import ExecutorError, JobsFailed, make_executor
+    from .runner.executors import make_executor
 
     if executor != "ray" and (address or workers or gpus_per_worker is not None):
         fail("--address, --workers and --gpus-per-worker need --executor ray")
@@ -324,14 +315,6 @@ def run(
                 log=typer.echo,
                 warn=warn,
             )
-        except JobsFailed as err:
-            for line in err.details():
-                typer.echo(line, err=True)
-            fail(str(err), code=EXIT_ENVIRONMENT)
-        except ExecutorError as err:
-            if isinstance(err, EnvironmentFailure):
-                raise
-            fail(one_line(err))
         finally:
             if runner is not None and hasattr(runner, "close"):
                 runner.close()
@@ -389,14 +372,10 @@ def reproduce_report(
 ) -> None:
     """Test the paper's claims on finished runs: trends over K and v, duplication with
     and without patches, fine-tuned-only vs SINE vs pretrained, metric validity."""
-    from .report.reproduction import ReproductionError
     from .report.reproduction import reproduce_report as analyse_runs
 
     with error_contract():
-        try:
-            analyse_runs(runs, out)
-        except ReproductionError as err:
-            fail(one_line(err))
+        analyse_runs(runs, out)
     typer.echo((out / "reproduction.md").read_text())
     typer.echo(f"written: {out / 'reproduction.md'}, {out / 'reproduction.json'}")
 

@@ -1,7 +1,9 @@
 """How every command fails: one line on stderr and the exit code of docs/errors.md.
 
-2: bad input; 1: the environment (disk, permissions, cluster); 130 / 143: SIGINT /
-SIGTERM. ``error_contract`` wraps a command's body; only a bug keeps its traceback.
+2: bad input (``InputError``); 1: the environment (``EnvironmentFailure``, and the
+OSErrors libraries raise for disk, permissions, devices); 130 / 143: SIGINT / SIGTERM.
+``error_contract`` wraps a command's body and maps those bases, no list of classes;
+only a bug keeps its traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .errors import (
     EXIT_INPUT,
     EXIT_SIGNAL_BASE,
     EnvironmentFailure,
+    InputError,
     Interrupted,
     environment_message,
     fix_hint,
@@ -63,8 +66,10 @@ def error_contract(after_interrupt: str = NOTHING_WRITTEN) -> Iterator[None]:
         typer.echo(f"interrupted (SIGINT): {after_interrupt}", err=True)
         raise typer.Exit(EXIT_SIGNAL_BASE + signal.SIGINT) from None
     except EnvironmentFailure as err:
+        for line in err.details():
+            typer.echo(line, err=True)
         fail(one_line(err), EXIT_ENVIRONMENT)
-    except _input_errors() as err:
+    except InputError as err:
         fail(one_line(err))
     except OSError as err:  # the machine: a file vanished, a device failed, ...
         message = environment_message(err)
@@ -80,31 +85,3 @@ def error_contract(after_interrupt: str = NOTHING_WRITTEN) -> Iterator[None]:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def _input_errors() -> tuple[type[Exception], ...]:
-    """Errors that mean bad input (exit 2, one line), imported lazily."""
-    from .compare import CompareError
-    from .images import ImageInputError
-    from .methods import MethodError
-    from .metrics.registry import MetricError
-    from .model_family import UnsupportedModelError
-    from .models import UnknownModelError, UnsupportedPrecisionError
-    from .protocol import ProtocolError
-    from .runner.plan import PlanError
-    from .sine.components import ResolutionError
-    from .sine.finetune import FinetuneDivergedError
-
-    return (
-        FinetuneDivergedError,
-        ProtocolError,
-        ImageInputError,
-        MetricError,
-        UnknownModelError,
-        UnsupportedModelError,
-        UnsupportedPrecisionError,
-        PlanError,
-        ResolutionError,
-        CompareError,
-        MethodError,
-    )

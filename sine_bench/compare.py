@@ -14,13 +14,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .errors import one_line
+from .errors import InputError, one_line
 from .protocol import RegressionSpec, Tolerance
 from .runner.store import write_atomic
 from .yaml_files import read_yaml_file
 
 
-class CompareError(ValueError):
+class CompareError(InputError):
     """A run directory or baseline that cannot be read."""
 
 

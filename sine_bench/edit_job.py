@@ -16,6 +16,7 @@ import torch
 
 from . import METHOD_VERSION, __version__
 from .environment import device_description, git_commit, library_versions
+from .errors import InputError
 from .images import load_image_with_notes, save_png_atomic, write_text_atomic
 from .models import load_model
 from .sine import FinetuneSettings, PatchSettings, finetune, save_finetune, sine_edit
@@ -51,11 +52,11 @@ def _slug(text: str) -> str:
 def run_edit_job(job: EditJob) -> dict:
     """Run the job; returns the record also written to ``out/edit.json``."""
     if not job.prompts:
-        raise ValueError("at least one --prompt is required")
+        raise InputError("--prompt: at least one is required")
     if not 0.0 <= job.v <= 1.0:
-        raise ValueError(f"v must be in [0, 1], got {job.v}")
+        raise InputError(f"--v: v must be in [0, 1], got {job.v}")
     if not 0 <= job.k <= 1000:
-        raise ValueError(f"K must be in [0, 1000], got {job.k}")
+        raise InputError(f"--k: K must be in [0, 1000], got {job.k}")
     source, input_notes = load_image_with_notes(job.image)
     model = load_model(job.model, device=job.device)
     height = job.height or model.native_resolution

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import InputError
 from .hf_compat import dtype_kwargs
 from .model_family import (
     BUILTIN_MODELS,
@@ -25,7 +26,7 @@ from .model_family import (
 from .sine.components import DiffusionModel, sd_ddim_scheduler
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(InputError):
     """The model name is neither built in, a local diffusers dir, nor a hub id."""
 
 
@@ -53,7 +54,7 @@ def check_precision(dtype: str, device: str = "auto") -> None:
         )
 
 
-class UnsupportedPrecisionError(ValueError):
+class UnsupportedPrecisionError(InputError):
     """A model.dtype the device cannot compute (and train) in."""
 
 

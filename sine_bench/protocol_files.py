@@ -13,13 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .errors import InputError
 from .yaml_files import read_yaml_file
 
 if typing.TYPE_CHECKING:
     from .protocol import Protocol
 
 
-class ProtocolError(ValueError):
+class ProtocolError(InputError):
     """A protocol or dataset manifest is invalid; the message is one line naming the field."""
 
 

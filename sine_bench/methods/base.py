@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from ..errors import InputError
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -21,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..sine import DiffusionModel, EvaluationCounter
 
 
-class MethodError(ValueError):
+class MethodError(InputError):
     """An unknown method or knob, or a setting a method cannot run with."""
 
 

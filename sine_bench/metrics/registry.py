@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..errors import InputError
 
-class MetricError(ValueError):
+
+class MetricError(InputError):
     """An unknown metric name, or a metric whose backbone cannot be loaded."""
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import InputError
 
-class ReproductionError(ValueError):
+
+class ReproductionError(InputError):
     """A run directory without a cells table, or tables the analysis cannot use."""
 
 

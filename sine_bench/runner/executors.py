@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import EnvironmentFailure
+from ..errors import EnvironmentFailure, InputError
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -48,15 +48,15 @@ class LocalExecutor:
         return results
 
 
-class ExecutorError(RuntimeError):
+class ExecutorError(InputError):
     """An executor cannot be used as asked (unknown, or ray not installed): exit 2."""
 
 
-class ClusterError(ExecutorError, EnvironmentFailure):
+class ClusterError(EnvironmentFailure):
     """The cluster failed: cannot be joined, has no room, lost every worker: exit 1."""
 
 
-class JobsFailed(RuntimeError):
+class JobsFailed(EnvironmentFailure):
     """Some jobs of a stage failed while the others finished (and are in the store).
 
     Raised after the whole stage ran, so a rerun only has the failed jobs left to do.

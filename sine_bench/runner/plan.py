@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InputError
 from ..methods import (
     CellContext,
     Edit,
@@ -47,7 +48,7 @@ __all__ = [  # re-exported
 MAX_SIDE = 4096  # largest output side, pixels
 
 
-class PlanError(ValueError):
+class PlanError(InputError):
     """The protocol is valid but cannot run (e.g. a resolution the model cannot make)."""
 
 

@@ -11,7 +11,7 @@ A worker that dies loses only the job it was running: the job is retried on a fr
 worker (``retries`` times) and otherwise reported in ``JobsFailed`` once the rest of
 the stage has finished. A replacement that the cluster cannot start within
 ``schedule_timeout`` seconds (its node is gone and nothing else has room) is given up:
-the run goes on with the workers it has, and stops with an ``ExecutorError`` when none
+the run goes on with the workers it has, and stops with a ``ClusterError`` when none
 is left, instead of waiting forever. An exception raised by a job is reported the same way (it is
 not retried: it would fail again).
 
@@ -191,7 +191,7 @@ class RayExecutor:
 
     def _replace(self, slot: _Slot, gpus: float) -> bool:
         """A fresh worker in ``slot``; False (and the slot dropped) if none could start
-        within ``schedule_timeout``; ExecutorError if that leaves no worker at all."""
+        within ``schedule_timeout``; ClusterError if that leaves no worker at all."""
         _kill(slot.handle)
         handle = self._new_handle(gpus)
         started, _ = ray.wait([handle.info.remote()], timeout=self.schedule_timeout)

@@ -13,7 +13,7 @@ from typing import Any
 
 import ray
 
-from .executors import ExecutorError
+from .executors import ClusterError
 
 # --------------------------------------------------------------------------- worker side
 
@@ -62,7 +62,7 @@ def _build_target(context: dict) -> Any:
     from .store import Store
 
     if context["version"] != __version__:
-        raise ExecutorError(
+        raise ClusterError(
             f"worker has sine-bench {__version__}, the driver {context['version']}: "
             "install the same version on every node"
         )
