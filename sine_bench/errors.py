@@ -128,7 +128,11 @@ def _chain(err: BaseException) -> list[BaseException]:
     return chain
 
 
-def one_line(err: BaseException) -> str:
-    """The first line of an error's message (its type name when it has none)."""
+def one_line(err: BaseException, *, typed: bool = False) -> str:
+    """The first line of an error's message (its type name when it has none);
+    ``typed``: prefixed with its type name (how a failed job of a worker is reported)."""
     text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+    line = text.splitlines()[0] if text else ""
+    if typed and line:
+        return f"{type(err).__name__}: {line}"
+    return line or type(err).__name__

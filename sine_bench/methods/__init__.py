@@ -12,6 +12,7 @@ from .base import (
     PlannedCell,
     Training,
 )
+from .references import finetuned_reference, pretrained_reference
 from .registry import (
     check_knob,
     count_evaluations,
@@ -32,6 +33,8 @@ __all__ = [
     "PlannedCell",
     "Training",
     "check_knob",
+    "finetuned_reference",
+    "pretrained_reference",
     "count_evaluations",
     "get_method",
     "method_names",

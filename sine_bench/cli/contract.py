@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import typer
 
-from .errors import (
+from ..errors import (
     EXIT_ENVIRONMENT,
     EXIT_INPUT,
     EXIT_SIGNAL_BASE,
