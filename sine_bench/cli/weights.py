@@ -24,9 +24,11 @@ def fetch_weights(
     """Download every pretrained weight a protocol needs (SD checkpoint, OpenAI CLIP,
     torchvision LPIPS backbones) into the local caches, so plan and run work offline."""
     from ..errors import EnvironmentFailure, InputError, one_line
+    from ..metrics.registry import metric_weights
     from ..model_family import cached_hub_family, check_family
     from ..protocol import load_protocol
-    from ..weights import metric_weights, model_weights, protocol_weights
+    from ..runner.weights_check import protocol_weights
+    from ..weights import model_weights
     from .contract import error_contract
 
     with error_contract("weights fetched so far are kept in the caches (rerun to go on)"):

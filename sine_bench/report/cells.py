@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
+from ..metrics.names import family_of
 
 
 class ReproductionError(InputError):
@@ -37,9 +38,10 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
 
 
 def metric_column(cells: pd.DataFrame, family: str) -> str | None:
-    """The column of a metric family ('lpips' also matches 'st_lpips[...]')."""
+    """The column of a metric family ('lpips' also matches 'st_lpips[...]': the label
+    of lpips scored by the shift-tolerant network that stood in)."""
     for column in cells.columns:
-        base = column.split("[", 1)[0]
+        base = family_of(column)
         if base == family or (family == "lpips" and base == "st_lpips"):
             return column
     return None

@@ -4,18 +4,22 @@ A stage is a small object over a ``RunContext``: the plan, the store, the execut
 runs its jobs, the statistics every stage adds to, the metric backbones scoring
 resolved, and the loaded models (``LoadedModels``, the runtime lent to methods). A Ray
 worker builds its own context from the plan and the store root (``StageCall``), so the
-driver's and the workers' stages are the same code on the same data.
+driver's and the workers' stages are the same code on the same data. A stage trusts a
+stored entry only after ``Store.check`` (its digest): a damaged one is set aside and
+computed again, also when it is found damaged or gone later in the run
+(``LoadedModels.trained``, ``RunContext.edit_image``).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .executors import Executor
 from .plan import EditJob, RunPlan, unet_evaluations
-from .store import Store
+from .store import Store, StoreDamaged
 
 STAGES = ("fine-tune", "edit", "score")
 
@@ -37,8 +41,8 @@ class LoadedModels:
     Edits always load their training from the store (never an in-memory copy), so a
     resumed run and an uninterrupted one compute from the same bytes."""
 
-    def __init__(self, plan: RunPlan, store: Store):
-        self.plan, self.store = plan, store
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
         self._model: Any = None
         self._trained: tuple[str, Any] | None = None
 
@@ -48,7 +52,7 @@ class LoadedModels:
             from ..models import load_model
 
             _quiet_hf_progress()
-            spec = self.plan.protocol.model
+            spec = self.ctx.plan.protocol.model
             self._model = load_model(
                 spec.name,
                 device=spec.device,
@@ -60,14 +64,18 @@ class LoadedModels:
 
     def trained(self, key: str) -> Any:
         """The training artifact stored under ``key``, loaded by the method that trained
-        it (``Method.load_trained``); one is kept at a time."""
+        it (``Method.load_trained``); one is kept at a time. One damaged or gone since
+        the fine-tune stage (``Store.check``) is trained again first."""
         from ..methods import get_method
+        from .finetune_stage import FinetuneStage
 
         if self._trained is None or self._trained[0] != key:
             self._trained = None  # free the previous one before loading the next
-            folder = self.store.path("finetunes", key)
-            trainer = get_method(self.plan.finetunes[key].trainer)
-            self._trained = (key, trainer.load_trained(folder, self.model))
+            store, job = self.ctx.store, self.ctx.plan.finetunes[key]
+            if not store.check("finetunes", key):
+                FinetuneStage(self.ctx).run_job(job)
+            folder = store.path("finetunes", key)
+            self._trained = (key, get_method(job.trainer).load_trained(folder, self.model))
         return self._trained[1]
 
 
@@ -81,16 +89,28 @@ class RunContext:
     executor: Executor
     stats: dict[str, StageStats] = field(default_factory=dict)
     backbones: dict[str, dict[str, str]] = field(default_factory=dict)  # label -> resolved
+    group_score_keys: set[str] = field(default_factory=set)  # read by this run
     models: LoadedModels = field(init=False)
 
     def __post_init__(self) -> None:
-        self.models = LoadedModels(self.plan, self.store)
+        self.models = LoadedModels(self)
 
     def stage_stats(self, stage: str) -> StageStats:
         return self.stats.setdefault(stage, StageStats())
 
-    def edit_image(self, key: str):
-        """The stored PNG of edit ``key``."""
+    def edit_image(self, key: str) -> Path:
+        """The stored edit's PNG, checked; an edit damaged or gone since the edit stage
+        (another process, a disk) is computed again with its unit, never an input error."""
+        from .edit_stage import EditStage
+
+        if not self.store.check("edits", key):
+            unit = next(u for u in self.plan.units if any(j.key == key for j in u.jobs))
+            EditStage(self).run_job(unit)
+            if not self.store.check("edits", key):
+                raise StoreDamaged(
+                    f"store entry {self.store.path('edits', key)}: missing after computing "
+                    "it again (check the store's disk, then rerun)"
+                )
         return self.store.path("edits", key) / "edit.png"
 
 

@@ -29,7 +29,7 @@ class EditStage:
         plan, store = self.ctx.plan, self.ctx.store
         stats = self.ctx.stage_stats(self.name)
         stats.total += len(plan.edits)
-        done = {k for k in plan.edits if store.done("edits", k)}
+        done = {k for k in plan.edits if store.check("edits", k)}
         stats.cached += len(done)
         todo = [u for u in plan.units if any(j.key not in done for j in u.jobs)]
         start = time.perf_counter()

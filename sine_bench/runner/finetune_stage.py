@@ -28,12 +28,12 @@ class FinetuneStage:
         from .stages import StageCall
 
         store = self.ctx.store
-        for stage in ("finetunes", "edits"):  # leftovers of a killed run
+        for stage in ("finetunes", "edits", "scores", "plots"):  # leftovers of a killed run
             store.sweep(stage)
         jobs = sorted(self.ctx.plan.finetunes.values(), key=lambda j: j.key)
         stats = self.ctx.stage_stats(self.name)
         stats.total += len(jobs)
-        todo = [j for j in jobs if not store.done("finetunes", j.key)]
+        todo = [j for j in jobs if not store.check("finetunes", j.key)]
         stats.cached += len(jobs) - len(todo)
         start = time.perf_counter()
         results = self.ctx.executor.map(self.name, todo, StageCall(self.name, self.ctx))

@@ -54,8 +54,9 @@ def run_protocol(
         for warning in validated.warnings:
             (warn or log)(warning)
         runner = executor or make_executor("local", progress=progress)
-        ctx = RunContext(plan, Store(plan.protocol.store), runner)
-        with _torch_threads(threads):
+        ctx = RunContext(plan, Store(plan.protocol.store, report=warn or log), runner)
+        # `store gc` waits for no run: it refuses while one is live
+        with _torch_threads(threads), ctx.store.using():
             return _run(path, ctx, validated.warnings, started, log)
     except KeyboardInterrupt:
         raise Interrupted(signal.SIGINT, kept_summary(ctx)) from None

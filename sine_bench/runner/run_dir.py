@@ -16,13 +16,16 @@ import pandas as pd
 import yaml
 
 from ..errors import EnvironmentFailure, environment_message
-from ..fileio import apply_umask_modes, make_temp_dir
+from ..fileio import apply_umask_modes, copy_file, make_temp_dir
 from ..protocol import axis_labels
 from .context import RunContext
 from .costs import cell_costs
+from .integrity import DIGEST_FILE
 from .keys import digest
+from .ownership import write_marker
 from .plan import RunPlan
 from .store import Store, write_atomic
+from .store_entries import register_run, sweep_run_dir_leftovers, write_store_entries
 
 
 def cells_frame(
@@ -64,13 +67,20 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
 
 
 def write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Path) -> None:
-    """Everything a run directory holds, then report.html, swapped in atomically."""
+    """Everything a run directory holds, then report.html, swapped in atomically (after
+    sweeping what a killed write of the same output left); the store records the run."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with ctx.store.lock("run-dirs", digest(str(out.absolute()))):  # one writer per output
+        sweep_run_dir_leftovers(out)
+        _write_run_dir(ctx, scores, manifest, out)
+    register_run(ctx.store, out)
+
+
+def _write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Path) -> None:
     from ..report.html import write_report
     from ..report.tables import metric_columns, write_tables
 
     plan = ctx.plan
-
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = make_temp_dir(out.parent, prefix=f".{out.name}.tmp-")
     try:
         costs = cell_costs(plan, ctx.store) if plan.protocol.methods else None
@@ -83,14 +93,17 @@ def write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Path
         for entry, (_, row) in zip(plan.cells, cells.iterrows(), strict=True):
             dest = tmp / row["image"]
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(ctx.edit_image(entry.edit), dest)
+            if not dest.exists():  # two cells with one edit key ('native' == 'source-aspect')
+                copy_file(ctx.edit_image(entry.edit), dest)
         resolved = plan.protocol.model_dump(mode="json")
         write_atomic(tmp / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
         write_tables(cells, axes, tmp)
-        _plots(ctx.store, cells, metric_columns(cells, axes), axes, tmp / "plots")
-        manifest = manifest | {"axes": axes}
+        plots = _plots(ctx.store, cells, metric_columns(cells, axes), axes, tmp / "plots")
+        write_store_entries(tmp, ctx, plots)
+        manifest = manifest | {"axes": axes, "store_repairs": list(ctx.store.repairs)}
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1, default=str))
         write_report(tmp)
+        write_marker(tmp)  # last: it lists what the run wrote (ownership.py)
         apply_umask_modes(tmp)
         _swap_into_place(tmp, out)
     except BaseException as err:
@@ -104,19 +117,21 @@ def write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Path
 
 def _plots(
     store: Store, cells: pd.DataFrame, metrics: list[str], axes: list[str], out: Path
-) -> None:
+) -> str:
     """Plots are a pure function of the cells table: cached in the store under its hash
     (drawing them is the slowest part of an all-cached rerun)."""
     from ..report.plots import PLOTS_VERSION, write_plots
 
     csv = cells.to_csv(index=False)
     key = digest({"cells": csv, "metrics": metrics, "axes": axes, "v": PLOTS_VERSION})
-    if not store.done("plots", key):
+    if not store.check("plots", key):  # checked: a damaged set is set aside and redrawn
         with store.lock("plots", key):
             if not store.done("plots", key):
                 with store.write_dir("plots", key) as folder:
                     write_plots(cells, metrics, folder, axes)
-    shutil.copytree(store.path("plots", key), out)
+    # copies (copytree's copy2), never links; the digest record stays in the store
+    shutil.copytree(store.path("plots", key), out, ignore=shutil.ignore_patterns(DIGEST_FILE))
+    return key
 
 
 def _png_copy(src: Path, dest: Path) -> None:
@@ -125,12 +140,3 @@ def _png_copy(src: Path, dest: Path) -> None:
     from ..images import open_image
 
     open_image(src)[0].save(dest, format="PNG")
-
-
-def _link_or_copy(src: Path, dest: Path) -> None:
-    if dest.exists():  # two cells with one edit key (e.g. 'native' == 'source-aspect')
-        return
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copy2(src, dest)
