@@ -24,7 +24,10 @@ from .sine.patches import default_patch_grid
 
 
 @dataclass
-class EditJob:
+class OneImageEdit:
+    """The `edit` command's job: one image fine-tuned once, then edited with each prompt
+    (not a protocol's ``methods.EditJob``, which is one keyed edit of a run)."""
+
     image: Path
     prompts: list[str]
     class_word: str
@@ -49,7 +52,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "prompt"
 
 
-def run_edit_job(job: EditJob) -> dict:
+def run_edit_job(job: OneImageEdit) -> dict:
     """Run the job; returns the record also written to ``out/edit.json``."""
     if not job.prompts:
         raise InputError("--prompt: at least one is required")

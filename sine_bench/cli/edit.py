@@ -36,7 +36,7 @@ def edit(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
 ) -> None:
     """Fine-tune on one image and edit it with SINE; writes the source and edited PNGs."""
-    from ..edit_job import EditJob, run_edit_job
+    from ..edit_job import OneImageEdit, run_edit_job
 
     if mode not in ("sine-patch", "sine-full"):
         fail(f"--mode: must be sine-patch or sine-full, got {mode!r} (pick one of them)")
@@ -47,7 +47,7 @@ def edit(
         edit=dict(steps=steps, guidance=guidance, seed=seed),
         device=device,
     )
-    job = EditJob(
+    job = OneImageEdit(
         image=image,
         prompts=list(prompt),
         class_word=class_word,
