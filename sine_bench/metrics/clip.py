@@ -14,7 +14,7 @@ import torch
 
 from .backbones import BACKBONES, load_backbone
 from .inputs import CellInputs
-from .registry import MetricName
+from .metric_name import MetricName
 
 
 def _clip(name: MetricName):

@@ -10,8 +10,8 @@ import torch
 
 from .backbones import MetricError, load_backbone
 from .inputs import CellInputs
+from .metric_name import MetricName
 from .names import split_label
-from .registry import MetricName
 
 
 def backend(name: MetricName):
