@@ -121,6 +121,7 @@ def run(
     """Fine-tune, edit and score a protocol's grid; resumes from the store; writes the run
     directory (tables, plots, report.html)."""
     from ..runner.executors import make_executor
+    from ..runner.preflight import preflight
 
     if executor != "ray" and (address or workers or gpus_per_worker is not None):
         fail("--address, --workers and --gpus-per-worker need --executor ray")
@@ -132,10 +133,11 @@ def run(
                 options |= dict(retries=retries, progress=progress, log=typer.echo)
                 options |= dict(schedule_timeout=schedule_timeout)
                 runner = make_executor(executor, **options)
+            checked = preflight(protocol)  # before torch and the runner load: a second
             from ..runner.run import run_protocol
 
             out = run_protocol(
-                protocol,
+                checked,
                 executor=runner,
                 progress=progress,
                 threads=threads,

@@ -22,6 +22,7 @@ from .context import RunContext
 from .costs import evaluation_costs, method_costs
 from .executors import Executor, make_executor
 from .plan import RunPlan, unet_evaluations
+from .preflight import Preflight
 from .run_dir import write_run_dir
 from .scoring import score_keys
 from .stages import run_stages
@@ -30,7 +31,7 @@ from .validate import validate
 
 
 def run_protocol(
-    path: str | Path,
+    path: str | Path | Preflight,
     *,
     executor: Executor | None = None,
     progress: bool = True,
@@ -39,7 +40,8 @@ def run_protocol(
     warn=None,
 ) -> Path:
     """Run (or resume) a protocol; returns its run directory. The validation pass runs
-    first, once (its light checks before torch is imported). ``threads`` > 0 sets
+    first, each check once (``path`` may be its ``Preflight``, run before the runner
+    was imported, see ``preflight.py``). ``threads`` > 0 sets
     torch's CPU threads (1 is much faster on a machine shared with other jobs).
     ``warn`` gets each validation warning (default: ``log``). SIGINT or SIGTERM (where
     the caller turns it into ``Interrupted``) raises ``Interrupted`` saying what the
@@ -57,7 +59,7 @@ def run_protocol(
         ctx = RunContext(plan, Store(plan.protocol.store, report=warn or log), runner)
         # `store gc` waits for no run: it refuses while one is live
         with _torch_threads(threads), ctx.store.using():
-            return _run(path, ctx, validated.warnings, started, log)
+            return _run(_protocol_file(path), ctx, validated.warnings, started, log)
     except KeyboardInterrupt:
         raise Interrupted(signal.SIGINT, kept_summary(ctx)) from None
     except Interrupted as err:
@@ -78,6 +80,10 @@ def _torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _protocol_file(path: str | Path | Preflight) -> Path | None:
+    return path.path if isinstance(path, Preflight) else Path(path)
 
 
 def kept_summary(ctx: RunContext | None) -> str:

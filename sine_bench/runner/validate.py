@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ACCESS, SPACE, EnvironmentFailure, fix_hint
-from ..protocol import Protocol, ProtocolError, load_protocol
+from ..protocol import Protocol, ProtocolError
 from .plan import MAX_SIDE, PlanError, RunPlan, build_plan
+from .preflight import Preflight, preflight
 
 Check = Callable[[RunPlan], Iterable[str]]  # raises on an error; yields warnings
 
@@ -191,17 +192,9 @@ def _inside(a: Path, b: Path) -> bool:
     return a == b or b in a.parents
 
 
-def check_output_dir(out: Path) -> None:
-    """A run replaces its output folder: refuse one sine-bench did not make, or one that
-    holds anything beside a run (``ownership.py``)."""
-    from .ownership import check_replaceable
-
-    check_replaceable(out)
-
-
 def check_output(plan: RunPlan) -> list[str]:
     """The output is not inside the store (nor it inside the output), and its parent
-    takes writes (that it is free or a previous run's ``validate`` checked first)."""
+    takes writes (that it is free or a previous run's ``preflight`` checked first)."""
     protocol: Protocol = plan.protocol
     out, store = protocol.output_dir, Path(protocol.store)
     if _inside(store, out):
@@ -213,7 +206,7 @@ def check_output(plan: RunPlan) -> list[str]:
         raise ProtocolError(
             f"output {str(out)!r} is inside store {protocol.store!r} (put it elsewhere)"
         )
-    folder = _existing_ancestor(out, "output")  # free or a previous run's: ``validate``
+    folder = _existing_ancestor(out, "output")  # free or a previous run's: ``preflight``
     if folder == out.absolute():  # a previous run's folder: it is replaced in its parent
         folder = folder.parent
     _probe_writable(folder, "output")
@@ -299,27 +292,19 @@ WEIGHT_CHECKS: list[Check] = [check_backbones]
 
 
 def validate(
-    protocol: str | Path | Protocol,
+    protocol: str | Path | Protocol | Preflight,
     checks: Iterable[Check] | None = None,
     *,
     load_weights: bool = True,
 ) -> Validated:
-    """Load (if given a path), plan and check a protocol; raise the first error found.
-    ``checks`` replaces CHECKS (and WEIGHT_CHECKS, which run only with ``load_weights``,
-    as does the check that every weight a run needs is cached)."""
-    from ..model_family import check_model
-    from .weights_check import check_weights, optional_weight_note
-
-    path = None if isinstance(protocol, Protocol) else Path(protocol)
-    if path is not None:
-        protocol = load_protocol(path)
-    check_output_dir(protocol.output_dir)
-    check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: before its weights
-    notes = []
-    if load_weights:  # cached files only, never the network
-        notes = [optional_weight_note(w, path) for w in check_weights(protocol, path)]
-    plan = build_plan(protocol)
-    result = Validated(plan, notes=notes)
+    """Load (if given a path), preflight (unless given a ``Preflight``), plan and check a
+    protocol; raise the first error found. ``checks`` replaces CHECKS (and
+    WEIGHT_CHECKS, which run only with ``load_weights``, as does the check that every
+    weight a run needs is cached)."""
+    if not isinstance(protocol, Preflight):
+        protocol = preflight(protocol, weights=load_weights)
+    plan = build_plan(protocol.protocol)
+    result = Validated(plan, notes=protocol.notes)
     if checks is None:
         checks = [*CHECKS, *(WEIGHT_CHECKS if load_weights else [])]
     for check in checks:
