@@ -51,9 +51,11 @@ def error_contract(after_interrupt: str = NOTHING_WRITTEN) -> Iterator[None]:
     """Map every failure of a command to one line and its exit code (docs/errors.md);
     SIGTERM becomes ``Interrupted`` while the command runs, like SIGINT, and its line
     ends with ``after_interrupt`` (what is kept, how to go on)."""
-    previous = None
+    previous = previous_int = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, raise_interrupted)
+        # Ctrl-C unwinds from here on (cleanup runs), whatever the start-up handler was
+        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     except typer.Exit:
@@ -85,3 +87,5 @@ def error_contract(after_interrupt: str = NOTHING_WRITTEN) -> Iterator[None]:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)

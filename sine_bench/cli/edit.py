@@ -89,7 +89,7 @@ def _check_edit_options(prompts, class_word, *, finetune: dict, edit: dict, devi
     """The `edit` command's options, checked by the protocol's own field rules."""
     from pydantic import ValidationError
 
-    from ..protocol import EditSpec, FinetuneSpec, ModelSpec
+    from ..protocol.sections import EditSpec, FinetuneSpec, ModelSpec
 
     for index, text in enumerate(prompts):
         if not text.strip():

@@ -27,6 +27,6 @@ def doctor() -> None:
 
 def schema() -> None:
     """Print the protocol file's JSON Schema."""
-    from ..protocol import json_schema
+    from ..protocol.root import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))

@@ -35,6 +35,7 @@ def compare(
     from .. import compare as gate
 
     with error_contract():
+        gate.check_run_dir(run_dir)
         spec = gate.regression_spec(run_dir)
         target = baseline or (Path(spec.baseline) if spec.baseline else None)
         if target is None:
@@ -42,7 +43,10 @@ def compare(
         if write_baseline:
             typer.echo(f"baseline written: {gate.write_baseline(run_dir, target)}")
             return
-        changes = gate.compare(gate.load_summary(run_dir), gate.load_summary(target), spec)
+        option = "--baseline" if baseline else "regression.baseline (the run's protocol)"
+        run, base = gate.load_summary(run_dir), gate.load_summary(target, option)
+        gate.check_comparable(run_dir, run, target, base)
+        changes = gate.compare(run, base, spec)
     typer.echo(gate.format_table(changes, show_all))
     drifted = sum(c.drifted for c in changes)
     typer.echo(f"{len(changes)} metric values checked against {target}: {drifted} drifted")

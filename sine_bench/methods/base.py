@@ -14,17 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from ..errors import InputError
-
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ..protocol import Cell, DatasetItem
+    from ..protocol.cells import Cell
+    from ..protocol.sections import DatasetItem
     from ..sine import DiffusionModel, EvaluationCounter
-
-
-class MethodError(InputError):
-    """An unknown method or knob, or a setting a method cannot run with."""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     import torch
 
-    from ..protocol import FinetuneSpec
+    from ..protocol.sections import FinetuneSpec
     from ..sine import DiffusionModel
 
 

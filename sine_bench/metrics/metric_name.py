@@ -17,7 +17,7 @@ class MetricName:
 
     @property
     def info(self) -> MetricFamily:
-        return FAMILIES[self.family]
+        return FAMILIES.get(self.family)
 
     def backbones(self) -> dict[str, str]:
         """kind -> backbone name this metric needs."""

@@ -14,10 +14,10 @@ import difflib
 from collections.abc import Callable
 
 from ..weights import Weight
-from .backbones import BACKBONES, MetricError, backbone_identity
+from .backbones import BACKBONES, backbone_identity
 from .families import FAMILIES
 from .metric_name import MetricName
-from .names import strict_parts
+from .names import MetricError, strict_parts
 
 EXAMPLE = {"clip": "toy", "lpips": "alex"}  # a backbone of each kind, for error hints
 WHAT = {"clip": "clip", "lpips": "lpipsnet"}
@@ -35,10 +35,11 @@ def check_metric_name(text: str) -> MetricName:
         raise MetricError(f"metric {text!r} is not of the form family or family[backbone]")
     family, backbone = parts
     if family not in FAMILIES:
-        close = difflib.get_close_matches(family, FAMILIES, n=1, cutoff=0.5)
+        known = FAMILIES.names()
+        close = difflib.get_close_matches(family, known, n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise MetricError(f"unknown metric {text!r}{hint}; known families: {', '.join(FAMILIES)}")
-    kinds = FAMILIES[family].backbones
+        raise MetricError(f"unknown metric {text!r}{hint}; known families: {', '.join(known)}")
+    kinds = FAMILIES.get(family).backbones
     if not kinds:
         if backbone is not None:
             raise MetricError(f"metric {text!r}: {family} takes no backbone")
@@ -52,7 +53,7 @@ def check_metric_name(text: str) -> MetricName:
     name = MetricName(text, family, backbone)
     for kind, sub in name.backbones().items():
         if sub not in BACKBONES[kind]:
-            known = ", ".join(BACKBONES[kind])
+            known = ", ".join(BACKBONES[kind].names())
             raise MetricError(f"metric {text!r}: unknown {kind} backbone {sub!r}; known: {known}")
     return name
 
@@ -88,7 +89,7 @@ def metric_weights(metrics: list[str]) -> list[Weight]:
     found: dict[tuple[str, str], Weight] = {}
     for text in metrics:
         for kind, backbone in check_metric_name(text).backbones().items():
-            for weight in BACKBONES[kind][backbone].weights:
+            for weight in BACKBONES[kind].get(backbone).weights:
                 found.setdefault(
                     (weight.kind, weight.name), dataclasses.replace(weight, needed_by=text)
                 )

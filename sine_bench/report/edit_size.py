@@ -85,7 +85,9 @@ def item_texts(run_dir: str | Path) -> dict[str, ItemText]:
     made in, derived from its output path, or else from the working directory)."""
     import yaml
 
-    from ..protocol import ProtocolError, parse_protocol, resolve_dataset
+    from ..protocol.dataset import resolve_dataset
+    from ..protocol.fields import ProtocolError
+    from ..protocol.loading import parse_protocol
 
     run_dir = Path(run_dir)
     path = run_dir / "protocol.yaml"

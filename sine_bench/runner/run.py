@@ -17,11 +17,13 @@ from pathlib import Path
 from .. import METHOD_VERSION, __version__
 from ..errors import Interrupted
 from ..methods import training_steps
-from ..protocol import Protocol
+from ..protocol.cells import axis_labels
+from ..protocol.root import Protocol
 from .context import RunContext
 from .costs import evaluation_costs, method_costs
 from .executors import Executor, make_executor
-from .plan import RunPlan, unet_evaluations
+from .ownership import FORMAT as RUN_DIR_FORMAT
+from .plan import MAX_CELLS, RunPlan, unet_evaluations
 from .preflight import Preflight
 from .run_dir import write_run_dir
 from .scoring import score_keys
@@ -38,6 +40,7 @@ def run_protocol(
     threads: int = 0,
     log=print,
     warn=None,
+    max_cells: int | None = MAX_CELLS,
 ) -> Path:
     """Run (or resume) a protocol; returns its run directory. The validation pass runs
     first, each check once (``path`` may be its ``Preflight``, run before the runner
@@ -45,11 +48,11 @@ def run_protocol(
     torch's CPU threads (1 is much faster on a machine shared with other jobs).
     ``warn`` gets each validation warning (default: ``log``). SIGINT or SIGTERM (where
     the caller turns it into ``Interrupted``) raises ``Interrupted`` saying what the
-    store keeps."""
+    store keeps. A grid over ``max_cells`` cells (None: no bound) is refused first."""
     started = time.perf_counter()
     ctx = None
     try:
-        validated = validate(path)  # every check, before the first training step
+        validated = validate(path, max_cells=max_cells)  # every check, before any training
         plan = validated.plan
         for line in image_note_lines(plan) + validated.notes:
             log(line)
@@ -124,6 +127,8 @@ def _run(path, ctx: RunContext, warnings: list[str], started: float, log) -> Pat
         "device": device_description() | {"requested": protocol.model.device},
         "model_identity": plan.model_id,
         "input_image_notes": plan.image_notes,
+        "input_notes": plan.input_notes,
+        "run_dir_format": RUN_DIR_FORMAT,  # such a folder is finished only with its marker
         "cells": len(plan.cells),
         "stages": {name: asdict(s) for name, s in ctx.stats.items()},
         "metric_backbones": ctx.backbones,
@@ -135,25 +140,34 @@ def _run(path, ctx: RunContext, warnings: list[str], started: float, log) -> Pat
     out = protocol.output_dir
     manifest["seconds_total"] = time.perf_counter() - started
     write_run_dir(ctx, scores, manifest, out)
+    from ..report.resolution import run_summary_lines
+
+    for line in run_summary_lines(out, axis_labels(protocol)):
+        log(line)
     log(f"run directory: {out}  ({time.perf_counter() - started:.1f} s)")
     return out
 
 
 def image_note_lines(plan: RunPlan) -> list[str]:
-    """One line per source image that loading converted (alpha, orientation, ...)."""
-    return [
+    """One line per source image that loading converted (alpha, orientation, ...), and
+    one per item whose inputs are read in a way worth knowing (frames, masks)."""
+    lines = [
         f"note: item {item!r} ({plan.items[item].image_path.name}): {'; '.join(notes)}"
         for item, notes in sorted(plan.image_notes.items())
     ]
+    return lines + [
+        f"note: item {item!r}: {'; '.join(notes)}"
+        for item, notes in sorted(plan.input_notes.items())
+    ]
 
 
-def plan_summary(protocol: Protocol) -> dict:
+def plan_summary(protocol: Protocol | Preflight, max_cells: int | None = MAX_CELLS) -> dict:
     """What ``run`` would do, without running: cells, fine-tunes, cache status, cost,
     and the validation pass's warnings. It raises what ``run`` would reject, except a
     metric backbone that cannot load here (``validate.WEIGHT_CHECKS``)."""
-    validated = validate(protocol, load_weights=False)  # offline: no backbone loads
+    validated = validate(protocol, load_weights=False, max_cells=max_cells)  # no backbone loads
     plan = validated.plan
-    store = Store(protocol.store)
+    store = Store(plan.protocol.store)
     ft_cached = sum(store.done("finetunes", k) for k in plan.finetunes)
     ed_cached = sum(store.done("edits", k) for k in plan.edits)
     units = {u.key: unet_evaluations(u.jobs) for u in plan.units}

@@ -17,7 +17,7 @@ import yaml
 
 from ..errors import EnvironmentFailure, environment_message
 from ..fileio import apply_umask_modes, copy_file, make_temp_dir
-from ..protocol import axis_labels
+from ..protocol.cells import axis_labels
 from .context import RunContext
 from .costs import cell_costs
 from .integrity import DIGEST_FILE
@@ -48,12 +48,18 @@ def cells_frame(
             **cell.axis_dict,
             "height": cell.height,
             "width": cell.width,
+            "source_size": _size_label(plan.image_sizes.get(cell.item)),
             "finetune_key": entry.finetune,
             "edit_key": entry.edit,
         }
         row["image"] = f"images/edits/{row['cell_id']}.png"
         rows.append(row | cost | values)
     return pd.DataFrame(rows)
+
+
+def _size_label(hw: tuple[int, int] | None) -> str | None:
+    """The source image's 'HxW' as loaded (oriented): what per-aspect tables group by."""
+    return f"{hw[0]}x{hw[1]}" if hw else None
 
 
 def _swap_into_place(tmp: Path, final: Path) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EnvironmentFailure
-from ..protocol import ProtocolError
+from ..protocol.fields import ProtocolError
 from . import integrity
 from .store import Store, _remove
 from .store_entries import references, run_dir_leftovers

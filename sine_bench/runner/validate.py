@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ACCESS, SPACE, EnvironmentFailure, fix_hint
-from ..protocol import Protocol, ProtocolError
-from .plan import MAX_SIDE, PlanError, RunPlan, build_plan
+from ..protocol.fields import ProtocolError, hxw
+from ..protocol.root import Protocol
+from .plan import MAX_CELLS, MAX_SIDE, PlanError, RunPlan, build_plan
 from .preflight import Preflight, preflight
 
 Check = Callable[[RunPlan], Iterable[str]]  # raises on an error; yields warnings
@@ -59,7 +60,7 @@ def check_derived_values(plan: RunPlan) -> list[str]:
             )
     size = plan.protocol.scoring.size
     if size != "source":
-        h, w = (int(x) for x in size.split("x"))
+        h, w = hxw(size)
         if not 0 < h <= MAX_SIDE or not 0 < w <= MAX_SIDE:
             raise PlanError(
                 f"scoring.size: {size!r} must have sides in 1..{MAX_SIDE} "
@@ -188,7 +189,10 @@ def _free_bytes(folder: Path) -> int:
 
 
 def _inside(a: Path, b: Path) -> bool:
-    a, b = a.absolute().resolve(), b.absolute().resolve()
+    try:
+        a, b = a.absolute().resolve(), b.absolute().resolve()
+    except RuntimeError as err:  # pathlib's "Symlink loop from ..."
+        raise ProtocolError(f"output / store: a path cannot be followed ({err})") from None
     return a == b or b in a.parents
 
 
@@ -296,14 +300,16 @@ def validate(
     checks: Iterable[Check] | None = None,
     *,
     load_weights: bool = True,
+    max_cells: int | None = MAX_CELLS,
 ) -> Validated:
     """Load (if given a path), preflight (unless given a ``Preflight``), plan and check a
     protocol; raise the first error found. ``checks`` replaces CHECKS (and
     WEIGHT_CHECKS, which run only with ``load_weights``, as does the check that every
-    weight a run needs is cached)."""
+    weight a run needs is cached); a grid over ``max_cells`` cells (None: no bound) is
+    refused before it is built."""
     if not isinstance(protocol, Preflight):
-        protocol = preflight(protocol, weights=load_weights)
-    plan = build_plan(protocol.protocol)
+        protocol = preflight(protocol, weights=load_weights, max_cells=max_cells)
+    plan = build_plan(protocol.protocol, max_cells=None)  # its size: checked by preflight
     result = Validated(plan, notes=protocol.notes)
     if checks is None:
         checks = [*CHECKS, *(WEIGHT_CHECKS if load_weights else [])]

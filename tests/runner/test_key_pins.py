@@ -22,7 +22,7 @@ PINS = ROOT / "tests" / "data" / "protocol_keys.json"
 def planned_keys(path: Path) -> dict[str, str]:
     """A digest per kind of key of everything ``path`` plans (sorted, so order-free)."""
     from sine_bench.metrics import registry
-    from sine_bench.protocol import load_protocol
+    from sine_bench.protocol.loading import load_protocol
     from sine_bench.runner.keys import digest, score_key
     from sine_bench.runner.plan import build_plan
     from sine_bench.runner.scoring import score_context, score_keys

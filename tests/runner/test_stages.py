@@ -10,7 +10,7 @@ import pytest
 
 from sine_bench.methods import Edit, EditJob, Method, PlannedCell, Training
 from sine_bench.methods.registry import METHODS
-from sine_bench.protocol import load_protocol
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.context import RunContext
 from sine_bench.runner.executors import LocalExecutor
 from sine_bench.runner.finetune_stage import TIMING_FILE, FinetuneStage
