@@ -52,7 +52,7 @@ def test_other_failures_are_not(err):
 # Errors outside the two bases, each with the reason it needs none.
 INTERNAL = {
     "sine_bench.errors.Interrupted": "a signal: exit 128 + N, not an error of input or machine",
-    "sine_bench.yaml_files._AliasBomb": "never leaves yaml_files: read as the file's input error",
+    "sine_bench.protocol.strict_yaml._AliasBomb": "never leaves strict_yaml: a ProtocolError there",
 }
 
 

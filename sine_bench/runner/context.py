@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..methods import EditJob
 from .executors import Executor
-from .plan import EditJob, RunPlan, unet_evaluations
+from .plan import RunPlan, unet_evaluations
 from .store import Store, StoreDamaged
 
 STAGES = ("fine-tune", "edit", "score")
