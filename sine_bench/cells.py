@@ -6,7 +6,9 @@ Imports the protocol models only for their types, so ``protocol`` can re-export 
 from __future__ import annotations
 
 import itertools
+import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +17,10 @@ if TYPE_CHECKING:
     from .protocol import EditSpec, FinetuneSpec, Protocol
 
 _HXW = re.compile(r"^(\d+)x(\d+)$")
+# A plan keeps every cell and job in memory (about 4 KB and a millisecond each), so a
+# grid past this size plans only when asked (``--large-grid``): a typo in a sweep should
+# not cost minutes and gigabytes before its size is shown.
+MAX_CELLS = 100_000
 
 
 @dataclass(frozen=True)
@@ -65,10 +71,54 @@ def grid_axes(protocol: Protocol) -> list[tuple[str, str, str, list[Any]]]:
     return axes
 
 
+def grid_size(protocol: Protocol, prompts: int) -> tuple[int, str]:
+    """The number of cells ``expand_cells`` makes for ``prompts`` item prompts, and how it
+    factors; arithmetic on the lists, so a grid of any size is measured in microseconds."""
+    if protocol.methods is not None:
+        from .method_grid import method_axes
+
+        parts = []
+        for name in protocol.methods:
+            axes = method_axes(protocol, name)[3]
+            combos = math.prod(len(axis.values) for axis in axes)
+            parts.append((name, combos, [(a.label, len(a.values)) for a in axes]))
+        total = sum(combos for _, combos, _ in parts) * prompts
+        shown = " + ".join(
+            f"{name} {' x '.join(f'{label} {n}' for label, n in sizes if n > 1) or '1'}"
+            for name, _, sizes in parts
+        )
+        return total, f"{prompts} item prompts x ({shown})"
+    sizes = [(label, len(values)) for label, _, _, values in grid_axes(protocol)]
+    total = math.prod(n for _, n in sizes) * prompts
+    shown = " x ".join(f"{label} {n}" for label, n in sizes if n > 1)
+    return total, f"{prompts} item prompts" + (f" x {shown}" if shown else "")
+
+
+def check_grid_size(
+    protocol: Protocol, items: Iterable[ResolvedItem], max_cells: int | None = MAX_CELLS
+) -> int:
+    """The grid's cell count, measured before any cell is built; past ``max_cells`` (None:
+    no bound) a ProtocolError (bad input, exit 2) that states the size and the way on."""
+    from .protocol_files import ProtocolError
+
+    cells, factors = grid_size(protocol, sum(len(item.spec.prompts) for item in items))
+    if max_cells is not None and cells > max_cells:
+        raise ProtocolError(
+            f"grid: {cells:,} cells ({factors}), up to {cells:,} edits, is more than the "
+            f"{max_cells:,} a plan takes unasked (shrink a sweep, or pass --large-grid to plan "
+            f"and run it: about 4 KB of memory and a millisecond of planning per cell)"
+        )
+    return cells
+
+
 def resolve_size(label: str, native: int, factor: int, source_hw: tuple[int, int]) -> tuple:
-    """Pixel (H, W) for a resolution label; 'source-aspect' keeps the native area."""
+    """Pixel (H, W) for a resolution label: 'source-aspect' keeps the native area at the
+    source's aspect, 'source' is the source's own size (each side to the nearest multiple
+    of the VAE factor)."""
     if label == "native":
         return native, native
+    if label == "source":
+        return tuple(max(factor, round(side / factor) * factor) for side in source_hw)
     if label == "source-aspect":
         h, w = source_hw
         scale = (native * native / (h * w)) ** 0.5

@@ -2,7 +2,10 @@
 
 Rows are matched by their grid-axis values; each summary metric may move by at most
 ``abs + rel * |baseline|`` (tolerances from the run's protocol: per metric label,
-then per family, then the default). A metric missing on one side is drift.
+then per family, then the default). A metric missing on one side is drift, and so is
+a value outside its family's range (a broken scorer, whatever the tolerance). The
+table says whether each move is better or worse, by the family's direction
+(``metrics.families``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import one_line
+from .metrics.families import family_record
 from .metrics.names import family_of
 from .protocol import RegressionSpec, Tolerance
 from .runner.store import write_atomic
@@ -32,6 +36,9 @@ class Change:
     baseline: float | None
     run: float | None
     limit: float
+    lower: float = -math.inf  # the metric family's range (unbounded for unknown columns)
+    upper: float = math.inf
+    sign: int = 0  # +1 higher is better, -1 lower is, 0 neither or unknown
 
     @property
     def delta(self) -> float | None:
@@ -45,7 +52,25 @@ class Change:
             return False
         if self.delta is None or math.isnan(self.delta):
             return True
-        return abs(self.delta) > self.limit
+        return abs(self.delta) > self.limit or self.out_of_range
+
+    @property
+    def out_of_range(self) -> bool:
+        """The run's value lies outside the family's range by more than float rounding
+        (a float32 cosine can exceed 1 by ~1e-7)."""
+        if self.run is None or self.lower <= self.run <= self.upper:
+            return False
+        bound = self.lower if self.run < self.lower else self.upper
+        return not math.isclose(self.run, bound, rel_tol=1e-5, abs_tol=1e-6)
+
+    @property
+    def moved(self) -> str:
+        """'out of range', 'better', 'worse' or '' (no move, or a metric of no direction)."""
+        if self.out_of_range:
+            return "out of range"
+        if not self.delta or math.isnan(self.delta) or not self.sign:
+            return ""
+        return "better" if self.delta * self.sign > 0 else "worse"
 
 
 def load_summary(path: str | Path) -> dict:
@@ -129,7 +154,10 @@ def compare(run: dict, baseline: dict, spec: RegressionSpec) -> list[Change]:
         for metric, base in row["metrics"].items():
             tol = tolerance(spec, metric)
             limit = tol.abs + tol.rel * abs(base or 0.0)
-            changes.append(Change(row["axes"], metric, base, other["metrics"].get(metric), limit))
+            record = family_record(metric)
+            bounds = (record.lower, record.upper, record.sign) if record else ()
+            value = other["metrics"].get(metric)
+            changes.append(Change(row["axes"], metric, base, value, limit, *bounds))
     return changes
 
 
@@ -140,14 +168,14 @@ def format_table(changes: list[Change], show_all: bool = False) -> str:
         return "no metric moved"
     lines = [
         f"{'status':7s} {'metric':28s} {'baseline':>12s} {'run':>12s} {'delta':>11s} "
-        f"{'allowed':>10s}  axes"
+        f"{'moved':12s} {'allowed':>10s}  axes"
     ]
     for c in shown:
         fmt = lambda x: "missing" if x is None else f"{x:.6g}"  # noqa: E731
         axes = ", ".join(f"{k}={v}" for k, v in c.axes.items())
         lines.append(
             f"{'DRIFT' if c.drifted else 'ok':7s} {c.metric:28s} {fmt(c.baseline):>12s} "
-            f"{fmt(c.run):>12s} {fmt(c.delta):>11s} {c.limit:>10.3g}  {axes}"
+            f"{fmt(c.run):>12s} {fmt(c.delta):>11s} {c.moved:12s} {c.limit:>10.3g}  {axes}"
         )
     return "\n".join(lines)
 

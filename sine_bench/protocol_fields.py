@@ -19,7 +19,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-RESOLUTION_WORDS = ("native", "source-aspect")
+RESOLUTION_WORDS = ("native", "source-aspect", "source")
 _HXW = re.compile(r"^(\d{1,6})x(\d{1,6})$")
 MAX_SEED = 2**63 - 1  # torch generators take 64 bits; negative seeds alias large ones
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
@@ -40,12 +40,13 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
 
 def check_resolution_label(value: str) -> str:
-    """'native', 'source-aspect' or 'HxW' (positive integers)."""
+    """'native', 'source-aspect', 'source' or 'HxW' (positive integers)."""
     match = _HXW.match(value)
     if value in RESOLUTION_WORDS or (match and int(match.group(1)) and int(match.group(2))):
         return value
     raise ValueError(
-        f"resolution must be 'HxW' (positive sides), 'native' or 'source-aspect', got {value!r}"
+        f"resolution must be 'HxW' (positive sides), 'native', 'source-aspect' or 'source', "
+        f"got {value!r}"
     )
 
 

@@ -109,6 +109,10 @@ def test_resolution_labels_resolve_to_pixel_sizes():
     h, w = resolve_size("source-aspect", 64, 4, (48, 80))  # keeps ~64*64 pixels, 3:5
     assert h % 4 == 0 and w % 4 == 0 and abs(w / h - 80 / 48) < 0.1
     assert abs(h * w - 64 * 64) < 0.1 * 64 * 64
+    # 'source': the source's own size, each side to the nearest multiple of the VAE factor
+    assert resolve_size("source", 64, 4, (48, 80)) == (48, 80)
+    assert resolve_size("source", 64, 8, (130, 61)) == (128, 64)
+    assert resolve_size("source", 64, 8, (3, 3)) == (8, 8)
 
 
 def test_manifest_typos_and_duplicates_name_the_manifest(tmp_path):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..metrics.families import sign_of
+from ..metrics.families import family_record, sign_of
 from .cells import metric_column
 from .stats import CLUSTER, cluster_mean_ci
 
@@ -42,7 +42,7 @@ class Columns:
         fidelity = next(
             (c for f in ("lpips", "psnr", "ssim") if (c := metric_column(cells, f))), None
         )
-        scores = tuple(c for c in cells.columns if c.startswith("edit_score"))
+        scores = tuple(c for c in cells.columns if (r := family_record(c)) and r.role == "joint")
         return cls(
             metric_column(cells, "oracle_faithful"),
             metric_column(cells, "oracle_edit_success"),

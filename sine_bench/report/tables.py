@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 
 from ..runner.store import write_atomic
+from . import resolution
 from .stats import CLUSTER, cluster_mean_ci
 
 KEY_COLUMNS = ("cell_id", "item", "prompt_index", "prompt", "method", "height", "width")
-KEY_COLUMNS += ("finetune_key", "edit_key", "image")
+KEY_COLUMNS += ("source_size", "finetune_key", "edit_key", "image")
 COST_PREFIX = "cost."  # cost columns: summarised as means, never drift-checked
 
 
@@ -83,13 +84,19 @@ def write_tables(cells: pd.DataFrame, axes: list[str], out: Path) -> dict:
     if metrics:
         write_atomic(out / "frontier.csv", settings_table(cells, axes).to_csv(index=False))
     swept = [a for a in axes if cells[a].nunique() > 1] or axes[:1]
+    sizes = bool(metrics) and resolution.has_sizes(cells)
+    if sizes:  # sources of several sizes: summary/resolution.md is the frontier per size
+        tables = resolution.frontiers(cells, axes)
+        write_atomic(out / "summary" / "resolution_frontier.csv", resolution.to_csv(tables))
+        write_atomic(out / "summary" / "resolution.md", resolution.to_markdown(tables))
     for axis in swept:
+        name = "resolution_label" if sizes and axis == "resolution" else axis
         if "method" in axes:  # per method, over the cells whose method has the axis
             by = ["method"] if axis == "method" else ["method", axis]
             costs = cost_columns(cells) if axis == "method" else ()
-            _write_summary(cells[cells[axis].notna()], by, metrics, out, axis, costs)
+            _write_summary(cells[cells[axis].notna()], by, metrics, out, name, costs)
         else:
-            _write_summary(cells, [axis], metrics, out, axis)
+            _write_summary(cells, [axis], metrics, out, name)
     if "method" in axes:
         by = [a for a in axes if a != "seed"]
         _write_summary(cells, by, metrics, out, "setting", cost_columns(cells))

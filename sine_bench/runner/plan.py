@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cells import MAX_CELLS, check_grid_size
 from ..methods import (
     CellContext,
     Edit,
@@ -36,6 +37,8 @@ from .sources import (
 
 __all__ = [  # re-exported
     "INPUT_PREPARATION",
+    "MAX_CELLS",
+    "check_grid_size",
     "EditJob",
     "FinetuneJob",
     "check_source_images",
@@ -113,15 +116,18 @@ def _check_size(label: str, h: int, w: int, factor: int) -> None:
         )
 
 
-def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
+def build_plan(
+    protocol: Protocol, root: Path = Path("."), max_cells: int | None = MAX_CELLS
+) -> RunPlan:
     """Resolve items, keys and jobs. Reads images; loads no weights (except tiny-random's
-    config, which builds in milliseconds)."""
+    config, which builds in milliseconds). A grid over ``max_cells`` is refused first."""
     from ..models import check_model, check_precision, model_geometry
 
     check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: refused here
     check_precision(protocol.model.dtype, protocol.model.device)
     native, factor = model_geometry(protocol.model.name, protocol.model.revision)
     items = {i.spec.id: i for i in resolve_dataset(protocol, root)}
+    check_grid_size(protocol, items.values(), max_cells)
     metrics = [check_metric_name(m) for m in protocol.metrics]
     sizes, notes = check_source_images(items, metrics, protocol.scoring.size)
     shas = {item_id: file_sha256(item.image_path) for item_id, item in items.items()}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import ACCESS, SPACE, EnvironmentFailure, fix_hint
 from ..protocol import Protocol, ProtocolError, load_protocol
-from .plan import MAX_SIDE, PlanError, RunPlan, build_plan
+from .plan import MAX_CELLS, MAX_SIDE, PlanError, RunPlan, build_plan
 
 Check = Callable[[RunPlan], Iterable[str]]  # raises on an error; yields warnings
 
@@ -298,12 +298,14 @@ def validate(
     checks: Iterable[Check] | None = None,
     *,
     load_weights: bool = True,
+    max_cells: int | None = MAX_CELLS,
 ) -> Validated:
     """Load (if given a path), plan and check a protocol; raise the first error found.
-    ``checks`` replaces CHECKS (and WEIGHT_CHECKS, which run only with ``load_weights``)."""
+    ``checks`` replaces CHECKS (and WEIGHT_CHECKS, which run only with ``load_weights``);
+    a grid over ``max_cells`` cells (None: no bound) is refused before it is built."""
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
-    plan = build_plan(protocol)
+    plan = build_plan(protocol, max_cells=max_cells)
     result = Validated(plan)
     if checks is None:
         checks = [*CHECKS, *(WEIGHT_CHECKS if load_weights else [])]

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from sine_bench import images
 from sine_bench.cli import app
 from sine_bench.images import ImageInputError
-from sine_bench.protocol import load_protocol
+from sine_bench.protocol import ProtocolError, load_protocol
 from sine_bench.runner.plan import build_plan
 from tests.conftest import write_protocol
 
@@ -83,3 +83,71 @@ def test_image_too_large_to_decode_is_one_line_at_plan(tmp_path, monkeypatch):
     result = runner.invoke(app, ["plan", str(protocol)])
     assert result.exit_code == 2 and "too large to decode" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def _big_grid(tmp_path, seeds: int, **axes):
+    """toy-smoke (3 item prompts) x v 100 x K 100 x ``seeds`` seeds (``axes`` replace)."""
+    grid = {"v": [i / 100 for i in range(100)], "K": list(range(0, 1000, 10))}
+    grid |= {"seeds": list(range(seeds)), "resolution": ["64x64"]} | axes
+    return write_protocol(tmp_path, grid=grid)
+
+
+def test_a_million_cell_grid_is_refused_at_once_with_its_size(tmp_path):
+    """Measured arithmetically before any cell is built: no minutes, no gigabytes."""
+    import time
+
+    from sine_bench.cells import check_grid_size
+    from sine_bench.protocol import resolve_dataset
+
+    path = _big_grid(tmp_path, seeds=34)  # 3 x 100 x 100 x 34 = 1,020,000 cells
+    loaded = load_protocol(path)
+    start = time.perf_counter()
+    with pytest.raises(ProtocolError) as err:
+        check_grid_size(loaded, resolve_dataset(loaded))
+    assert time.perf_counter() - start < 0.5
+    assert "grid: 1,020,000 cells (3 item prompts x v 100 x K 100 x seed 34)" in str(err.value)
+    assert "--large-grid" in str(err.value)
+    assert check_grid_size(loaded, resolve_dataset(loaded), None) == 1_020_000
+    result = runner.invoke(app, ["plan", str(path)])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and "1,020,000 cells" in lines[0]
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 2 and "--large-grid" in result.output
+    assert not (tmp_path / "store").exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"grid": {"finetune": {"steps": [2, 3]}, "edit": {"guidance": [1.0, 5.0]}}},
+        {"grid": {"v": None, "K": None, "seeds": [0, 1]}, "methods": {"sine": {}, "sdedit": {}}},
+        {
+            "grid": {"v": None, "K": None},
+            "methods": {"sine": {"grid": {"v": [0.2, 0.5]}}, "ddim-inversion": {}},
+        },
+    ],
+)
+def test_the_measured_size_is_the_planned_size(tmp_path, overrides):
+    from sine_bench.cells import check_grid_size
+
+    loaded = load_protocol(write_protocol(tmp_path, **overrides))
+    plan = build_plan(loaded)
+    assert check_grid_size(loaded, plan.items.values()) == len(plan.cells)
+
+
+def test_large_grid_plans_past_the_bound_and_the_listing_is_truncated(tmp_path, monkeypatch):
+    import sine_bench.cli
+
+    path = _big_grid(tmp_path, seeds=1, v=[0.1, 0.2, 0.3], K=[0, 100, 200, 300])
+    monkeypatch.setattr(sine_bench.cli, "MAX_CELLS", 20)  # 3 prompts x 3 x 4 = 36 cells
+    refused = runner.invoke(app, ["plan", str(path)])
+    assert refused.exit_code == 2 and "36 cells" in refused.output
+    monkeypatch.setattr(sine_bench.cli, "PLAN_LISTED", 10)
+    shown = runner.invoke(app, ["plan", str(path), "--large-grid"])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[1] == "cells:       36"  # size and cost first
+    assert sum("resolution=64x64" in line for line in lines) == 10
+    assert "... and 26 more cells (--all-cells lists every one)" in lines
+    every = runner.invoke(app, ["plan", str(path), "--large-grid", "--all-cells"])
+    assert sum("resolution=64x64" in line for line in every.output.splitlines()) == 36

@@ -114,3 +114,56 @@ def test_each_damaged_entry_is_detected_quarantined_and_recomputed(clean, shift)
     assert all(stages[s]["computed"] >= 1 for s in ("fine-tune", "edit", "score"))
     pd.testing.assert_frame_equal(pd.read_csv(out / "cells.csv"), cells)
     shutil.rmtree(store / "quarantine")
+
+
+def test_run_directory_images_are_copies_not_links_into_the_store(clean, tmp_path):
+    """Editing a run directory's image never edits the store (they were hard links)."""
+    path, _ = clean
+    out = run_protocol(path, progress=False, threads=1, log=lambda *_: None)
+    image = out / pd.read_csv(out / "cells.csv")["image"][0]
+    key = pd.read_csv(out / "cells.csv")["edit_key"][0]
+    stored = path.parent / "store" / "edits" / key[:2] / key / "edit.png"
+    before = stored.read_bytes()
+    assert image.stat().st_nlink == 1 and image.stat().st_ino != stored.stat().st_ino
+    image.write_bytes(b"edited by the user")
+    assert stored.read_bytes() == before
+
+
+def test_an_edit_gone_after_the_edit_stage_is_computed_again_not_bad_input(clean, monkeypatch):
+    """A stored image that vanishes between the edit and score stages (another process,
+    a disk) is computed again with one line; it was `error: ... image` (exit 2)."""
+    from sine_bench.runner.stages import Stages
+
+    path, cells = clean
+    store = path.parent / "store"
+    for score in store.glob("scores/*/*.json"):
+        score.unlink()  # so that scoring reads every edit
+    edit_all = Stages.edit_all
+
+    def edit_all_then_lose_one(self):
+        edit_all(self)
+        (sorted(store.glob("edits/*/*"))[0] / "edit.png").unlink()
+
+    monkeypatch.setattr(Stages, "edit_all", edit_all_then_lose_one)
+    lines: list[str] = []
+    out = run_protocol(path, progress=False, threads=1, log=lines.append)
+    assert any(": damaged (edit.png is missing)" in line for line in lines), lines
+    pd.testing.assert_frame_equal(pd.read_csv(out / "cells.csv"), cells)
+    shutil.rmtree(store / "quarantine")
+
+
+def test_the_next_run_sweeps_what_a_killed_plot_or_report_write_left(clean):
+    path, cells = clean
+    store, out = path.parent / "store", path.parent / "run-two"
+    leftovers = [
+        out.parent / f".{out.name}.tmp-k1ll3d",  # run directory being assembled
+        out.parent / f".{out.name}.old-12345",  # the previous one being swapped out
+        store / "plots" / "ab" / ".abcdef.k1ll3d",  # a plot set being drawn
+    ]
+    for folder in leftovers:
+        folder.mkdir(parents=True)
+        (folder / "half.png").write_bytes(b"x")
+    (store / "locks" / "plots").mkdir(parents=True, exist_ok=True)
+    (store / "locks" / "plots" / "abcdef.lock").touch()  # its writer took the lock, died
+    run_protocol(path, progress=False, threads=1, log=lambda *_: None)
+    assert not [p for p in leftovers if p.exists()]
