@@ -5,10 +5,10 @@ Usage: python scripts/edit-score-wide.py runs/edit-score-wide [--out results/edi
 
 The analysis the protocol fixed before its run: AUROC of edit_score for oracle_faithful,
 each edit counted once, with intervals over source images, on all cells, per seed range,
-per kind of scene and within each method; the share of faithful edits scoring below
-1.1; the per-setting Spearman with the faithful rate; each method's best setting by the
-score against the oracle's. Beside it the same numbers on paper-baselines' committed
-cells at exactly the run's method settings and seeds (paper-toy scenes).
+per kind of scene, per kind of edit (descriptive) and within each method; the share of
+faithful edits scoring below 1.1; the per-setting Spearman with the faithful rate; each
+method's best setting by the score against the oracle's. Beside it the same numbers on
+paper-baselines' committed cells at exactly the run's method settings and seeds.
 Writes wide.md, subgroups.csv, settings.csv and best.csv.
 """
 
@@ -32,6 +32,7 @@ from sine_bench.report.score_validity import setting_columns
 
 COMPARED = ("clip_t[toy]", "st_lpips[alex]")
 ITEM = re.compile(r"s(\d+)-(.+)")
+EDITS = ("background", "object colour", "shape")  # prompt 0, 1, 2 of every item
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -62,6 +63,8 @@ def _groups(cells: pd.DataFrame, prefix: str) -> dict[str, pd.Series]:
             groups[f"{prefix}: seeds {r} M+"] = ranges == r
         for kind in ("plain", "same-shape", "three", "striped"):
             groups[f"{prefix}: {kind}"] = parsed[1] == kind
+    for index, edit in enumerate(EDITS):  # paper-toy's edits, in its order
+        groups[f"{prefix}: {edit} edits"] = cells["prompt_index"] == index
     for method in sorted(cells["method"].dropna().unique()):
         groups[f"{prefix}: {method}"] = cells["method"] == method
     return groups
