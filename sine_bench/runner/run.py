@@ -116,9 +116,9 @@ def write_run_dir(
     sweeping what a killed write of the same output left); the store records the run."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with stages.store.lock("run-dirs", digest(str(out.absolute()))):  # one writer per output
+        register_run(stages.store, out)  # first: gc finds what a killed write leaves
         sweep_run_dir_leftovers(out)
         _write_run_dir(plan, stages, scores, manifest, out)
-    register_run(stages.store, out)
 
 
 def _write_run_dir(
