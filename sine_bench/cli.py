@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from .cells import MAX_CELLS
 from .cli_errors import RUN_RESUMES, error_contract, fail, warn
 from .errors import EXIT_ENVIRONMENT, EnvironmentFailure, environment_message, one_line
+from .protocol.cells import MAX_CELLS
 
 app = typer.Typer(
     name="sine-bench",
@@ -147,7 +147,7 @@ def _check_edit_options(prompts, class_word, *, finetune: dict, edit: dict, devi
     """The `edit` command's options, checked by the protocol's own field rules."""
     from pydantic import ValidationError
 
-    from .protocol import EditSpec, FinetuneSpec, ModelSpec
+    from .protocol.sections import EditSpec, FinetuneSpec, ModelSpec
 
     for index, text in enumerate(prompts):
         if not text.strip():
@@ -170,7 +170,7 @@ def _check_edit_options(prompts, class_word, *, finetune: dict, edit: dict, devi
 @app.command()
 def schema() -> None:
     """Print the protocol file's JSON Schema."""
-    from .protocol import json_schema
+    from .protocol.root import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
 
@@ -193,13 +193,14 @@ def plan(
     """Show the grid's size and cost (cells, fine-tunes, cache status, UNet evaluations),
     then its fine-tunes and cells, and which pretrained weights are not cached (exit 1 if
     a run would need them); runs nothing."""
-    from .protocol import load_protocol, resolve_dataset
+    from .protocol.dataset import resolve_dataset
+    from .protocol.loading import load_protocol
     from .runner.weights_check import protocol_weights
     from .weights import MissingWeightsError, fetch_command
 
     max_cells = None if large_grid else MAX_CELLS
     with error_contract():
-        from .cells import check_grid_size
+        from .protocol.cells import check_grid_size
 
         loaded = load_protocol(protocol)
         check_grid_size(loaded, resolve_dataset(loaded), max_cells)  # before anything heavy
@@ -292,9 +293,10 @@ def _echo_finetunes(run_plan) -> None:
 def _preflight(protocol: Path, max_cells: int | None) -> None:
     """The checks that need no heavy import (protocol, grid size, model family, cached
     weights), so a run that cannot start says so in a second, not after torch loads."""
-    from .cells import check_grid_size
     from .model_family import check_model
-    from .protocol import load_protocol, resolve_dataset
+    from .protocol.cells import check_grid_size
+    from .protocol.dataset import resolve_dataset
+    from .protocol.loading import load_protocol
     from .runner.weights_check import check_weights
 
     loaded = load_protocol(protocol)
@@ -404,6 +406,7 @@ def compare(
     from . import compare as gate
 
     with error_contract():
+        gate.check_run_dir(run_dir)
         spec = gate.regression_spec(run_dir)
         target = baseline or (Path(spec.baseline) if spec.baseline else None)
         if target is None:
@@ -411,7 +414,10 @@ def compare(
         if write_baseline:
             typer.echo(f"baseline written: {gate.write_baseline(run_dir, target)}")
             return
-        changes = gate.compare(gate.load_summary(run_dir), gate.load_summary(target), spec)
+        option = "--baseline" if baseline else "regression.baseline (the run's protocol)"
+        run, base = gate.load_summary(run_dir), gate.load_summary(target, option)
+        gate.check_comparable(run_dir, run, target, base)
+        changes = gate.compare(run, base, spec)
     typer.echo(gate.format_table(changes, show_all))
     drifted = sum(c.drifted for c in changes)
     typer.echo(f"{len(changes)} metric values checked against {target}: {drifted} drifted")

@@ -91,16 +91,16 @@ def error_contract(after_interrupt: str = NOTHING_WRITTEN) -> Iterator[None]:
 # raised), so a bad input fails in a second without importing torch or diffusers.
 _INPUT_ERRORS = (
     ("sine_bench.sine.finetune", "FinetuneDivergedError"),
-    ("sine_bench.protocol_files", "ProtocolError"),
+    ("sine_bench.protocol.fields", "ProtocolError"),
     ("sine_bench.images", "ImageInputError"),
     ("sine_bench.metrics.registry", "MetricError"),
-    ("sine_bench.models", "UnknownModelError"),
+    ("sine_bench.models.loading", "UnknownModelError"),
     ("sine_bench.model_family", "UnsupportedModelError"),
-    ("sine_bench.models", "UnsupportedPrecisionError"),
+    ("sine_bench.models.loading", "UnsupportedPrecisionError"),
     ("sine_bench.runner.plan", "PlanError"),
     ("sine_bench.sine.components", "ResolutionError"),
     ("sine_bench.compare", "CompareError"),
-    ("sine_bench.methods.base", "MethodError"),
+    ("sine_bench.protocol.fields", "MethodError"),
 )
 
 

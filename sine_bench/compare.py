@@ -20,9 +20,10 @@ from pydantic import ValidationError
 from .errors import one_line
 from .metrics.families import family_record
 from .metrics.names import family_of
-from .protocol import RegressionSpec, Tolerance
+from .protocol.sections import RegressionSpec, Tolerance
+from .protocol.strict_yaml import read_yaml_file
+from .runner.finished import run_dir_problem, where
 from .runner.store import write_atomic
-from .yaml_files import read_yaml_file
 
 
 class CompareError(ValueError):
@@ -73,9 +74,26 @@ class Change:
         return "better" if self.delta * self.sign > 0 else "worse"
 
 
-def load_summary(path: str | Path) -> dict:
-    """summary.json of a run directory, or a baseline file."""
+def check_run_dir(path: str | Path) -> None:
+    """CompareError unless ``path`` is a finished run directory (``runner.finished``)."""
+    problem = run_dir_problem(Path(path))
+    if problem is not None:
+        raise CompareError(problem)
+
+
+def load_summary(path: str | Path, option: str = "") -> dict:
+    """summary.json of a finished run directory, or a baseline file. ``option`` (e.g.
+    '--baseline') prefixes a missing path's message, which says where a relative one
+    was looked for."""
     path = Path(path)
+    if not path.exists():
+        label = f"{option} " if option else ""
+        raise CompareError(
+            f"{label}{where(path)}: not found (give a run directory or a baseline JSON; a "
+            "relative path is read from the folder the command runs in)"
+        )
+    if path.is_dir():
+        check_run_dir(path)
     file = path / "summary.json" if path.is_dir() else path
     if not file.is_file():
         raise CompareError(f"{file}: no summary found (give a run directory or a baseline JSON)")
@@ -143,6 +161,37 @@ def tolerance(spec: RegressionSpec, metric: str) -> Tolerance:
 
 def _row_key(axes: dict) -> str:
     return json.dumps(axes, sort_keys=True)
+
+
+def protocol_of(path: str | Path) -> str | None:
+    """The protocol a run directory (its manifest) or a baseline file was made by."""
+    path = Path(path)
+    file = path / "manifest.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    name = data.get("protocol") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def check_comparable(run_dir: str | Path, run: dict, target: str | Path, baseline: dict) -> None:
+    """CompareError when the baseline cannot be of this run's grid: made by another
+    protocol, or sharing no row (grid cell) with it. Every value would read as drifted."""
+    mine, theirs = protocol_of(run_dir), protocol_of(target)
+    if mine and theirs and mine != theirs:
+        raise CompareError(
+            f"--baseline {target}: a baseline of protocol {theirs!r}, the run {run_dir} is of "
+            f"{mine!r} (give {mine!r}'s baseline)"
+        )
+    rows = {_row_key(r["axes"]) for r in run["rows"]}
+    if baseline["rows"] and not any(_row_key(r["axes"]) in rows for r in baseline["rows"]):
+        axes = sorted({k for r in baseline["rows"] for k in r["axes"]})
+        own = sorted({k for r in run["rows"] for k in r["axes"]})
+        raise CompareError(
+            f"--baseline {target}: none of its {len(baseline['rows'])} rows is a row of the run "
+            f"(its axes {axes}, the run's {own}): not a baseline of this grid"
+        )
 
 
 def compare(run: dict, baseline: dict, spec: RegressionSpec) -> list[Change]:

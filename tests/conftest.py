@@ -21,7 +21,7 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_model():
-    from sine_bench.tiny_random import build_tiny_random
+    from sine_bench.models.tiny_random import build_tiny_random
 
     return build_tiny_random(seed=0)
 
@@ -44,7 +44,7 @@ def write_protocol(tmp_path: Path, **overrides) -> Path:
     ``overrides`` deep-merge into it."""
     import yaml
 
-    from sine_bench.protocol import deep_merge
+    from sine_bench.protocol.loading import deep_merge
 
     data = {
         "name": "test-small",

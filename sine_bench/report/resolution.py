@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..protocol.fields import hxw
 from .cells import metric_column
 from .frontier import (
     FINE_TUNED_ONLY,
@@ -34,7 +35,7 @@ EXTRA = "extra_objects"
 
 def aspect_label(size: str) -> str:
     """'64x96' -> '64x96 (W:H 3:2)': the source's H x W and its aspect as width:height."""
-    h, w = (int(s) for s in size.split("x"))
+    h, w = hxw(size)
     ratio = Fraction(w, h)
     return f"{size} (W:H {ratio.numerator}:{ratio.denominator})"
 
@@ -73,7 +74,7 @@ def frontiers(cells: pd.DataFrame, axes: list[str]) -> dict[str, pd.DataFrame]:
 
 
 def _order(size: str) -> tuple[float, int]:
-    h, w = (int(s) for s in size.split("x"))
+    h, w = hxw(size)
     return (w / h, h * w)
 
 

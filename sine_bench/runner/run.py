@@ -24,10 +24,13 @@ from .. import METHOD_VERSION, __version__
 from ..errors import EnvironmentFailure, Interrupted, environment_message
 from ..fileio import apply_umask_modes, copy_file, make_temp_dir
 from ..methods import training_steps
-from ..protocol import Protocol, axis_labels, load_protocol
+from ..protocol.cells import axis_labels
+from ..protocol.loading import load_protocol
+from ..protocol.root import Protocol
 from .executors import Executor, make_executor
 from .integrity import DIGEST_FILE
 from .keys import digest
+from .ownership import FORMAT as RUN_DIR_FORMAT
 from .ownership import write_marker
 from .plan import MAX_CELLS, RunPlan, unet_evaluations
 from .stages import TIMING_FILE, Stages, edit_evaluations
@@ -113,9 +116,9 @@ def write_run_dir(
     sweeping what a killed write of the same output left); the store records the run."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with stages.store.lock("run-dirs", digest(str(out.absolute()))):  # one writer per output
+        register_run(stages.store, out)  # first: gc finds what a killed write leaves
         sweep_run_dir_leftovers(out)
         _write_run_dir(plan, stages, scores, manifest, out)
-    register_run(stages.store, out)
 
 
 def _write_run_dir(
@@ -290,6 +293,8 @@ def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) 
         "device": device_description() | {"requested": protocol.model.device},
         "model_identity": plan.model_id,
         "input_image_notes": plan.image_notes,
+        "input_notes": plan.input_notes,
+        "run_dir_format": RUN_DIR_FORMAT,  # such a folder is finished only with its marker
         "cells": len(plan.cells),
         "stages": {name: asdict(s) for name, s in stages.stats.items()},
         "metric_backbones": stages.backbones,
@@ -310,10 +315,15 @@ def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) 
 
 
 def image_note_lines(plan: RunPlan) -> list[str]:
-    """One line per source image that loading converted (alpha, orientation, ...)."""
-    return [
+    """One line per source image that loading converted (alpha, orientation, ...), and
+    one per item whose inputs are read in a way worth knowing (frames, masks)."""
+    lines = [
         f"note: item {item!r} ({plan.items[item].image_path.name}): {'; '.join(notes)}"
         for item, notes in sorted(plan.image_notes.items())
+    ]
+    return lines + [
+        f"note: item {item!r}: {'; '.join(notes)}"
+        for item, notes in sorted(plan.input_notes.items())
     ]
 
 

@@ -42,7 +42,7 @@ class Stages(ScoringStage):
     @property
     def model(self):
         if self._model is None:
-            from ..models import load_model
+            from ..models.loading import load_model
 
             _quiet_hf_progress()
             spec = self.plan.protocol.model

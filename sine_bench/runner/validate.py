@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ACCESS, SPACE, EnvironmentFailure, fix_hint
-from ..protocol import Protocol, ProtocolError, load_protocol
+from ..protocol.fields import ProtocolError, hxw
+from ..protocol.loading import load_protocol
+from ..protocol.root import Protocol
 from .plan import MAX_CELLS, MAX_SIDE, PlanError, RunPlan, build_plan
 
 Check = Callable[[RunPlan], Iterable[str]]  # raises on an error; yields warnings
@@ -55,7 +57,7 @@ def check_derived_values(plan: RunPlan) -> list[str]:
             )
     size = plan.protocol.scoring.size
     if size != "source":
-        h, w = (int(x) for x in size.split("x"))
+        h, w = hxw(size)
         if not 0 < h <= MAX_SIDE or not 0 < w <= MAX_SIDE:
             raise PlanError(
                 f"scoring.size: {size!r} must have sides in 1..{MAX_SIDE} "
@@ -100,7 +102,7 @@ def check_prompts(plan: RunPlan) -> list[str]:
     the first 77 tokens (start and end included) and silently drops the rest."""
     from transformers.utils import logging as hf_logging
 
-    from ..models import model_tokenizer
+    from ..models.loading import model_tokenizer
 
     spec = plan.protocol.model
     key = (spec.name, spec.revision)
@@ -182,7 +184,10 @@ def _free_bytes(folder: Path) -> int:
 
 
 def _inside(a: Path, b: Path) -> bool:
-    a, b = a.absolute().resolve(), b.absolute().resolve()
+    try:
+        a, b = a.absolute().resolve(), b.absolute().resolve()
+    except RuntimeError as err:  # pathlib's "Symlink loop from ..."
+        raise ProtocolError(f"output / store: a path cannot be followed ({err})") from None
     return a == b or b in a.parents
 
 
@@ -235,9 +240,9 @@ def _estimated_store_bytes(plan: RunPlan) -> tuple[int, int]:
 def _weights_bytes(name: str) -> int:
     """Bytes of a fine-tune's UNet + text encoder, measured on the base model's files
     when they are on disk (toy, a local folder); 0 when not known."""
-    from ..models import _toy_dir
+    from ..model_family import TOY_DIR
 
-    folder = _toy_dir() if name == "toy" else Path(name)
+    folder = TOY_DIR if name == "toy" else Path(name)
     if name == "tiny-random" or not folder.is_dir():
         return 0
     parts = [folder / "unet", folder / "text_encoder"]

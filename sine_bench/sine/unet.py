@@ -31,7 +31,7 @@ import torch
 from diffusers import UNet2DConditionModel
 from torch import nn
 
-from ..hf_compat import dtype_kwargs
+from .hf_compat import dtype_kwargs
 from .position import (
     CropBox,
     PositionEncodingConfig,

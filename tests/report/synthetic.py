@@ -69,6 +69,9 @@ def write_run(folder, cells: pd.DataFrame, protocol: dict, images: dict | None =
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (8, 8), color).save(path)
+    from sine_bench.runner.ownership import write_marker
+
+    write_marker(folder)  # a finished run directory (runner/finished.py)
     return folder
 
 

@@ -1,22 +1,26 @@
 """The grid's cells: a protocol's swept values expanded over its items and prompts.
 
-Imports the protocol models only for their types, so ``protocol`` can re-export these.
+Without ``methods`` a protocol is SINE over the grid (``grid_axes``). With it, every
+method gets the protocol's generic sweeps (resolution, seeds, and ``grid.edit`` fields
+other than SINE's v and K), methods on SINE's fine-tune also get ``grid.finetune``,
+SINE gets ``grid.v`` / ``grid.K``, and each method's own ``grid`` adds or replaces axes
+for that method alone (``method_axes``).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .dataset import ResolvedItem
-    from .protocol import EditSpec, FinetuneSpec, Protocol
+from .dataset import ResolvedItem
+from .fields import ProtocolError, hxw
+from .method_checks import METHODS, SINE_EDIT_FIELDS, generic_edit_fields, grid_entry
+from .root import Protocol
+from .sections import EditSpec, FinetuneSpec
 
-_HXW = re.compile(r"^(\d+)x(\d+)$")
 # A plan keeps every cell and job in memory (about 4 KB and a millisecond each), so a
 # grid past this size plans only when asked (``--large-grid``): a typo in a sweep should
 # not cost minutes and gigabytes before its size is shown.
@@ -46,8 +50,6 @@ class Cell:
 def axis_labels(protocol: Protocol) -> list[str]:
     """The cells table's axis columns (with ``methods``: 'method' and every method's)."""
     if protocol.methods is not None:
-        from .method_grid import axis_labels as method_axis_labels
-
         return method_axis_labels(protocol)
     return [label for label, *_ in grid_axes(protocol)]
 
@@ -75,8 +77,6 @@ def grid_size(protocol: Protocol, prompts: int) -> tuple[int, str]:
     """The number of cells ``expand_cells`` makes for ``prompts`` item prompts, and how it
     factors; arithmetic on the lists, so a grid of any size is measured in microseconds."""
     if protocol.methods is not None:
-        from .method_grid import method_axes
-
         parts = []
         for name in protocol.methods:
             axes = method_axes(protocol, name)[3]
@@ -99,8 +99,6 @@ def check_grid_size(
 ) -> int:
     """The grid's cell count, measured before any cell is built; past ``max_cells`` (None:
     no bound) a ProtocolError (bad input, exit 2) that states the size and the way on."""
-    from .protocol_files import ProtocolError
-
     cells, factors = grid_size(protocol, sum(len(item.spec.prompts) for item in items))
     if max_cells is not None and cells > max_cells:
         raise ProtocolError(
@@ -126,8 +124,7 @@ def resolve_size(label: str, native: int, factor: int, source_hw: tuple[int, int
             max(factor, round(h * scale / factor) * factor),
             max(factor, round(w * scale / factor) * factor),
         )
-    match = _HXW.match(label)
-    return int(match.group(1)), int(match.group(2))
+    return hxw(label)
 
 
 def expand_cells(
@@ -138,9 +135,8 @@ def expand_cells(
     source_sizes: dict[str, tuple[int, int]],
 ) -> list[Cell]:
     """The full grid: items x prompts x every combination of the swept values (with
-    ``methods``: each method over its own, ``method_grid``)."""
+    ``methods``: each method over its own, ``expand_method_cells``)."""
     if protocol.methods is not None:
-        from .method_grid import expand_method_cells
 
         def size_of(label: str, item: str) -> tuple[int, int]:
             return resolve_size(label, native, factor, source_sizes[item])
@@ -160,3 +156,101 @@ def expand_cells(
             for index, prompt in enumerate(item.spec.prompts):
                 cells.append(Cell(item.spec.id, index, prompt, finetune, edit, h, w, tuple(labels)))
     return cells
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A swept field: its table label, where it lives ("edit", "finetune", "knob")."""
+
+    label: str
+    section: str
+    field: str
+    values: tuple
+
+
+def method_axes(protocol: Protocol, name: str) -> tuple[EditSpec, FinetuneSpec, dict, list[Axis]]:
+    """A method's base edit and finetune settings, its knob values, and its axes."""
+    method, spec, grid = METHODS.get(name), protocol.methods[name], protocol.grid
+    edit_knobs = {k: v for k, v in spec.knobs.items() if method.knob(k).edit_field}
+    edit = protocol.edit.model_copy(update=spec.edit | edit_knobs)
+    finetune = protocol.finetune.model_copy(update=spec.finetune)
+    knobs = {k.name: k.default for k in method.own_knobs()}
+    knobs |= {k: v for k, v in spec.knobs.items() if k in knobs}
+    axes: dict[str, Axis] = {}
+    # knobs that are edit fields (SINE's v and K) are swept by the protocol's own grid
+    for field in (k.name for k in method.knobs if k.edit_field):
+        values = getattr(grid, field, None) or grid.edit.get(field) or [getattr(edit, field)]
+        axes[field] = Axis(field, "edit", field, tuple(values))
+    axes["resolution"] = Axis(
+        "resolution", "edit", "resolution", tuple(grid.resolution or [edit.resolution])
+    )
+    axes["seed"] = Axis("seed", "edit", "seed", tuple(grid.seeds or [edit.seed]))
+    for field, values in grid.edit.items():
+        if field not in SINE_EDIT_FIELDS:
+            axes[field] = Axis(field, "edit", field, tuple(values))
+    if method.uses_sine_finetune:
+        for field, values in grid.finetune.items():
+            axes[f"finetune.{field}"] = Axis(f"finetune.{field}", "finetune", field, tuple(values))
+    for entry, values in spec.grid.items():
+        section, field = grid_entry(method, entry)
+        if section == "knobs":
+            section = "edit" if method.knob(field).edit_field else "knob"
+            label = method.column(field)
+        else:
+            label = f"finetune.{field}" if section == "finetune" else field
+        axes[label] = Axis(label, section, field, tuple(values))
+    return edit, finetune, knobs, list(axes.values())
+
+
+def expand_method_cells(
+    protocol: Protocol, items: list[ResolvedItem], size_of: Callable[[str, str], tuple[int, int]]
+) -> list[Cell]:
+    """Each listed method's grid: items x prompts x its own combinations (``size_of``:
+    a resolution label and item id to pixels). A cell also
+    carries its value of every other method's swept edit field (a guidance swept for
+    one method is still a setting of the others), and of swept finetune fields when
+    its method uses SINE's fine-tune."""
+    cells = []
+    union = axis_labels(protocol)
+    for name in protocol.methods:
+        base_edit, base_finetune, base_knobs, axes = method_axes(protocol, name)
+        own = {a.label for a in axes}
+        shared = [label for label in union if label not in own and _shared_field(name, label)]
+        for combo in itertools.product(*(axis.values for axis in axes)):
+            over: dict[str, dict] = {"edit": {}, "finetune": {}, "knob": {}}
+            for axis, value in zip(axes, combo, strict=True):
+                over[axis.section][axis.field] = value
+            edit = base_edit.model_copy(update=over["edit"])
+            finetune = base_finetune.model_copy(update=over["finetune"])
+            knobs = tuple(sorted((base_knobs | over["knob"]).items()))
+            labels = (("method", name), *((a.label, v) for a, v in zip(axes, combo, strict=True)))
+            labels += tuple((label, _setting(edit, finetune, label)) for label in shared)
+            for item in items:
+                size = size_of(edit.resolution, item.spec.id)
+                for index, prompt in enumerate(item.spec.prompts):
+                    cells.append(
+                        Cell(
+                            item.spec.id, index, prompt, finetune, edit, *size, labels, name, knobs
+                        )
+                    )
+    return cells
+
+
+def _shared_field(method: str, label: str) -> bool:
+    if label.startswith("finetune."):
+        return METHODS.get(method).uses_sine_finetune
+    return label in generic_edit_fields()
+
+
+def _setting(edit: EditSpec, finetune: FinetuneSpec, label: str) -> Any:
+    if label.startswith("finetune."):
+        return getattr(finetune, label.removeprefix("finetune."))
+    return getattr(edit, label)
+
+
+def method_axis_labels(protocol: Protocol) -> list[str]:
+    """The table's axis columns: 'method', then every method's axes in first-seen order."""
+    labels = ["method"]
+    for name in protocol.methods:
+        labels += [a.label for a in method_axes(protocol, name)[3] if a.label not in labels]
+    return labels
