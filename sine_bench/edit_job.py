@@ -18,7 +18,7 @@ from . import METHOD_VERSION, __version__
 from .environment import device_description, git_commit, library_versions
 from .errors import InputError
 from .images import frames_note, load_image_with_notes, save_png_atomic, write_text_atomic
-from .models import load_model
+from .models.loading import load_model
 from .sine import FinetuneSettings, PatchSettings, finetune, save_finetune, sine_edit
 from .sine.patches import default_patch_grid
 

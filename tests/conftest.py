@@ -21,7 +21,7 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_model():
-    from sine_bench.tiny_random import build_tiny_random
+    from sine_bench.models.tiny_random import build_tiny_random
 
     return build_tiny_random(seed=0)
 

@@ -39,8 +39,8 @@ def test_sources_come_at_every_size_and_the_oracle_reads_them():
 @pytest.mark.parametrize(
     ("name", "cells"),
     [
-        # sine: 3 v x 2 resolutions x 3 fine-tunes; pretrained 1; sdedit 2; ddim-inversion 2
-        ("paper-resolution", 10 * 3 * (18 + 1 + 2 + 2)),
+        # sine: 3 v x 2 resolutions x 2 fine-tunes; pretrained 1; sdedit 2; ddim-inversion 2
+        ("paper-resolution", 10 * 3 * (12 + 1 + 2 + 2)),
         # sine: 3 v x 3 step counts; the other methods as in paper-resolution
         ("paper-resolution-steps", 1 * 3 * (9 + 1 + 2 + 2)),
     ],

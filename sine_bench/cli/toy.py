@@ -66,7 +66,7 @@ def evaluate(
     evaluators: Annotated[bool, typer.Option(help="Also measure toy CLIP and LPIPS.")] = True,
 ) -> None:
     """Measure the toy model (oracle on samples, VAE PSNR) and evaluators against their bars."""
-    from ..models import load_model
+    from ..models.loading import load_model
     from ..toy.evaluate import BARS, evaluate_toy_model
 
     with error_contract():

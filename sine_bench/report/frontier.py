@@ -94,8 +94,11 @@ def higher_is_better(column: str) -> bool:
 def settings_table(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     """One row per setting: its axes, role, n, images, and per shown metric its mean and
     a 95% interval over source images; ``frontier`` and ``best`` flags."""
+    from .tables import count_once
+
     columns = Columns.of(cells)
     by = setting_axes(cells, axes)
+    cells = count_once(cells, axes)  # a deterministic method's seeds: one image
     rows = []
     for values, group in cells.groupby(by, sort=True, dropna=False):
         values = values if isinstance(values, tuple) else (values,)

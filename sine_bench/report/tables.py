@@ -33,6 +33,21 @@ def cost_columns(cells: pd.DataFrame) -> list[str]:
     return [c for c in cells.columns if c.startswith(COST_PREFIX)]
 
 
+def count_once(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """The cells with each distinct edit of a setting, source and prompt counted once.
+
+    A method whose edit does not depend on the seed (ddim-inversion: no seed in its
+    edit key) makes one image however many seeds the grid lists; its seeds' cells share
+    that edit key, and pooling them over seeds would count one image as several
+    (narrower intervals, more weight in a pooled mean). Determinism is read from the
+    keys, not from a method's name; cells whose keys differ are all kept."""
+    if "edit_key" not in cells or "seed" not in axes:
+        return cells
+    same = [a for a in axes if a != "seed" and a in cells]
+    same += [c for c in ("item", "prompt_index", "edit_key") if c in cells]
+    return cells.drop_duplicates(subset=same)
+
+
 def summarize(
     cells: pd.DataFrame, by: list[str], metrics: list[str], costs: list[str] = ()
 ) -> pd.DataFrame:
@@ -89,6 +104,8 @@ def write_tables(cells: pd.DataFrame, axes: list[str], out: Path) -> dict:
         tables = resolution.frontiers(cells, axes)
         write_atomic(out / "summary" / "resolution_frontier.csv", resolution.to_csv(tables))
         write_atomic(out / "summary" / "resolution.md", resolution.to_markdown(tables))
+    full = cells  # summary.json keeps every seed's row (it pools nothing over seeds)
+    cells = count_once(cells, axes)  # what pools over seeds counts an image once
     for axis in swept:
         name = "resolution_label" if sizes and axis == "resolution" else axis
         if "method" in axes:  # per method, over the cells whose method has the axis
@@ -112,7 +129,7 @@ def write_tables(cells: pd.DataFrame, axes: list[str], out: Path) -> dict:
                 text += "\nBest setting minus SINE's best, paired by (source, prompt, seed):\n\n"
                 text += methods.versus_markdown(paired, metrics)
             write_atomic(out / "summary" / "methods.md", text)
-    full = summarize(cells, axes, metrics)
+    full = summarize(full, axes, metrics)
     record = {
         "axes": axes,
         "metrics": metrics,

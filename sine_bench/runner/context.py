@@ -50,7 +50,7 @@ class LoadedModels:
     @property
     def model(self) -> Any:
         if self._model is None:
-            from ..models import load_model
+            from ..models.loading import load_model
 
             _quiet_hf_progress()
             spec = self.ctx.plan.protocol.model

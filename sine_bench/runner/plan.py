@@ -110,7 +110,7 @@ def build_plan(
     """Resolve items, keys and jobs of a protocol whose model family ``preflight`` has
     checked. Reads images; loads no weights (except tiny-random's config, which builds
     in milliseconds). A grid over ``max_cells`` is refused first."""
-    from ..models import check_precision, model_geometry
+    from ..models.loading import check_precision, model_geometry
 
     check_precision(protocol.model.dtype, protocol.model.device)
     native, factor = model_geometry(protocol.model.name, protocol.model.revision)

@@ -77,9 +77,9 @@ def write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Path
     sweeping what a killed write of the same output left); the store records the run."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with ctx.store.lock("run-dirs", digest(str(out.absolute()))):  # one writer per output
+        register_run(ctx.store, out)  # first: gc finds what a killed write leaves
         sweep_run_dir_leftovers(out)
         _write_run_dir(ctx, scores, manifest, out)
-    register_run(ctx.store, out)
 
 
 def _write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Path) -> None:

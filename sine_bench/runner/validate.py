@@ -106,7 +106,7 @@ def check_prompts(plan: RunPlan) -> list[str]:
     from transformers.utils import logging as hf_logging
 
     from ..methods import get_method
-    from ..models import model_tokenizer
+    from ..models.loading import model_tokenizer
 
     spec = plan.protocol.model
     key = (spec.name, spec.revision)
@@ -237,9 +237,9 @@ def _estimated_store_bytes(plan: RunPlan) -> tuple[int, int]:
 def _weights_bytes(name: str) -> int:
     """Bytes of a fine-tune's UNet + text encoder, measured on the base model's files
     when they are on disk (toy, a local folder); 0 when not known."""
-    from ..models import _toy_dir
+    from ..model_family import TOY_DIR
 
-    folder = _toy_dir() if name == "toy" else Path(name)
+    folder = TOY_DIR if name == "toy" else Path(name)
     if name == "tiny-random" or not folder.is_dir():
         return 0
     parts = [folder / "unet", folder / "text_encoder"]

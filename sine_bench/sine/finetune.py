@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 from transformers import CLIPTextModel
 
 from ..errors import InputError
-from ..hf_compat import dtype_kwargs
 from .components import DiffusionModel
+from .hf_compat import dtype_kwargs
 from .lora import LoraSettings, LoraView, add_lora, attach_lora, detach_lora, save_lora
 from .patches import PatchSettings, crop_canvas, resize_image, sample_crop_box, to_canvas
 from .position import PositionEncodingConfig

@@ -32,7 +32,7 @@ from diffusers import UNet2DConditionModel
 from torch import nn
 
 from ..errors import InputError
-from ..hf_compat import dtype_kwargs
+from .hf_compat import dtype_kwargs
 from .position import (
     CropBox,
     PositionEncodingConfig,

@@ -165,7 +165,7 @@ def test_half_precision_protocol_trains_through_the_run_path(tmp_path, dtype):
     away from the base's weights almost everywhere, finite losses) and edits."""
     import torch
 
-    from sine_bench.models import load_model
+    from sine_bench.models.loading import load_model
     from sine_bench.sine import load_finetune
 
     path = write_protocol(
