@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -191,14 +192,25 @@ class RayExecutor:
 
     def _replace(self, slot: _Slot, gpus: float) -> bool:
         """A fresh worker in ``slot``; False (and the slot dropped) if none could start
-        within ``schedule_timeout``; ExecutorError if that leaves no worker at all."""
+        within ``schedule_timeout``; ExecutorError if that leaves no worker at all. A
+        replacement that dies while starting is not one: another is tried meanwhile."""
         _kill(slot.handle)
-        handle = self._new_handle(gpus)
-        started, _ = ray.wait([handle.info.remote()], timeout=self.schedule_timeout)
-        if started:
+        deadline = time.monotonic() + self.schedule_timeout
+        while (left := deadline - time.monotonic()) > 0:
+            handle = self._new_handle(gpus)
+            info = handle.info.remote()
+            started, _ = ray.wait([info], timeout=left)
+            if not started:
+                _kill(handle)
+                break
+            try:
+                ray.get(info)
+            except RayError:  # died as it started (placed on a node being lost): not a worker
+                _kill(handle)
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+                continue
             slot.handle, slot.group, slot.pid, slot.busy = handle, None, None, False
             return True
-        _kill(handle)
         self._slots.remove(slot)
         if not self._slots:
             resources = ray.available_resources()

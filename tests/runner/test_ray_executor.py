@@ -163,6 +163,37 @@ def test_no_worker_left_is_a_clear_error(retries, tmp_path, monkeypatch):
     assert ex._slots == []
 
 
+class _DiesAtStart:
+    def info(self):
+        os._exit(1)  # the process is gone before it ever reports
+
+
+def test_a_replacement_that_dies_while_starting_is_not_used(ray_cluster, retries, tmp_path):
+    """A replacement can die as it starts (placed on a node being lost); it is not taken
+    for a worker: another is started, and the retried job runs."""
+    work = _dies_once(str(tmp_path / "died"), doomed=5)
+    ex = retries(1)
+    real = ex._new_handle
+    made: list[str] = []
+
+    def first_replacement_dies(gpus: float):
+        made.append("dies" if not made else "works")
+        if made[-1] == "dies":
+            return ray_cluster.remote(num_cpus=1, max_restarts=0)(_DiesAtStart).remote()
+        return real(gpus)
+
+    ex._ensure_slots(2, 0.0)
+    ex.retried.clear()
+    original = ex._new_handle
+    ex._new_handle = first_replacement_dies
+    try:
+        assert ex.map("edit", list(range(8)), work) == list(range(8))
+    finally:
+        ex._new_handle = original
+    assert made == ["dies", "works"] and len(ex._slots) == 2
+    assert [(stage, key) for stage, key, _ in ex.retried] == [("edit", "5")]
+
+
 def test_job_exception_fails_only_that_job(ex):
     def work(n):
         if n == 2:
