@@ -111,7 +111,7 @@ def gc_store(root: Path, yes: bool = False) -> GcReport:
         report.runs = len(refs.runs)
         for stage in integrity.STAGES:
             report.leftovers += store.leftovers(stage)
-        for out in refs.runs:
+        for out in refs.runs + refs.gone:  # gone: perhaps a first write that was killed
             report.leftovers += run_dir_leftovers(out)
         report.quarantined = sorted((root / "quarantine").glob("*/*"))
         if refs.unlisted:
