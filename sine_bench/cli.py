@@ -28,10 +28,12 @@ app = typer.Typer(
 
 
 def _register_subcommands() -> None:
+    from .datasets_cli import app as datasets_app
     from .store_cli import app as store_app
     from .toy_cli import app as toy_app
     from .weights_cli import fetch_weights
 
+    app.add_typer(datasets_app, name="datasets")
     app.add_typer(store_app, name="store")
     app.add_typer(toy_app, name="toy")
     app.command("fetch-weights")(fetch_weights)
