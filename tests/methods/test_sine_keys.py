@@ -6,9 +6,11 @@ import hashlib
 
 import yaml
 
+from sine_bench.methods.preparation import input_preparation
+from sine_bench.methods.sine import finetune_settings
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.keys import edit_key, finetune_key
-from sine_bench.runner.plan import build_plan, finetune_settings, input_preparation
+from sine_bench.runner.plan import build_plan
 from tests.conftest import ROOT
 
 TOY_SMOKE = ROOT / "protocols" / "toy-smoke.yaml"

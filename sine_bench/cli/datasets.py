@@ -1,5 +1,5 @@
 """``sine-bench datasets check PATH``: what a dataset folder holds, as a protocol
-would read it (``protocol.dataset``). Kept out of ``cli.py`` (which registers it)."""
+would read it (``protocol.dataset``). Registered by ``app.py``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from .cli_errors import error_contract
+from .contract import error_contract
 
 app = typer.Typer(
     help="Inspect dataset folders (manifest.yaml, PIE-Bench, TEdBench, dataset.csv).",
@@ -32,8 +32,8 @@ def check(
     """Read the folder as a run would: its items, prompts, masks, edit types and the
     content hash a run records; a malformed file is one line, exit 2. Derived files
     (decoded masks, cropped sources) go to a temporary folder, removed after."""
-    from .protocol.dataset import read_dataset
-    from .protocol.loading import parse_protocol
+    from ..protocol.dataset import read_dataset
+    from ..protocol.loading import parse_protocol
 
     spec: dict = {"path": str(path), "format": format}
     if types is not None:
