@@ -126,6 +126,7 @@ def _run(path, ctx: RunContext, warnings: list[str], started: float, log) -> Pat
         "libraries": library_versions(),
         "device": device_description() | {"requested": protocol.model.device},
         "model_identity": plan.model_id,
+        "dataset": plan.dataset,
         "input_image_notes": plan.image_notes,
         "input_notes": plan.input_notes,
         "run_dir_format": RUN_DIR_FORMAT,  # such a folder is finished only with its marker
