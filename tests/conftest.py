@@ -89,7 +89,7 @@ def toy_smoke_here(tmp_path: Path) -> Path:
     protocol = tmp_path / "toy-smoke-here.yaml"
     here = {
         "include": str(ROOT / "protocols" / "toy-smoke.yaml"),
-        "dataset": str(ROOT / "datasets" / "toy-demo"),
+        "dataset": str(ROOT / "datasets" / "toy-main"),
         "output": str(tmp_path / "run"),
         "store": str(tmp_path / "store"),
     }

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import InputError
 from ..model_family import (
     BUILTIN_MODELS,
     TOY_DIR,
@@ -23,7 +24,7 @@ from ..sine.components import DiffusionModel
 from ..sine.hf_compat import dtype_kwargs
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(InputError):
     """The model name is neither built in, a local diffusers dir, nor a hub id."""
 
 
@@ -51,7 +52,7 @@ def check_precision(dtype: str, device: str = "auto") -> None:
         )
 
 
-class UnsupportedPrecisionError(ValueError):
+class UnsupportedPrecisionError(InputError):
     """A model.dtype the device cannot compute (and train) in."""
 
 

@@ -100,7 +100,7 @@ def finetune_key(
     image_sha: str, model_id: dict, prompt: str, settings: dict, preparation: dict | None = None
 ) -> str:
     """``preparation``: how the training input is made from the file where that is not the
-    identity (``plan.input_preparation``); absent otherwise, so such keys never moved."""
+    identity (``methods.preparation``); absent otherwise, so such keys stay as they are."""
     identity = {
         "stage": "finetune",
         "method_version": METHOD_VERSION,

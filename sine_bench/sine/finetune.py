@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import CLIPTextModel
 
+from ..errors import InputError
 from .components import DiffusionModel
 from .hf_compat import dtype_kwargs
 from .lora import LoraSettings, LoraView, add_lora, attach_lora, detach_lora, save_lora
@@ -42,7 +43,7 @@ FINETUNE_FILENAME = "sine_finetune.json"
 LORA_FOLDER = "unet_lora"
 
 
-class FinetuneDivergedError(RuntimeError):
+class FinetuneDivergedError(InputError):
     """The training loss became NaN or infinite."""
 
 

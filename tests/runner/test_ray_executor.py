@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sine_bench.cli import app
-from sine_bench.runner.executors import EXECUTORS, ExecutorError, JobsFailed
+from sine_bench.runner.executors import EXECUTORS, ClusterError, JobsFailed
 from tests.conftest import ROOT, help_in_fresh_interpreter, toy_smoke_here, write_protocol
 
 
@@ -158,7 +158,7 @@ def test_no_worker_left_is_a_clear_error(retries, tmp_path, monkeypatch):
     monkeypatch.setattr(ex, "schedule_timeout", 2.0)
     ex._ensure_slots(2, 0.0)
     monkeypatch.setattr(ex, "_new_handle", _unschedulable_worker)
-    with pytest.raises(ExecutorError, match="no worker is left.*did not start within 2 s"):
+    with pytest.raises(ClusterError, match="no worker is left.*did not start within 2 s"):
         ex.map("edit", list(range(4)), every_worker_dies_on_its_first_job)
     assert ex._slots == []
 
