@@ -17,7 +17,7 @@ from . import resolution
 from .stats import CLUSTER, cluster_mean_ci, count_once
 
 KEY_COLUMNS = ("cell_id", "item", "prompt_index", "prompt", "method", "height", "width")
-KEY_COLUMNS += ("source_size", "finetune_key", "edit_key", "image")
+KEY_COLUMNS += ("source_size", "finetune_key", "edit_key", "image", "edit_type")
 COST_PREFIX = "cost."  # cost columns: summarised as means, never drift-checked
 
 
