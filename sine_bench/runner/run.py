@@ -251,6 +251,8 @@ def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) 
     _log_stage(log, "edit", stages)
     scores = stages.score_all()
     _log_stage(log, "score", stages)
+    from ..sine.memory import levers_used
+
     planned = {
         "cells": sum(edit_evaluations(store, plan.edits[c.edit]) for c in plan.cells),
         "extra_edits": sum(
@@ -275,6 +277,9 @@ def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) 
         "metric_backbones": stages.backbones,
         "unet_evaluations": planned,
         "methods": method_costs(plan, store),
+        "finetune_memory_levers": levers_used(
+            j.settings for j in plan.finetunes.values() if j.trainer == "sine"
+        ),
         "all_cached": all(s.computed == 0 for s in stages.stats.values()),
         "warnings": warnings,
     }
