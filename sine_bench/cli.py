@@ -180,7 +180,8 @@ def plan(
     """Show the cells, fine-tunes, cache status and UNet-evaluation cost, and which
     pretrained weights are not cached (exit 1 if a run would need them); runs nothing."""
     from .protocol import load_protocol
-    from .weights import MissingWeightsError, fetch_command, protocol_weights
+    from .runner.weights_check import protocol_weights
+    from .weights import MissingWeightsError, fetch_command
 
     with error_contract():
         from .runner.run import plan_summary
@@ -247,7 +248,7 @@ def plan(
     backbones = sorted({m.text for m in run_plan.metrics if m.backbones()})
     if backbones:
         typer.echo(f"backbones:   {', '.join(backbones)} (loaded when run starts, before compute)")
-    from .weights import optional_weight_note
+    from .runner.weights_check import optional_weight_note
 
     for weight in (w for w in missing if not w.required):
         typer.echo(optional_weight_note(weight, protocol))
@@ -260,7 +261,7 @@ def _preflight(protocol: Path) -> None:
     a run that cannot start says so in a second, not after torch and diffusers load."""
     from .model_family import check_model
     from .protocol import load_protocol
-    from .weights import check_weights
+    from .runner.weights_check import check_weights
 
     loaded = load_protocol(protocol)
     check_model(loaded.model.name, loaded.model.revision)

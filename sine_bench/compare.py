@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import one_line
+from .metrics.names import family_of
 from .protocol import RegressionSpec, Tolerance
 from .runner.store import write_atomic
 from .yaml_files import read_yaml_file
@@ -111,7 +112,7 @@ def regression_spec(run_dir: str | Path) -> RegressionSpec:
 
 
 def tolerance(spec: RegressionSpec, metric: str) -> Tolerance:
-    family = metric.split("[", 1)[0]
+    family = family_of(metric)
     return spec.tolerances.get(metric) or spec.tolerances.get(family) or spec.default
 
 
@@ -152,8 +153,11 @@ def format_table(changes: list[Change], show_all: bool = False) -> str:
 
 
 def write_baseline(run_dir: str | Path, path: str | Path) -> Path:
-    """Accept a run's summary as the new baseline (with where it came from)."""
+    """Accept a run's summary as the new baseline (with where it came from). Only a new
+    path or a file that already is a sine-bench summary or baseline is written: never a
+    folder or an arbitrary file that happens to be named there."""
     summary = load_summary(run_dir)
+    _check_overwritable(Path(path))
     manifest_file = Path(run_dir) / "manifest.json"
     try:
         manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
@@ -169,3 +173,23 @@ def write_baseline(run_dir: str | Path, path: str | Path) -> Path:
     }
     write_atomic(path, json.dumps(record, indent=1))
     return Path(path)
+
+
+def _check_overwritable(path: Path) -> None:
+    """Raise CompareError unless ``path`` is free or a baseline this gate recognises."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_file():
+        raise CompareError(
+            f"--write-baseline: {path} exists and is not a file; not overwritten "
+            "(give a baseline file or a new path)"
+        )
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        data = None
+    if data is None or _summary_problem(data) is not None:
+        raise CompareError(
+            f"--write-baseline: {path} exists and is not a sine-bench baseline; not "
+            "overwritten (remove it yourself or give a new path)"
+        )

@@ -1,4 +1,5 @@
-"""A protocol's dataset: its items with absolute paths, read from a manifest or inline.
+"""A protocol's dataset: its items with absolute paths, read inline or from a folder by
+the first dataset format (``DATASET_FORMATS``) that recognises it.
 
 Checks that every file exists; what the images hold is checked when the plan reads
 them (``runner.plan``) and by the validation pass (``runner.validate``).
@@ -7,9 +8,12 @@ them (``runner.plan``) and by the validation pass (``runner.validate``).
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .registry import Registry
 
 if TYPE_CHECKING:
     from .protocol import DatasetItem, Protocol
@@ -29,24 +33,35 @@ class ResolvedItem:
         return self.prompt_masks.get(prompt, self.mask_path)
 
 
-def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[ResolvedItem]:
-    """Items with absolute paths; reads manifest.yaml. Checks files exist (not contents)."""
-    from pydantic import TypeAdapter, ValidationError
+class DatasetFormat(typing.Protocol):
+    """A way a folder holds a dataset. ``marker`` names what makes a folder one of its
+    own (for the error when none is found); ``read`` returns its items, paths relative
+    to the folder, and the file that messages about them should name."""
 
-    from .protocol import DatasetItem, ProtocolError
-    from .protocol_files import _short, _suggest
-    from .yaml_files import read_yaml_file
+    marker: str
 
-    spec = protocol.dataset
-    if spec.items is not None:
-        items, base, source = spec.items, root, "protocol dataset.items"
-    else:
-        folder = Path(spec.path)
-        if not folder.is_dir() and (root / "datasets" / spec.path).is_dir():
-            folder = root / "datasets" / spec.path
-        manifest = folder / "manifest.yaml"
-        if not manifest.is_file():
-            raise ProtocolError(f"dataset {spec.path!r}: no manifest.yaml at {manifest}")
+    def recognises(self, folder: Path) -> bool: ...
+
+    def read(self, folder: Path) -> tuple[list[DatasetItem], str]: ...
+
+
+class ManifestFormat:
+    """A folder with manifest.yaml: ``items`` (each a ``DatasetItem``), a ``description``."""
+
+    marker = "manifest.yaml"
+
+    def recognises(self, folder: Path) -> bool:
+        return (folder / self.marker).is_file()
+
+    def read(self, folder: Path) -> tuple[list[DatasetItem], str]:
+        from pydantic import TypeAdapter, ValidationError
+
+        from .protocol import DatasetItem, ProtocolError
+        from .protocol_files import _short
+        from .registry import suggest
+        from .yaml_files import read_yaml_file
+
+        manifest = folder / self.marker
         raw = read_yaml_file(manifest, ProtocolError) or {}
         if not isinstance(raw, dict):
             kind = type(raw).__name__
@@ -60,11 +75,45 @@ def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[Resolved
             first = err.errors()[0]
             where = ".".join(str(p) if str(p).isprintable() else _short(p) for p in first["loc"])
             if first["type"] == "extra_forbidden":
-                hint = _suggest(first["loc"][-1], DatasetItem.model_fields)
-                raise ProtocolError(f"{manifest}: unknown field 'items.{where}'{hint}") from None
+                hint = suggest(first["loc"][-1], list(DatasetItem.model_fields))
+                raise ProtocolError(f"{manifest}: unknown field 'items.{where}' ({hint})") from None
             message = first["msg"].removeprefix("Value error, ")
             raise ProtocolError(f"{manifest}: items.{where}: {message}") from None
-        base, source = folder, str(manifest)
+        return items, str(manifest)
+
+
+# formats in the order they are tried on a dataset folder; a new format is one entry
+DATASET_FORMATS: Registry[DatasetFormat] = Registry(
+    "dataset format", ValueError, {"manifest": ManifestFormat()}
+)
+
+
+def read_folder(spec_path: str, folder: Path) -> tuple[list[DatasetItem], str]:
+    """The items of the first format that recognises ``folder``."""
+    from .protocol import ProtocolError
+
+    formats = [DATASET_FORMATS.get(name) for name in DATASET_FORMATS.names()]
+    for fmt in formats:
+        if fmt.recognises(folder):
+            return fmt.read(folder)
+    markers = " or ".join(f.marker for f in formats)
+    raise ProtocolError(f"dataset {spec_path!r}: no {markers} in {folder}")
+
+
+def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[ResolvedItem]:
+    """Items with absolute paths, read by the dataset's format. Checks files exist (not
+    contents)."""
+    from .protocol import ProtocolError
+
+    spec = protocol.dataset
+    if spec.items is not None:
+        items, base, source = spec.items, root, "protocol dataset.items"
+    else:
+        folder = Path(spec.path)
+        if not folder.is_dir() and (root / "datasets" / spec.path).is_dir():
+            folder = root / "datasets" / spec.path
+        items, source = read_folder(spec.path, folder)
+        base = folder
     if not items:
         raise ProtocolError(f"{source}: the dataset has no items")
     ids = [i.id for i in items]

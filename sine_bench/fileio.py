@@ -10,7 +10,9 @@ other file under the user's umask.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -87,3 +89,19 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+_FICLONE = 0x40049409  # Linux ioctl: share the source's extents (btrfs, XFS, bcachefs)
+
+
+def copy_file(src: str | Path, dest: str | Path) -> None:
+    """Copy ``src`` to a new file ``dest``: a reflink where the filesystem can (no bytes
+    copied, yet writing one never changes the other), else a plain copy. Never a hard
+    link: editing a run directory's image must not edit the store."""
+    with open(src, "rb") as source, open(dest, "xb") as target:
+        try:
+            fcntl.ioctl(target.fileno(), _FICLONE, source.fileno())
+            return
+        except OSError:
+            pass  # not supported here (ext4, tmpfs, across filesystems): copy
+        shutil.copyfileobj(source, target, 1 << 20)

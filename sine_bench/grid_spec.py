@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
 from .protocol_fields import Seed, _Strict, check_resolution_label
-from .protocol_files import _short, _suggest
+from .protocol_files import _short
+from .registry import suggest
 
 # grid lists with their own name, and the edit field each sweeps
 OWN_AXES = {"v": "v", "K": "K", "resolution": "resolution", "seeds": "seed"}
@@ -115,7 +116,8 @@ def _check_overrides(values: dict, spec: type[BaseModel], where: str) -> dict:
     checked = {}
     for name, options in values.items():
         if name not in spec.model_fields:
-            raise ValueError(f"{where}: unknown field {name!r}{_suggest(name, spec.model_fields)}")
+            hint = suggest(name, list(spec.model_fields))
+            raise ValueError(f"{where}: unknown field {name!r} ({hint})")
         if not options:
             raise ValueError(f"{where}.{name}: needs at least one value (give some, or drop it)")
         parsed = []

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .methods.base import Method, MethodError
-from .methods.registry import check_knob, get_method, method_names, suggest
+from .methods.registry import check_knob, get_method, method_names
 from .protocol import Cell, EditSpec, FinetuneSpec, Protocol, ResolvedItem
+from .registry import suggest
 
 SINE_EDIT_FIELDS = ("v", "K")  # edit fields that are SINE's knobs, not every method's
 

@@ -6,13 +6,13 @@ valid name for a typo, and never spans two lines (a pydantic report would).
 
 from __future__ import annotations
 
-import difflib
 import typing
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .registry import suggest
 from .yaml_files import read_yaml_file
 
 if typing.TYPE_CHECKING:
@@ -27,11 +27,6 @@ def _short(value: Any, limit: int = 60) -> str:
     """repr of a user value for a one-line message, cut to ``limit`` characters."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _suggest(name: str, options) -> str:
-    close = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
@@ -84,7 +79,7 @@ def _format_error(err: ValidationError, source: str) -> str:
         parent = _model_at(loc[:-1])
         options = list(parent.model_fields) if parent else []
         options += ["include"] if parent is Protocol else []
-        hint = _suggest(loc[-1], options) if options else ""
+        hint = f" ({suggest(loc[-1], options)})" if options else ""
         return f"{source}: unknown field {where or '(top level)'!r}{hint}"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] != "value_error":  # pydantic's own wording: point to the reference

@@ -22,14 +22,7 @@ from pathlib import Path
 
 from .errors import EnvironmentFailure
 
-# open_clip's download location for ("ViT-B-32", "openai") (its pretrained config's
-# ``hf_hub``; pinned by a test against the installed open_clip).
-OPENAI_CLIP_HUB = {"ViT-B-32/openai": "timm/vit_base_patch32_clip_224.openai"}
 OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-TORCHVISION_URLS = {
-    "alex": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-    "vgg": "https://download.pytorch.org/models/vgg16-397923af.pth",
-}
 PIPELINE_PARTS = ("unet", "vae", "text_encoder")  # folders that hold weights
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
@@ -52,13 +45,18 @@ class MissingWeightsError(WeightsError):
 
 @dataclass(frozen=True)
 class Weight:
-    """One set of pretrained weights: ``kind`` is hub-pipeline, open_clip or torchvision."""
+    """One set of pretrained weights: ``kind`` is hub-pipeline, open_clip or torchvision.
+
+    ``source`` says where the files come from: the hub repo open_clip downloads from,
+    or torchvision's URL (whose file name the torch hub cache keeps); the metric
+    backbone records declare it."""
 
     kind: str
     name: str
     needed_by: str
     revision: str = "main"
     required: bool = True  # False: a shipped substitute stands in when it is absent
+    source: str = ""
 
     @property
     def label(self) -> str:
@@ -73,16 +71,16 @@ class Weight:
         if self.kind == "hub-pipeline":
             return hub_snapshot(self.name, self.revision)
         if self.kind == "open_clip":
-            return open_clip_file(self.name)
-        return torchvision_file(self.name)
+            return open_clip_file(self.source)
+        return torchvision_file(self.source)
 
     def fetch(self) -> Path:
         """Download into the standard cache (needs the network)."""
         if self.kind == "hub-pipeline":
             return _fetch_pipeline(self.name, self.revision)
         if self.kind == "open_clip":
-            return _fetch_open_clip(self.name)
-        return _fetch_torchvision(self.name)
+            return _fetch_open_clip(self)
+        return _fetch_torchvision(self)
 
 
 # --------------------------------------------------------------------------- cache lookups
@@ -110,11 +108,10 @@ def hub_snapshot(name: str, revision: str = "main") -> Path | None:
     return folder if (folder / "tokenizer").is_dir() else None
 
 
-def open_clip_file(name: str) -> Path | None:
-    """The cached checkpoint open_clip would download for ``name`` (e.g. ViT-B-32/openai)."""
+def open_clip_file(repo: str) -> Path | None:
+    """The cached checkpoint open_clip downloads from the hub repo ``repo``."""
     from huggingface_hub import try_to_load_from_cache
 
-    repo = OPENAI_CLIP_HUB[name]
     for filename in OPEN_CLIP_FILES:
         found = try_to_load_from_cache(repo, filename)
         if isinstance(found, str) and Path(found).is_file():
@@ -134,8 +131,9 @@ def torch_hub_dir() -> Path:
     return Path(os.path.expanduser(home)) / "hub"
 
 
-def torchvision_file(net: str) -> Path | None:
-    path = torch_hub_dir() / "checkpoints" / TORCHVISION_URLS[net].rsplit("/", 1)[1]
+def torchvision_file(url: str) -> Path | None:
+    """Where torch's hub cache keeps the file downloaded from ``url`` (None if absent)."""
+    path = torch_hub_dir() / "checkpoints" / url.rsplit("/", 1)[1]
     return path if path.is_file() else None
 
 
@@ -151,27 +149,6 @@ def model_weights(name: str, revision: str = "main") -> list[Weight]:
     return [Weight("hub-pipeline", name, "model.name", revision)]
 
 
-def metric_weights(metrics: list[str]) -> list[Weight]:
-    """Weights of the metrics' backbones (shipped and test backbones need none)."""
-    from .metrics.registry import check_metric_name
-
-    found: dict[tuple[str, str], Weight] = {}
-    for text in metrics:
-        for kind, backbone in check_metric_name(text).backbones().items():
-            if kind == "clip" and backbone in OPENAI_CLIP_HUB:
-                found.setdefault(("open_clip", backbone), Weight("open_clip", backbone, text))
-            elif kind == "lpips" and backbone in TORCHVISION_URLS:
-                weight = Weight("torchvision", backbone, text, required=False)
-                found.setdefault(("torchvision", backbone), weight)
-    return list(found.values())
-
-
-def protocol_weights(protocol) -> list[Weight]:
-    return model_weights(protocol.model.name, protocol.model.revision) + metric_weights(
-        protocol.metrics
-    )
-
-
 def fetch_command(
     protocol_path: str | Path | None = None,
     *,
@@ -183,26 +160,6 @@ def fetch_command(
         return f"sine-bench fetch-weights {protocol_path}"
     args = [f"--model {model}"] if model else []
     return " ".join(["sine-bench fetch-weights", *args, *(f"--metric '{m}'" for m in metrics)])
-
-
-def check_weights(protocol, protocol_path: str | Path | None = None) -> list[Weight]:
-    """Raise :class:`MissingWeightsError` naming every required weight that is not
-    cached; returns the optional ones that are missing (for a note)."""
-    missing = [w for w in protocol_weights(protocol) if w.cached_path() is None]
-    required = [w for w in missing if w.required]
-    if required:
-        models = [w.name for w in required if w.kind == "hub-pipeline"]
-        metrics = tuple(w.needed_by for w in required if w.kind != "hub-pipeline")
-        command = fetch_command(protocol_path, model=models[0] if models else None, metrics=metrics)
-        raise MissingWeightsError(required, command)
-    return missing
-
-
-def optional_weight_note(weight: Weight, protocol_path: str | Path | None) -> str:
-    return (
-        f"note: {weight.label} not cached: {weight.needed_by} is scored with the shipped "
-        f"shift-tolerant network (st_lpips); for standard LPIPS: {fetch_command(protocol_path)}"
-    )
 
 
 # --------------------------------------------------------------------------- fetching
@@ -237,20 +194,20 @@ def _fetch_pipeline(name: str, revision: str) -> Path:
     return _fetched(Weight("hub-pipeline", name, "model.name", revision))
 
 
-def _fetch_open_clip(name: str) -> Path:
+def _fetch_open_clip(weight: Weight) -> Path:
     from open_clip.pretrained import download_pretrained, get_pretrained_cfg
 
     _online_or_fail()
-    arch, tag = name.split("/")
+    arch, tag = weight.name.split("/")
     download_pretrained(get_pretrained_cfg(arch, tag))
-    return _fetched(Weight("open_clip", name, "metric"))
+    return _fetched(weight)
 
 
-def _fetch_torchvision(net: str) -> Path:
-    """torchvision's own download (hash-checked) into torch's hub cache."""
-    from torchvision.models import AlexNet_Weights, VGG16_Weights
+def _fetch_torchvision(weight: Weight) -> Path:
+    """What torchvision's ``Weights.get_state_dict`` does: torch's hub download into its
+    cache, checked against the hash prefix in the file name."""
+    import torch
 
     _online_or_fail()
-    enum = {"alex": AlexNet_Weights, "vgg": VGG16_Weights}[net].IMAGENET1K_V1
-    enum.get_state_dict(progress=True, check_hash=True)
-    return _fetched(Weight("torchvision", net, "metric"))
+    torch.hub.load_state_dict_from_url(weight.source, progress=True, check_hash=True)
+    return _fetched(weight)

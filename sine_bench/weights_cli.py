@@ -26,9 +26,11 @@ def fetch_weights(
     torchvision LPIPS backbones) into the local caches, so plan and run work offline."""
     from .cli_errors import _input_errors, fail
     from .errors import one_line as _one_line
+    from .metrics.registry import metric_weights
     from .model_family import cached_hub_family, check_family
     from .protocol import load_protocol
-    from .weights import WeightsError, metric_weights, model_weights, protocol_weights
+    from .runner.weights_check import protocol_weights
+    from .weights import WeightsError, model_weights
 
     try:
         loaded = load_protocol(protocol) if protocol else None

@@ -15,6 +15,12 @@ from typing import Any
 import yaml
 
 MAX_BYTES = 1 << 20  # a protocol or manifest is a few kB; refuse to parse megabytes
+# Aliases share one node, so a few hundred bytes can stand for billions of values
+# ("billion laughs"); every reader after the parser walks the expanded data. The
+# document is measured on its node graph (each node once) before anything is built.
+MAX_VALUES = 100_000  # values (scalars and collections) after expanding every alias
+MAX_ALIASES = 1_000  # `*name` uses in one file
+MAX_DEPTH = 100  # nesting levels, aliases expanded
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -39,6 +45,76 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
         return super().construct_mapping(node, deep=deep)
+
+
+class _AliasBomb(Exception):
+    """The document expands beyond the bounds above (message: what and the bound)."""
+
+
+def _compose(loader: _UniqueKeyLoader) -> yaml.Node | None:
+    """Compose the single document, counting ``*alias`` uses; refuses more than MAX_ALIASES."""
+    aliases = 0
+    compose_node = loader.compose_node
+
+    def counting(parent, index):
+        nonlocal aliases
+        if loader.check_event(yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise _AliasBomb(f"more than {MAX_ALIASES} aliases (write the values out)")
+        return compose_node(parent, index)
+
+    loader.compose_node = counting
+    return loader.get_single_node()
+
+
+def _expanded_size(node: yaml.Node) -> tuple[int, int]:
+    """Values and nesting levels the node stands for once every alias is expanded, each
+    shared node measured once (linear in the file); refuses more than MAX_VALUES values
+    or MAX_DEPTH levels and an alias inside the node it names."""
+    measured: dict[int, tuple[int, int]] = {}
+    open_nodes: set[int] = set()
+
+    def measure(n: yaml.Node) -> tuple[int, int]:
+        if id(n) in measured:
+            return measured[id(n)]
+        if id(n) in open_nodes:
+            raise _AliasBomb("an alias refers to a node that contains it (write the values out)")
+        open_nodes.add(id(n))
+        children: list[yaml.Node] = []
+        if isinstance(n, yaml.SequenceNode):
+            children = list(n.value)
+        elif isinstance(n, yaml.MappingNode):
+            children = [part for pair in n.value for part in pair]
+        parts = [measure(child) for child in children]
+        total = 1 + sum(size for size, _ in parts)
+        depth = 1 + max((levels for _, levels in parts), default=0)
+        if total > MAX_VALUES:
+            raise _AliasBomb(
+                f"its aliases expand to more than {MAX_VALUES} values (write the values out)"
+            )
+        if depth > MAX_DEPTH:
+            raise _AliasBomb(
+                f"nested too deeply (more than {MAX_DEPTH} levels) for a settings file"
+            )
+        open_nodes.discard(id(n))
+        measured[id(n)] = (total, depth)
+        return total, depth
+
+    return measure(node)
+
+
+def _load(text: str) -> Any:
+    """Parse with the strict loader, bounding alias expansion before constructing."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = _compose(loader)
+        if node is None:
+            return None
+        _expanded_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _yaml_problem(err: yaml.YAMLError) -> str:
@@ -85,7 +161,9 @@ def read_yaml_file(path: Path, error: type[Exception]) -> Any:
     except UnicodeDecodeError as err:
         raise error(f"{path}: not UTF-8 text (byte {err.start}); save it as UTF-8 YAML") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        data = _load(text)
+    except _AliasBomb as err:
+        raise error(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         raise error(f"{path}: not valid YAML ({_yaml_problem(err)})") from None
     except RecursionError:

@@ -11,7 +11,7 @@ import hashlib
 import torch
 import torch.nn.functional as F
 
-from sine_bench.metrics.registry import register_backbone
+from sine_bench.metrics.backbones import register_backbone
 
 DIM = 48
 

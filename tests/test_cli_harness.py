@@ -78,7 +78,7 @@ def test_new_verbs_listed_without_importing_torch():
 
 
 def test_unavailable_backbone_fails_before_any_compute(tmp_path):
-    from sine_bench.metrics.registry import register_backbone
+    from sine_bench.metrics.backbones import register_backbone
 
     def broken():
         raise ModuleNotFoundError("No module named 'sine_bench.toy.nothing'")
@@ -144,15 +144,15 @@ def test_malformed_protocol_and_manifest_files_are_one_line_exit_2(tmp_path, cas
     assert not (tmp_path / "store").exists()
 
 
-def test_a_cluster_that_fails_is_exit_1_and_an_unknown_executor_exit_2(tmp_path, monkeypatch):
+def test_a_cluster_that_fails_is_exit_1_and_an_unknown_executor_exit_2(tmp_path):
     from sine_bench.runner.executors import EXECUTORS, ClusterError
 
     def unreachable(**_):
         raise ClusterError("cannot start or join Ray at auto: ConnectionError: refused")
 
-    monkeypatch.setitem(EXECUTORS, "unreachable", unreachable)
     path = write_protocol(tmp_path)
-    result = runner.invoke(app, ["run", str(path), "--executor", "unreachable"])
+    with EXECUTORS.registered("unreachable", unreachable):
+        result = runner.invoke(app, ["run", str(path), "--executor", "unreachable"])
     assert result.exit_code == 1, result.output
     assert result.output.startswith("error: cannot start or join Ray at auto")
     result = runner.invoke(app, ["run", str(path), "--executor", "nope"])

@@ -37,3 +37,86 @@ def test_bad_yaml_is_one_line_naming_the_file(tmp_path, content, needle):
 def test_merge_keys_and_unique_keys_still_load(tmp_path):
     data = _read(tmp_path, b"base: &b {steps: 1, lr: 2}\nft:\n  <<: *b\n  steps: 3\n")
     assert data["ft"] == {"steps": 3, "lr": 2}
+
+
+def _alias_bomb(levels: int = 10, width: int = 9) -> str:
+    """Nested aliases: ``levels`` anchors, each a list of ``width`` uses of the one before
+    (``width ** levels`` values once expanded) in a few hundred bytes."""
+    lines = ["l0: &l0 [lol, lol]"]
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_nested_aliases_fail_fast_as_one_line(tmp_path):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ProtocolError) as err:
+        _read(tmp_path, _alias_bomb().encode())
+    assert time.perf_counter() - start < 1.0
+    message = str(err.value)
+    assert message.startswith(str(tmp_path / "f.yaml")) and "\n" not in message
+    assert "aliases expand to more than 100000 values" in message
+
+
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (b"a: &a [1, *a]\n", "an alias refers to a node that contains it"),
+        (b"a: &a 1\nb: [" + b", ".join([b"*a"] * 1001) + b"]\n", "more than 1000 aliases"),
+        (b"a: " + b"[" * 150 + b"]" * 150 + b"\n", "nested too deeply (more than 100 levels)"),
+    ],
+)
+def test_alias_and_depth_bounds(tmp_path, content, needle):
+    with pytest.raises(ProtocolError) as err:
+        _read(tmp_path, content)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_few_aliases_still_load(tmp_path):
+    data = _read(tmp_path, _alias_bomb(levels=3, width=3).encode())
+    assert len(data["l3"]) == 3 and data["l3"][0][0][0] == ["lol", "lol"]
+
+
+def _bomb_protocol(tmp_path, where: str):
+    """A protocol whose protocol file, ``metrics:`` or dataset manifest is an alias bomb."""
+    from tests.conftest import write_protocol
+
+    path = write_protocol(tmp_path)
+    bomb = _alias_bomb().replace("\n", "\n  ")
+    if where == "protocol":
+        path.write_text(path.read_text() + "x_bomb:\n  " + bomb)
+    elif where == "metrics":
+        text = path.read_text().replace("metrics:\n", "metrics: *l10\nx_unused:\n", 1)
+        path.write_text("x_aliases:\n  " + bomb + "\n" + text)
+    else:
+        dataset = tmp_path / "data"
+        dataset.mkdir()
+        (dataset / "manifest.yaml").write_text("x:\n  " + bomb + "\nitems: *l10\n")
+        text = path.read_text().splitlines()
+        text = [f"dataset: {dataset}" if line.startswith("dataset:") else line for line in text]
+        path.write_text("\n".join(text) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("where", ["protocol", "metrics", "manifest"])
+def test_plan_refuses_an_alias_bomb_fast(tmp_path, where):
+    import time
+
+    from typer.testing import CliRunner
+
+    from sine_bench.cli import app
+    from sine_bench.protocol import load_protocol, resolve_dataset
+
+    path = _bomb_protocol(tmp_path, where)
+    start = time.perf_counter()
+    with pytest.raises(ProtocolError, match="aliases expand to more than"):
+        resolve_dataset(load_protocol(path), path.parent)
+    assert time.perf_counter() - start < 1.0
+    result = CliRunner().invoke(app, ["plan", str(path)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "aliases expand to more than" in lines[0]
+    assert ("manifest.yaml" if where == "manifest" else "protocol.yaml") in lines[0]

@@ -110,7 +110,7 @@ class Imagic(Method):
         from ..hf_compat import dtype_kwargs
 
         unet = UNet2DConditionModel.from_pretrained(
-            folder / "unet", **dtype_kwargs("diffusers", torch.float32)
+            folder / "unet", use_safetensors=True, **dtype_kwargs("diffusers", torch.float32)
         )
         unet = unet.to(model.device).eval().requires_grad_(False)
         embeddings = {

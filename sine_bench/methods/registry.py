@@ -1,48 +1,40 @@
-"""Method names to methods, with did-you-mean errors; import-light (no torch)."""
+"""Method names to methods (one ``Registry``), with did-you-mean errors; import-light."""
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from collections.abc import Sequence
 
+from ..registry import Registry, suggest
 from .base import EditJob, FinetuneJob, Method, MethodError
 
-# name -> module:class; a method's module imports torch only inside its functions
-_REGISTRY: dict[str, str] = {
-    "sine": "sine_bench.methods.sine:Sine",
-    "pretrained": "sine_bench.methods.pretrained:Pretrained",
-    "dreambooth": "sine_bench.methods.dreambooth:DreamBooth",
-    "sdedit": "sine_bench.methods.sdedit:SDEdit",
-    "ddim-inversion": "sine_bench.methods.ddim_inversion:DDIMInversion",
-    "imagic": "sine_bench.methods.imagic:Imagic",
-}
-_LOADED: dict[str, Method] = {}
+# a method's module imports torch only inside its functions; each is built once
+METHODS: Registry[Method] = Registry(
+    "method",
+    MethodError,
+    {
+        "sine": "sine_bench.methods.sine:Sine",
+        "pretrained": "sine_bench.methods.pretrained:Pretrained",
+        "dreambooth": "sine_bench.methods.dreambooth:DreamBooth",
+        "sdedit": "sine_bench.methods.sdedit:SDEdit",
+        "ddim-inversion": "sine_bench.methods.ddim_inversion:DDIMInversion",
+        "imagic": "sine_bench.methods.imagic:Imagic",
+    },
+    build=lambda cls: cls(),
+)
 
 
 def method_names() -> list[str]:
-    return list(_REGISTRY)
-
-
-def suggest(name: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
-    return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(options)}"
+    return METHODS.names()
 
 
 def get_method(name: str) -> Method:
     """The registered method ``name``; MethodError with a suggestion otherwise."""
-    if name not in _REGISTRY:
-        raise MethodError(f"unknown method {name!r} ({suggest(name, method_names())})")
-    if name not in _LOADED:
-        module, cls = _REGISTRY[name].split(":")
-        _LOADED[name] = getattr(importlib.import_module(module), cls)()
-    return _LOADED[name]
+    return METHODS.get(name)
 
 
 def register_method(name: str, target: str) -> None:
     """Add a method (``module:Class``); for plug-ins and tests."""
-    _REGISTRY[name] = target
-    _LOADED.pop(name, None)
+    METHODS.register(name, target)
 
 
 def check_knob(method: Method, name: str, value):

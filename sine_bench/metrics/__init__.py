@@ -1,20 +1,4 @@
-"""Metrics: a registry of named scorers, one module per family (clip, lpips, pixel,
-overfit, oracle). Names carry their backbone: ``clip_t[toy]``, ``lpips[alex]``."""
-
-from .registry import (
-    FAMILIES,
-    MetricError,
-    MetricName,
-    check_metric_name,
-    load_backbone,
-    register_backbone,
-)
-
-__all__ = [
-    "FAMILIES",
-    "MetricError",
-    "MetricName",
-    "check_metric_name",
-    "load_backbone",
-    "register_backbone",
-]
+"""Metrics: one record per family (``families``) and per backbone (``backbones``), one
+parser for names and column labels (``names``), the checks and score identity of a
+metric name (``registry``), and one module per family's scorers (clip, lpips, pixel,
+overfit, oracle, edit_score). Names carry their backbone: ``clip_t[toy]``, ``lpips[alex]``."""

@@ -6,13 +6,15 @@ backbone itself, so these functions pass images in [0, 1] at the scoring size.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
 import torch
 
+from .backbones import BACKBONES, load_backbone
 from .inputs import CellInputs
-from .registry import MetricName, load_backbone
+from .registry import MetricName
 
 
 def _clip(name: MetricName):
@@ -73,12 +75,13 @@ def load_open_clip(arch: str = "ViT-B-32", pretrained: str = "openai"):
     import open_clip
     import torch.nn.functional as F
 
-    from ..weights import MissingWeightsError, Weight, fetch_command, open_clip_file
+    from ..weights import MissingWeightsError, fetch_command
 
     name = f"{arch}/{pretrained}"
-    checkpoint = open_clip_file(name)
+    (weight,) = BACKBONES["clip"][name].weights
+    checkpoint = weight.cached_path()
     if checkpoint is None:
-        weight = Weight("open_clip", name, f"clip backbone {name}")
+        weight = dataclasses.replace(weight, needed_by=f"clip backbone {name}")
         raise MissingWeightsError([weight], fetch_command(metrics=(f"clip_t[{name}]",)))
     model = open_clip.create_model(arch, pretrained=str(checkpoint), force_quick_gelu=True)
     tokenizer = open_clip.get_tokenizer(arch)
@@ -97,6 +100,3 @@ def load_open_clip(arch: str = "ViT-B-32", pretrained: str = "openai"):
             return F.normalize(model.encode_text(tokenizer(texts)), dim=-1)
 
     return OpenClip()
-
-
-SCORERS = {"clip_t": clip_t, "clip_t_src": clip_t_src, "clip_i": clip_i, "clip_dir": clip_dir}

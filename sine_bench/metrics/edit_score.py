@@ -106,6 +106,3 @@ def edit_score(name: MetricName, x: CellInputs) -> float:
     distance = structure_distance(name, x.source, x.edit)
     fidelity = calibrated(-distance, -d_pt, -d_ft, DISTANCE_FLOOR)
     return alignment + FIDELITY_WEIGHT * fidelity
-
-
-SCORERS = {"edit_score": edit_score}

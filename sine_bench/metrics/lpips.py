@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import torch
 
+from .backbones import MetricError, load_backbone
 from .inputs import CellInputs
-from .registry import MetricError, MetricName, load_backbone
+from .names import split_label
+from .registry import MetricName
 
 
 def backend(name: MetricName):
@@ -42,13 +44,10 @@ def label(name: MetricName) -> str:
         return name.text
     if name.family in ("lpips", "st_lpips"):
         return resolved
-    family, net = resolved.rstrip("]").split("[", 1)
-    if name.info.backbone == "clip+lpips":  # edit_score[toy+st_lpips-alex]: both named
+    family, net = split_label(resolved)
+    if name.info.backbones == ("clip", "lpips"):  # edit_score[toy+st_lpips-alex]: both named
         return f"{name.family}[{name.backbones()['clip']}+{family}-{net}]"
     tag = net if family == "lpips" else f"{family}-{net}"
     requested = name.backbones()["lpips"]
     rest = name.backbone[len(requested) :]  # e.g. "+toy" for lpips+clip metrics
     return f"{name.family}[{tag}{rest}]"
-
-
-SCORERS = {"lpips": lpips, "st_lpips": lpips}

@@ -87,9 +87,9 @@ class LpipsMetric:
 def backbone_weights_cached(net: str) -> bool:
     """Whether torchvision's ImageNet weights for ``net`` are in the local torch hub cache
     (``sine-bench fetch-weights`` puts them there)."""
-    from ..weights import torchvision_file
+    from .backbones import standard_weights_cached
 
-    return torchvision_file(net) is not None
+    return standard_weights_cached("lpips", net)
 
 
 def _standard_lpips(net: str) -> torch.nn.Module:

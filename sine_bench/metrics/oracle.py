@@ -115,13 +115,3 @@ def oracle_structure(name: MetricName, x: CellInputs) -> float:
 
 def oracle_faithful(name: MetricName, x: CellInputs) -> float:
     return verdict(x).faithful
-
-
-SCORERS = {
-    "oracle_edit_success": oracle_edit_success,
-    "oracle_preserved": oracle_preserved,
-    "oracle_count": oracle_count,
-    "oracle_offset": oracle_offset,
-    "oracle_structure": oracle_structure,
-    "oracle_faithful": oracle_faithful,
-}

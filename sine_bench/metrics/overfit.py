@@ -47,12 +47,3 @@ def prompt_insensitivity(name: MetricName, edits: list[torch.Tensor]) -> float:
 def seed_collapse(name: MetricName, edits: list[torch.Tensor]) -> float:
     """Mean pairwise CLIP image similarity of one cell's edits across seeds."""
     return clip.mean_pairwise_similarity(name, edits)
-
-
-SCORERS = {
-    "copy_rate": copy_rate,
-    "editability_gap": editability_gap,
-    "memorization": memorization,
-    "prompt_insensitivity": prompt_insensitivity,
-    "seed_collapse": seed_collapse,
-}

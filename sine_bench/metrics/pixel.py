@@ -87,6 +87,3 @@ def psnr_masked(name: MetricName, x: CellInputs) -> float:
 
 def ssim_masked(name: MetricName, x: CellInputs) -> float:
     return ssim_value(x.source, x.edit, x.keep) if x.keep is not None else math.nan
-
-
-SCORERS = {"psnr": psnr, "ssim": ssim, "psnr_masked": psnr_masked, "ssim_masked": ssim_masked}

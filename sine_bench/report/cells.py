@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..metrics.names import family_of
+
 
 class ReproductionError(ValueError):
     """A run directory without a cells table, or tables the analysis cannot use."""
@@ -35,9 +37,10 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
 
 
 def metric_column(cells: pd.DataFrame, family: str) -> str | None:
-    """The column of a metric family ('lpips' also matches 'st_lpips[...]')."""
+    """The column of a metric family ('lpips' also matches 'st_lpips[...]': the label
+    of lpips scored by the shift-tolerant network that stood in)."""
     for column in cells.columns:
-        base = column.split("[", 1)[0]
+        base = family_of(column)
         if base == family or (family == "lpips" and base == "st_lpips"):
             return column
     return None

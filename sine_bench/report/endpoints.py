@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..metrics.families import FAMILIES
 from .cells import metric_column
 
 
@@ -94,18 +95,19 @@ def overfit_verdict(table: pd.DataFrame) -> dict[str, str]:
     """The fine-tuned model alone is closer to the source and edits less than SINE."""
     ft, sine, pre = (table.iloc[i] for i in range(3))
     out = {}
-    for family, sign, what in (
-        ("lpips", -1, "fine-tuned only is closer to the source (lower LPIPS) than SINE"),
-        ("oracle_preserved", +1, "fine-tuned only keeps more source attributes than SINE"),
-        ("oracle_structure", +1, "fine-tuned only keeps more of the source's layout than SINE"),
-        ("oracle_edit_success", -1, "fine-tuned only makes fewer edits than SINE"),
-        ("clip_t", -1, "fine-tuned only is less aligned with the prompt than SINE"),
+    # (family, whether fine-tuned only should score better than SINE on it, the claim)
+    for family, better, what in (
+        ("lpips", True, "fine-tuned only is closer to the source (lower LPIPS) than SINE"),
+        ("oracle_preserved", True, "fine-tuned only keeps more source attributes than SINE"),
+        ("oracle_structure", True, "fine-tuned only keeps more of the source's layout than SINE"),
+        ("oracle_edit_success", False, "fine-tuned only makes fewer edits than SINE"),
+        ("clip_t", False, "fine-tuned only is less aligned with the prompt than SINE"),
     ):
         column = metric_column(table, family)
         if column is None:
             continue
         a, b = ft[column], sine[column]
-        ok = (a - b) * sign > 0
+        ok = (a - b) * FAMILIES[family].sign * (1 if better else -1) > 0
         verdict = "holds" if ok else "does not hold"
         out[what] = f"{verdict} ({a:.3f} vs {b:.3f}; pretrained {pre[column]:.3f})"
     return out

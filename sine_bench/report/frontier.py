@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..metrics.registry import FAMILIES
+from ..metrics.families import sign_of
 from .cells import metric_column
 from .stats import CLUSTER, cluster_mean_ci
 
@@ -87,8 +87,8 @@ def _equal(value, target: float) -> bool:
 
 
 def higher_is_better(column: str) -> bool:
-    family = column.split("[", 1)[0]
-    return bool(FAMILIES[family].higher_is_better) if family in FAMILIES else True
+    """The metric record's direction (a column of no known family counts as higher)."""
+    return sign_of(column, unknown=1) > 0
 
 
 def settings_table(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from ..metrics.registry import FAMILIES
+from ..metrics.families import families_with, family_record
 from .stats import BOOTSTRAP_SAMPLES, CLUSTER, Estimate, cluster_rows
 from .validity import FAITHFUL, FIDELITY_FAMILIES, family, per_run_and_pooled, score_label
 
@@ -30,7 +30,7 @@ NOT_SETTINGS = frozenset(
     {"cell_id", "item", "prompt_index", "prompt", "seed", "height", "width"}
     | {"finetune_key", "edit_key", "image", "run", "run_dir"}
 )
-COMPARED_FAMILIES = ("edit_score", "clip_t", *FIDELITY_FAMILIES)
+COMPARED_FAMILIES = (*families_with("joint"), "clip_t", *FIDELITY_FAMILIES)
 
 
 def setting_columns(cells: pd.DataFrame) -> list[str]:
@@ -41,7 +41,7 @@ def setting_columns(cells: pd.DataFrame) -> list[str]:
         c
         for c in cells.columns
         if c not in NOT_SETTINGS
-        and c.split("[", 1)[0] not in FAMILIES
+        and family_record(c) is None
         and not c.startswith("cost.")  # a methods run's measured costs, not settings
     ]
     if "run" in cells and cells["run"].nunique() > 1:

@@ -19,17 +19,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from ..metrics.registry import FAMILIES
+from ..metrics.families import FAMILIES, families_with
+from ..metrics.names import family_of
 from .stats import BOOTSTRAP_SAMPLES, CLUSTER, Estimate, cluster_bootstrap, cluster_rows
 
+# Metrics asked whether they tell a kept structure: every fidelity metric (pixel and
+# perceptual ones first, then CLIP-space ones), and clip_dir, an alignment metric that
+# also reads the source image (docs/reproduction.md reports both CLIP ones as failing).
 FIDELITY_FAMILIES = (
-    "lpips",
-    "st_lpips",
-    "psnr",
-    "ssim",
-    "psnr_masked",
-    "ssim_masked",
-    "clip_i",
+    *sorted(families_with("fidelity"), key=lambda f: "clip" in FAMILIES[f].backbones),
     "clip_dir",
 )
 FULL = 1.0 - 1e-9
@@ -51,13 +49,13 @@ FAITHFUL = Label("oracle_faithful = 1", "oracle_faithful", "binary")
 
 
 def family(column: str) -> str:
-    return column.split("[", 1)[0]
+    return family_of(column)
 
 
 def oriented(cells: pd.DataFrame, column: str) -> np.ndarray:
-    """The metric with 'better' pointing up (LPIPS negated)."""
+    """The metric with 'better' pointing up (LPIPS negated), per the family's record."""
     values = cells[column].to_numpy(dtype=float)
-    return values if FAMILIES[family(column)].higher_is_better else -values
+    return values if FAMILIES[family(column)].direction == "higher" else -values
 
 
 def auroc_estimate(scores: np.ndarray, labels: np.ndarray, clusters) -> Estimate:

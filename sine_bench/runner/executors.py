@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import EnvironmentFailure
+from ..registry import Registry
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -76,21 +77,23 @@ class JobsFailed(RuntimeError):
         return [f"{self.stage} job {key} failed: {reason}" for key, reason in self.failures]
 
 
-def _ray(**kwargs) -> Executor:
-    try:
-        from .ray_executor import RayExecutor
-    except ImportError as err:
-        if (err.name or "").split(".")[0] != "ray":
-            raise
-        raise ExecutorError("ray is not installed: pip install 'sine-bench[ray]'") from None
-    return RayExecutor(**kwargs)
-
-
-EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": _ray}
+# optional backends are "module:attr" entries: their module (and ray) loads only here
+EXECUTORS: Registry[Callable[..., Executor]] = Registry(
+    "executor",
+    ExecutorError,
+    {"local": LocalExecutor, "ray": "sine_bench.runner.ray_executor:RayExecutor"},
+)
 
 
 def make_executor(name: str = "local", **kwargs) -> Executor:
-    """The executor registered as ``name``; optional ones import their backend only here."""
-    if name not in EXECUTORS:
-        raise ExecutorError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
-    return EXECUTORS[name](**kwargs)
+    """The executor registered as ``name``; ExecutorError when unknown or not installed."""
+    try:
+        factory = EXECUTORS.get(name)
+    except ImportError as err:
+        backend = (err.name or "").split(".")[0]
+        if backend in ("", "sine_bench"):
+            raise  # a bug of ours, not a missing extra
+        raise ExecutorError(
+            f"{backend} is not installed: pip install 'sine-bench[{name}]'"
+        ) from None
+    return factory(**kwargs)

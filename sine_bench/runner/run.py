@@ -22,14 +22,17 @@ import yaml
 
 from .. import METHOD_VERSION, __version__
 from ..errors import EnvironmentFailure, Interrupted, environment_message
-from ..fileio import apply_umask_modes, make_temp_dir
+from ..fileio import apply_umask_modes, copy_file, make_temp_dir
 from ..methods import training_steps
 from ..protocol import Protocol, axis_labels, load_protocol
 from .executors import Executor, make_executor
+from .integrity import DIGEST_FILE
 from .keys import digest
+from .ownership import write_marker
 from .plan import RunPlan, unet_evaluations
 from .stages import TIMING_FILE, Stages, edit_evaluations
 from .store import Store, write_atomic
+from .store_entries import register_run, sweep_run_dir_leftovers, write_store_entries
 from .validate import check_output_dir, validate
 
 
@@ -100,11 +103,21 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
 def write_run_dir(
     plan: RunPlan, stages: Stages, scores: list[dict], manifest: dict, out: Path
 ) -> None:
-    """Everything a run directory holds, then report.html, swapped in atomically."""
+    """Everything a run directory holds, then report.html, swapped in atomically (after
+    sweeping what a killed write of the same output left); the store records the run."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with stages.store.lock("run-dirs", digest(str(out.absolute()))):  # one writer per output
+        sweep_run_dir_leftovers(out)
+        _write_run_dir(plan, stages, scores, manifest, out)
+    register_run(stages.store, out)
+
+
+def _write_run_dir(
+    plan: RunPlan, stages: Stages, scores: list[dict], manifest: dict, out: Path
+) -> None:
     from ..report.html import write_report
     from ..report.tables import metric_columns, write_tables
 
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = make_temp_dir(out.parent, prefix=f".{out.name}.tmp-")
     try:
         costs = cell_costs(plan, stages.store) if plan.protocol.methods else None
@@ -117,14 +130,17 @@ def write_run_dir(
         for entry, (_, row) in zip(plan.cells, cells.iterrows(), strict=True):
             dest = tmp / row["image"]
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(stages.edit_image(entry.edit), dest)
+            if not dest.exists():  # two cells with one edit key ('native' == 'source-aspect')
+                copy_file(stages.edit_image(entry.edit), dest)
         resolved = plan.protocol.model_dump(mode="json")
         write_atomic(tmp / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
         write_tables(cells, axes, tmp)
-        _plots(stages.store, cells, metric_columns(cells, axes), axes, tmp / "plots")
-        manifest = manifest | {"axes": axes}
+        plots = _plots(stages.store, cells, metric_columns(cells, axes), axes, tmp / "plots")
+        write_store_entries(tmp, stages, plots)
+        manifest = manifest | {"axes": axes, "store_repairs": list(stages.store.repairs)}
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1, default=str))
         write_report(tmp)
+        write_marker(tmp)  # last: it lists what the run wrote (ownership.py)
         apply_umask_modes(tmp)
         _swap_into_place(tmp, out)
     except BaseException as err:
@@ -138,19 +154,21 @@ def write_run_dir(
 
 def _plots(
     store: Store, cells: pd.DataFrame, metrics: list[str], axes: list[str], out: Path
-) -> None:
+) -> str:
     """Plots are a pure function of the cells table: cached in the store under its hash
     (drawing them is the slowest part of an all-cached rerun)."""
     from ..report.plots import PLOTS_VERSION, write_plots
 
     csv = cells.to_csv(index=False)
     key = digest({"cells": csv, "metrics": metrics, "axes": axes, "v": PLOTS_VERSION})
-    if not store.done("plots", key):
+    if not store.check("plots", key):  # checked: a damaged set is set aside and redrawn
         with store.lock("plots", key):
             if not store.done("plots", key):
                 with store.write_dir("plots", key) as folder:
                     write_plots(cells, metrics, folder, axes)
-    shutil.copytree(store.path("plots", key), out)
+    # copies (copytree's copy2), never links; the digest record stays in the store
+    shutil.copytree(store.path("plots", key), out, ignore=shutil.ignore_patterns(DIGEST_FILE))
+    return key
 
 
 def _png_copy(src: Path, dest: Path) -> None:
@@ -159,15 +177,6 @@ def _png_copy(src: Path, dest: Path) -> None:
     from ..images import open_image
 
     open_image(src)[0].save(dest, format="PNG")
-
-
-def _link_or_copy(src: Path, dest: Path) -> None:
-    if dest.exists():  # two cells with one edit key (e.g. 'native' == 'source-aspect')
-        return
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copy2(src, dest)
 
 
 def run_protocol(
@@ -194,7 +203,7 @@ def run_protocol(
         finally:
             torch.set_num_threads(previous)
     from ..model_family import check_model
-    from ..weights import check_weights, optional_weight_note
+    from .weights_check import check_weights, optional_weight_note
 
     started = time.perf_counter()
     stages = None
@@ -209,9 +218,10 @@ def run_protocol(
             log(line)
         for warning in validated.warnings:
             (warn or log)(warning)
-        store = Store(plan.protocol.store)
+        store = Store(plan.protocol.store, report=warn or log)
         stages = Stages(plan, store, executor or make_executor("local", progress=progress))
-        return _run_stages(path, stages, validated.warnings, started, log)
+        with store.using():  # `store gc` waits for no run: it refuses while one is live
+            return _run_stages(path, stages, validated.warnings, started, log)
     except KeyboardInterrupt:
         raise Interrupted(signal.SIGINT, kept_summary(stages)) from None
     except Interrupted as err:

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from ..images import image_size, open_image
-from ..metrics import registry
+from ..metrics import backbones, registry
 from ..metrics.inputs import CellInputs
 from .keys import digest, file_sha256, score_key
 from .plan import CellPlan
@@ -104,38 +104,41 @@ class ScoringStage:
         return keys
 
     def _score_cell(self, cell: CellPlan) -> CellScores:
-        """Read the cell's stored scores and compute the missing ones under the edit's
-        lock, so two runs sharing a store never compute a score twice."""
+        """Read the cell's stored scores (checked: a damaged one is set aside) and compute
+        the missing ones under the edit's lock, so two runs sharing a store never
+        compute a score twice."""
         context = self._context(cell)
         keys = self.score_keys(cell, context)
         scored = CellScores()
-        records: dict[str, dict] = {}
-        missing = [m for m in keys if not self.store.done("scores", keys[m], ".json")]
-        if missing:
+        records = {m: r for m, k in keys.items() if (r := self.store.read_json("scores", k))}
+        if len(records) < len(keys):
             with self.store.lock("scores", cell.edit):
                 inputs = None
-                for metric in (m for m in self.plan.metrics if m.text in missing):
+                for metric in (m for m in self.plan.metrics if m.text in keys):
                     key = keys[metric.text]
-                    if self.store.done("scores", key, ".json"):
-                        continue  # another run scored it while this one waited
+                    if metric.text in records:
+                        continue
+                    found = self.store.read_json("scores", key)  # scored while this waited
+                    if found:
+                        records[metric.text] = found
+                        continue
                     inputs = inputs or self._inputs(cell, context)
                     value = registry.scorer(metric)(metric, inputs)
-                    record = {"label": _label(metric), "value": _finite_or_nan(value)}
+                    label = registry.column_label(metric)
+                    record = {"label": label, "value": _finite_or_nan(value)}
                     record["backbones"] = _resolved_backbones(metric)
                     self.store.write_json("scores", key, record)
                     records[metric.text] = record
                     scored.computed += 1
-        for metric_text, key in keys.items():
-            if metric_text not in records:
-                records[metric_text] = self.store.read_json("scores", key)
-                scored.cached += 1
+        scored.cached = len(keys) - scored.computed
+        for metric_text in keys:
             record = records[metric_text]
             scored.backbones[record["label"]] = record.get("backbones", {})
             scored.values[record["label"]] = _from_json(record["value"])
         return scored
 
     def _score_group(self, metric, rows: list[dict]) -> None:
-        drop = "prompt" if metric.family == "prompt_insensitivity" else "seed"
+        drop = metric.info.pools_over  # the axis whose cells share one value
         groups: dict[str, list[int]] = defaultdict(list)
         for index, cell in enumerate(self.plan.cells):
             axes = {k: v for k, v in cell.cell.axes if k != drop}
@@ -147,26 +150,29 @@ class ScoringStage:
         for members in groups.values():
             edit_keys = sorted(self.plan.cells[i].edit for i in members)
             key = score_key(digest(edit_keys), metric.text, registry.score_identity(metric))
+            self.group_score_keys.add(key)
+            record = self.store.read_json("scores", key)  # checked: damaged is set aside
             computed = False
-            if not self.store.done("scores", key, ".json"):
+            if record is None:
                 with self.store.lock("scores", key):
-                    if not self.store.done("scores", key, ".json"):
-                        self._write_group_score(metric, key, members[0], edit_keys)
+                    record = self.store.read_json("scores", key)
+                    if record is None:
+                        record = self._write_group_score(metric, key, members[0], edit_keys)
                         computed = True
             stats.computed += computed
             stats.cached += not computed
-            record = self.store.read_json("scores", key)
             self.backbones[record["label"]] = record.get("backbones", {})
             for i in members:
                 rows[i][record["label"]] = _from_json(record["value"])
 
-    def _write_group_score(self, metric, key: str, first: int, edit_keys: list[str]) -> None:
+    def _write_group_score(self, metric, key: str, first: int, edit_keys: list[str]) -> dict:
         size = self._score_size(self.plan.cells[first])
         edits = [self._load01(self.edit_image(k), size) for k in edit_keys]
         value = registry.scorer(metric)(metric, edits)
-        record = {"label": metric.text, "value": _finite_or_nan(value)}
+        record = {"label": registry.column_label(metric), "value": _finite_or_nan(value)}
         record["backbones"] = _resolved_backbones(metric)
         self.store.write_json("scores", key, record)
+        return record
 
     def _score_size(self, cell: CellPlan) -> tuple[int, int]:
         size = self.plan.protocol.scoring.size
@@ -220,17 +226,9 @@ def _resolved_backbones(metric) -> dict[str, str]:
     """kind -> the name the loaded backbone reports (e.g. lpips -> 'st_lpips[alex]')."""
     resolved = {}
     for kind, name in metric.backbones().items():
-        loaded = registry.load_backbone(kind, name, metric.text)
+        loaded = backbones.load_backbone(kind, name, metric.text)
         resolved[kind] = getattr(loaded, "name", None) or f"{kind}:{name}"
     return resolved
-
-
-def _label(metric) -> str:
-    if "lpips" in metric.backbones():
-        from ..metrics.lpips import label
-
-        return label(metric)
-    return metric.text
 
 
 def _finite_or_nan(value: float) -> float | None:

@@ -3,7 +3,9 @@
 Each job takes its key's lock, returns at once if the key is already done, and
 otherwise computes and writes its entry atomically. Edits always load their
 fine-tune from the store (never the in-memory copy), so a resumed run and an
-uninterrupted one compute from the same bytes.
+uninterrupted one compute from the same bytes. A stage trusts a stored entry only
+after ``Store.check`` (its digest): a damaged one is set aside and computed again,
+also when it is found damaged or gone later in the run (``trained``, ``edit_image``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ..methods import EditJob, FinetuneJob, training_steps
 from .executors import Executor
 from .plan import EditUnit, RunPlan, unet_evaluations
 from .scoring import ScoringStage, StageStats
-from .store import Store
+from .store import Store, StoreDamaged
 
 TIMING_FILE = "sine_bench_timing.json"  # in every training folder: its wall time here
 
@@ -32,6 +34,7 @@ class Stages(ScoringStage):
     executor: Executor
     stats: dict[str, StageStats] = field(default_factory=dict)
     backbones: dict[str, dict[str, str]] = field(default_factory=dict)  # metric -> resolved
+    group_score_keys: set[str] = field(default_factory=set)  # read by this run
     _model: object = None
     _finetuned: tuple[str, object] | None = None
 
@@ -60,6 +63,8 @@ class Stages(ScoringStage):
 
         if self._finetuned is None or self._finetuned[0] != key:
             self._finetuned = None  # free the previous one before loading the next
+            if not self.store.check("finetunes", key):  # damaged or gone since its stage
+                self._finetune(self.plan.finetunes[key])
             folder = self.store.path("finetunes", key)
             trainer = self.plan.finetunes[key].trainer
             if trainer == "sine":
@@ -83,10 +88,10 @@ class Stages(ScoringStage):
 
     # ------------------------------------------------------------------ fine-tune
     def finetune_all(self) -> None:
-        for stage in ("finetunes", "edits"):  # leftovers of a killed run
+        for stage in ("finetunes", "edits", "scores", "plots"):  # leftovers of a killed run
             self.store.sweep(stage)
         jobs = sorted(self.plan.finetunes.values(), key=lambda j: j.key)
-        done = {j.key for j in jobs if self.store.done("finetunes", j.key)}
+        done = {j.key for j in jobs if self.store.check("finetunes", j.key)}
         todo = [j for j in jobs if j.key not in done]
         results = self._run("fine-tune", jobs, lambda j: j.key in done, self._finetune)
         for job, computed in zip(todo, results, strict=True):
@@ -120,7 +125,7 @@ class Stages(ScoringStage):
         """Run every edit unit with a missing edit; counts edits (not units) in the stats."""
         stats = self.stats.setdefault("edit", StageStats())
         stats.total += len(self.plan.edits)
-        done = {k for k in self.plan.edits if self.store.done("edits", k)}
+        done = {k for k in self.plan.edits if self.store.check("edits", k)}
         stats.cached += len(done)
         todo = [u for u in self.plan.units if any(j.key not in done for j in u.jobs)]
         start = time.perf_counter()
@@ -178,6 +183,16 @@ class Stages(ScoringStage):
         return 1
 
     def edit_image(self, key: str) -> Path:
+        """The stored edit's PNG, checked; an edit damaged or gone since the edit stage
+        (another process, a disk) is computed again with its unit, never an input error."""
+        if not self.store.check("edits", key):
+            unit = next(u for u in self.plan.units if any(j.key == key for j in u.jobs))
+            self._edit_unit(unit)
+            if not self.store.check("edits", key):
+                raise StoreDamaged(
+                    f"store entry {self.store.path('edits', key)}: missing after computing "
+                    "it again (check the store's disk, then rerun)"
+                )
         return self.store.path("edits", key) / "edit.png"
 
 

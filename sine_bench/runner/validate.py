@@ -207,13 +207,11 @@ def _inside(a: Path, b: Path) -> bool:
 
 
 def check_output_dir(out: Path) -> None:
-    """A run replaces its output folder: refuse one that is not a previous run's."""
-    occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
-    if occupied and not (out / "manifest.json").is_file():
-        raise ProtocolError(
-            f"output {str(out)!r} exists and is not a sine-bench run directory; "
-            "choose another 'output' (a run replaces its output folder)"
-        )
+    """A run replaces its output folder: refuse one sine-bench did not make, or one that
+    holds anything beside a run (``ownership.py``)."""
+    from .ownership import check_replaceable
+
+    check_replaceable(out)
 
 
 def check_output(plan: RunPlan) -> list[str]:
@@ -293,7 +291,7 @@ def check_store(plan: RunPlan) -> list[str]:
 
 def check_backbones(plan: RunPlan) -> list[str]:
     """Every metric's backbone loads (once per process); a MetricError names the metric."""
-    from ..metrics.registry import load_backbone
+    from ..metrics.backbones import load_backbone
 
     for metric in plan.metrics:
         for kind, name in metric.backbones().items():

@@ -387,7 +387,9 @@ def load_finetune(
         unet = unet.to(base.device)
     if settings.train_text_encoder:
         text_encoder = CLIPTextModel.from_pretrained(
-            path / "text_encoder", **dtype_kwargs("transformers", torch.float32)
+            path / "text_encoder",
+            use_safetensors=True,
+            **dtype_kwargs("transformers", torch.float32),
         )
         text_encoder = text_encoder.to(base.device)
     else:

@@ -243,7 +243,10 @@ def load_unet(
     if expect != "saved":
         check_compatible(saved, expect, str(path))  # type: ignore[arg-type]
     unet = UNet2DConditionModel.from_pretrained(
-        path, variant=_variant(path), **dtype_kwargs("diffusers", torch_dtype)
+        path,
+        variant=_variant(path),
+        use_safetensors=True,  # sine-bench saves safetensors: never unpickle a store file
+        **dtype_kwargs("diffusers", torch_dtype),
     )
     if saved is not None:
         enable_position_encoding(unet, saved.grid, saved.interpolation)
@@ -258,5 +261,7 @@ def load_unet(
 def load_unet_weights_into(unet: UNet2DConditionModel, path: str | Path) -> None:
     """Copy saved weights into an existing UNet, refusing a PE mismatch."""
     check_compatible(read_position_encoding(path), position_encoding_config(unet), str(path))
-    loaded = UNet2DConditionModel.from_pretrained(path, variant=_variant(path))
+    loaded = UNet2DConditionModel.from_pretrained(
+        path, variant=_variant(path), use_safetensors=True
+    )
     unet.load_state_dict(loaded.state_dict())

@@ -117,7 +117,7 @@ def _load_checkpoint(path: Path, stateful: dict, generator: torch.Generator) -> 
     """Restore what _save_checkpoint wrote (if the file exists); the step to resume at."""
     if not path.exists():
         return 0
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)  # tensors, numbers, strings only
     for name, obj in stateful.items():
         obj.load_state_dict(state[name])
     generator.set_state(state["rng"]["torch"])

@@ -223,7 +223,7 @@ def train_toy_clip(
     tag = "" if kind_weights is None else "-w" + "-".join(f"{w:g}" for w in kind_weights)
     pool_file = out / f"pool-{n_pairs}-{seed}{tag}.pt"
     if pool_file.exists():
-        pool = torch.load(pool_file, weights_only=False)
+        pool = torch.load(pool_file, weights_only=True)
     else:
         pool = build_pool(n_pairs, seed, show_progress, kind_weights)
         if not quick:
@@ -235,7 +235,7 @@ def train_toy_clip(
 
     ckpt_file, start, elapsed = out / "checkpoint.pt", 0, 0.0
     if ckpt_file.exists():
-        ckpt = torch.load(ckpt_file, weights_only=False)
+        ckpt = torch.load(ckpt_file, weights_only=True)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])

@@ -3,15 +3,10 @@
 import pytest
 import torch
 
+from sine_bench.metrics.backbones import MetricError, load_backbone, register_backbone
+from sine_bench.metrics.families import FAMILIES
 from sine_bench.metrics.inputs import CellInputs
-from sine_bench.metrics.registry import (
-    FAMILIES,
-    MetricError,
-    check_metric_name,
-    load_backbone,
-    register_backbone,
-    scorer,
-)
+from sine_bench.metrics.registry import check_metric_name, scorer
 from tests.fakes import register_fakes
 
 
@@ -30,7 +25,13 @@ def test_names_parse_with_backbones():
         ("psnr[alex]", "takes no backbone"),
         ("lpips", "needs a backbone"),
         ("clip_t[nonesuch]", "unknown clip backbone 'nonesuch'"),
-        ("copy_rate[alex]", "alex+toy"),
+        ("copy_rate[alex]", "backbone must be 'lpipsnet+clip', e.g. alex+toy"),
+        ("edit_score[toy]", "backbone must be 'clip+lpipsnet', e.g. toy+alex"),
+        ("edit_score", "needs a backbone, e.g. edit_score[toy+alex]"),
+        ("copy_rate", "needs a backbone, e.g. copy_rate[alex+toy]"),
+        ("clip_t[toy", "not of the form"),
+        ("Clip_t[toy]", "not of the form"),
+        ("clip_t[]", "not of the form"),
     ],
 )
 def test_bad_names(name, needle):
@@ -59,12 +60,6 @@ def test_st_lpips_request_refuses_a_standard_backbone():
 
 def test_every_family_has_a_scorer():
     for family, info in FAMILIES.items():
-        backbone = {
-            "clip": "[test-fake]",
-            "lpips": "[test-fake]",
-            "lpips+clip": "[test-fake+test-fake]",
-            "clip+lpips": "[test-fake+test-fake]",
-            None: "",
-        }[info.backbone]
+        backbone = f"[{'+'.join('test-fake' for _ in info.backbones)}]" if info.backbones else ""
         register_fakes()
         assert callable(scorer(check_metric_name(family + backbone)))

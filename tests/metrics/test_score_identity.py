@@ -1,16 +1,21 @@
 """Score cache keys change when a metric's backbone weights change, not only its name."""
 
-from sine_bench.metrics import registry
+import dataclasses
+
+from sine_bench.metrics import backbones, registry
 
 
 def test_identity_tracks_toy_clip_weights(tmp_path, monkeypatch):
     name = registry.check_metric_name("clip_t[toy]")
     before = registry.score_identity(name)
     assert before["backbones"]["clip"].startswith("toy-clip:")
-    registry._IDENTITY_CACHE.clear()
-    monkeypatch.setitem(registry.IDENTITIES["clip"], "toy", lambda: "toy-clip:retrained")
+    toy = backbones.BACKBONES["clip"]["toy"]
+    retrained = dataclasses.replace(toy, identity=lambda: "toy-clip:retrained")
+    monkeypatch.setitem(backbones.BACKBONES["clip"], "toy", retrained)
+    backbones.forget("clip", "toy")
     after = registry.score_identity(name)
-    registry._IDENTITY_CACHE.clear()
+    backbones.forget("clip", "toy")
+    assert after == {"metrics_version": "1", "backbones": {"clip": "toy-clip:retrained"}}
     assert after != before
 
 

@@ -278,14 +278,14 @@ def test_address_needs_the_ray_executor(tmp_path):
     assert result.exit_code == 2 and "need --executor ray" in result.output
 
 
-def test_failed_jobs_exit_1_with_their_keys(tmp_path, monkeypatch):
+def test_failed_jobs_exit_1_with_their_keys(tmp_path):
     class Failing:
         def map(self, stage, jobs, fn):
             raise JobsFailed(stage, len(jobs), [(job.key[:12], "worker died") for job in jobs])
 
-    monkeypatch.setitem(EXECUTORS, "failing", lambda **_: Failing())
     path = write_protocol(tmp_path)
-    result = CliRunner().invoke(app, ["run", str(path), "--executor", "failing"])
+    with EXECUTORS.registered("failing", lambda **_: Failing()):
+        result = CliRunner().invoke(app, ["run", str(path), "--executor", "failing"])
     assert result.exit_code == 1, result.output
     assert "2 of 2 fine-tune jobs failed" in result.output and "rerun" in result.output
     assert result.output.count("failed: worker died") == 2

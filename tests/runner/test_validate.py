@@ -85,7 +85,7 @@ def test_what_a_run_rejects_plan_rejects_and_run_before_training(tmp_path, case,
 
 def test_a_backbone_that_cannot_load_is_named_by_plan_and_rejected_by_run(tmp_path):
     """plan stays offline (no network loads); run loads every backbone before compute."""
-    from sine_bench.metrics.registry import register_backbone
+    from sine_bench.metrics.backbones import register_backbone
 
     def broken():
         raise ModuleNotFoundError("No module named 'nothing'")

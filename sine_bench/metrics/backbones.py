@@ -1,0 +1,180 @@
+"""Backbone records: the networks metrics run on, one record per (kind, name).
+
+A record holds how to build the backbone (a lazy factory: torch loads only when a run
+scores), what identifies its weights without loading them (that string enters every
+score key, so retrained weights never reuse stale scores), and the pretrained weight
+files to fetch. CLIP backbones have ``.encode_images(images01 (B,3,H,W))`` and
+``.encode_texts(list[str])`` returning L2-normalised embeddings; LPIPS backbones have
+``.name`` (``lpips[alex]`` or ``st_lpips[alex]``) and ``__call__(a01, b01) -> (B,)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..weights import Weight
+
+
+class MetricError(ValueError):
+    """An unknown metric name, or a metric whose backbone cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One backbone: factory, identity (for score keys) and the weights it reads."""
+
+    kind: str  # "clip" or "lpips"
+    name: str
+    factory: Callable[[], Any]
+    identity: Callable[[], str] | None = None  # None: "kind:name" (shipped test fakes)
+    # pretrained files a fetch puts in the local cache; ``needed_by`` is filled per metric
+    weights: tuple[Weight, ...] = field(default=())
+
+    def key_identity(self) -> str:
+        """What changes when the backbone's weights (or which network loads) change."""
+        return self.identity() if self.identity else f"{self.kind}:{self.name}"
+
+
+def _lazy(module: str, func: str, **kwargs: Any) -> Callable[[], Any]:
+    """A factory that imports ``module`` only when the backbone is first needed."""
+
+    def factory() -> Any:
+        return getattr(importlib.import_module(module), func)(**kwargs)
+
+    return factory
+
+
+def _files_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def _package_version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _toy_clip_identity() -> str:
+    return "toy-clip:" + _files_digest(Path(__file__).parents[1] / "toy" / "weights" / "clip")
+
+
+def _open_clip_identity() -> str:
+    return "open_clip:ViT-B-32/openai:quickgelu:" + _package_version("open_clip_torch")
+
+
+def standard_weights_cached(kind: str, name: str) -> bool:
+    """Whether every pretrained file of a backbone is in the local cache (file checks)."""
+    weights = BACKBONES[kind][name].weights
+    return bool(weights) and all(w.cached_path() is not None for w in weights)
+
+
+def _lpips_identity(net: str) -> Callable[[], str]:
+    """Which LPIPS would load (standard if its ImageNet weights are cached, else the
+    shipped shift-tolerant network), with its package version."""
+
+    def identity() -> str:
+        if standard_weights_cached("lpips", net):
+            return f"lpips[{net}]:{_package_version('lpips')}"
+        return f"st_lpips[{net}]:{_package_version('stlpips-pytorch')}"
+
+    return identity
+
+
+def _torchvision(net: str, url: str) -> Weight:
+    # optional: without it the shipped shift-tolerant network scores (and is labelled so)
+    return Weight("torchvision", net, "", required=False, source=url)
+
+
+# kind -> name -> record. The open_clip repo is open_clip's pretrained config ``hf_hub``
+# and the URLs torchvision's IMAGENET1K_V1 (both pinned by tests/test_weights.py).
+BACKBONES: dict[str, dict[str, Backbone]] = {
+    "clip": {
+        "toy": Backbone(
+            "clip", "toy", _lazy("sine_bench.toy.clip", "load_toy_clip"), _toy_clip_identity
+        ),
+        "ViT-B-32/openai": Backbone(
+            "clip",
+            "ViT-B-32/openai",
+            _lazy("sine_bench.metrics.clip", "load_open_clip", arch="ViT-B-32"),
+            _open_clip_identity,
+            (
+                Weight(
+                    "open_clip",
+                    "ViT-B-32/openai",
+                    "",
+                    source="timm/vit_base_patch32_clip_224.openai",
+                ),
+            ),
+        ),
+    },
+    "lpips": {
+        "alex": Backbone(
+            "lpips",
+            "alex",
+            _lazy("sine_bench.metrics.lpips_backend", "load_lpips", net="alex"),
+            _lpips_identity("alex"),
+            (_torchvision("alex", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"),),
+        ),
+        "vgg": Backbone(
+            "lpips",
+            "vgg",
+            _lazy("sine_bench.metrics.lpips_backend", "load_lpips", net="vgg"),
+            _lpips_identity("vgg"),
+            (_torchvision("vgg", "https://download.pytorch.org/models/vgg16-397923af.pth"),),
+        ),
+    },
+}
+
+_LOADED: dict[tuple[str, str], Any] = {}
+_IDENTITY_CACHE: dict[tuple[str, str], str] = {}
+
+
+def backbone_identity(kind: str, name: str) -> str:
+    """The record's identity, computed once per process ("kind:name" when unregistered)."""
+    if (kind, name) not in _IDENTITY_CACHE:
+        record = BACKBONES.get(kind, {}).get(name)
+        _IDENTITY_CACHE[(kind, name)] = record.key_identity() if record else f"{kind}:{name}"
+    return _IDENTITY_CACHE[(kind, name)]
+
+
+def register_backbone(kind: str, name: str, factory: Callable[[], Any]) -> None:
+    """Add a backbone (plugins; tests register clearly named fakes such as 'test-fake')."""
+    BACKBONES[kind][name] = Backbone(kind, name, factory)
+    forget(kind, name)
+
+
+def forget(kind: str, name: str) -> None:
+    """Drop what this process loaded or computed for a backbone (after its record changed)."""
+    _LOADED.pop((kind, name), None)
+    _IDENTITY_CACHE.pop((kind, name), None)
+
+
+def load_backbone(kind: str, name: str, metric: str) -> Any:
+    """The loaded backbone, once per process; any failure names the metric."""
+    if (kind, name) in _LOADED:
+        return _LOADED[(kind, name)]
+    record = BACKBONES[kind].get(name)
+    if record is None:
+        raise MetricError(f"metric {metric!r}: unknown {kind} backbone {name!r}")
+    try:
+        backbone = record.factory()
+    except MetricError:
+        raise
+    except Exception as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise MetricError(
+            f"metric {metric!r}: its {kind} backbone {name!r} is not available ({detail})"
+        ) from err
+    _LOADED[(kind, name)] = backbone
+    return backbone

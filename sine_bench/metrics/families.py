@@ -1,0 +1,149 @@
+"""Metric families as records: everything the harness knows about a family, in one place.
+
+The scorer is named, not imported (``module:function``), so validation, the report and
+``compare`` read a record without loading torch. Nothing else in the package restates
+a family's direction, range, role or minimum side: they read it here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from .names import family_of
+
+Role = Literal["alignment", "fidelity", "joint", "overfitting", "oracle"]
+Direction = Literal["higher", "lower"] | None  # None: neither (a diagnostic, e.g. a count)
+INF = math.inf
+
+# The smallest image side (at the scoring size) a metric computes on: SSIM's 11 x 11
+# window; the LPIPS networks' padded convolutions fail below ~21 px, so 32 with margin.
+SSIM_SIDE, LPIPS_SIDE = 11, 32
+
+
+@dataclass(frozen=True)
+class MetricFamily:
+    """One metric family (see docs/metrics.md for each definition)."""
+
+    name: str
+    scorer: str  # "module:function"; cell scorers take (name, CellInputs), group ones
+    # (name, list of edit images)
+    lower: float  # the range every value lies in (inf: unbounded)
+    upper: float
+    direction: Direction
+    role: Role
+    # backbone kinds, in the order a name lists them: "copy_rate[alex+toy]" is lpips+clip
+    backbones: tuple[str, ...] = ()
+    min_side: int = 1
+    # a group metric pools the cells that differ only along this axis ("seed": one cell's
+    # seeds; "prompt": one image's prompts) and gives each member the group's value
+    pools_over: Literal["seed", "prompt"] | None = None
+    # extra images a cell metric reads: "reference" (the v = 1 edit), "memorized"
+    # (v = 0, K = 0), "anchors" (both, for every seed of the run)
+    needs: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> Literal["cell", "group"]:
+        return "group" if self.pools_over else "cell"
+
+    @property
+    def sign(self) -> int:
+        """+1 when higher is better, -1 when lower is, 0 for neither."""
+        return {"higher": 1, "lower": -1, None: 0}[self.direction]
+
+    def load_scorer(self) -> Callable:
+        """The scoring function (imports its module)."""
+        module, func = self.scorer.split(":")
+        return getattr(importlib.import_module(module), func)
+
+
+def _family(name: str, module: str, *args, **kwargs) -> MetricFamily:
+    return MetricFamily(name, f"sine_bench.metrics.{module}:{name}", *args, **kwargs)
+
+
+_CLIP, _LPIPS, _PIXEL = ("clip",), ("lpips",), ()
+_RECORDS = (
+    _family("clip_t", "clip", -100, 100, "higher", "alignment", _CLIP),
+    _family("clip_t_src", "clip", -100, 100, "higher", "alignment", _CLIP),
+    _family("clip_i", "clip", -1, 1, "higher", "fidelity", _CLIP),
+    _family("clip_dir", "clip", -1, 1, "higher", "alignment", _CLIP),
+    _family("lpips", "lpips", 0, INF, "lower", "fidelity", _LPIPS, LPIPS_SIDE),
+    MetricFamily(
+        "st_lpips",
+        "sine_bench.metrics.lpips:lpips",
+        0,
+        INF,
+        "lower",
+        "fidelity",
+        _LPIPS,
+        LPIPS_SIDE,
+    ),
+    _family("psnr", "pixel", 0, 100, "higher", "fidelity", _PIXEL),
+    _family("ssim", "pixel", -1, 1, "higher", "fidelity", _PIXEL, SSIM_SIDE),
+    _family("psnr_masked", "pixel", 0, 100, "higher", "fidelity", _PIXEL),
+    _family("ssim_masked", "pixel", -1, 1, "higher", "fidelity", _PIXEL, SSIM_SIDE),
+    _family("copy_rate", "overfit", 0, 1, "lower", "overfitting", ("lpips", "clip"), LPIPS_SIDE),
+    _family(
+        "editability_gap",
+        "overfit",
+        -200,
+        200,
+        "lower",
+        "overfitting",
+        _CLIP,
+        needs=("reference",),
+    ),
+    _family(
+        "memorization",
+        "overfit",
+        0,
+        INF,
+        "higher",
+        "overfitting",
+        _LPIPS,
+        LPIPS_SIDE,
+        needs=("memorized",),
+    ),
+    _family(
+        "prompt_insensitivity",
+        "overfit",
+        -1,
+        1,
+        "lower",
+        "overfitting",
+        _CLIP,
+        pools_over="prompt",
+    ),
+    _family("seed_collapse", "overfit", -1, 1, "lower", "overfitting", _CLIP, pools_over="seed"),
+    # reads only the LPIPS network's first layer (the structure distance): no min side
+    _family(
+        "edit_score", "edit_score", 0, 1.5, "higher", "joint", ("clip", "lpips"), needs=("anchors",)
+    ),
+    _family("oracle_edit_success", "oracle", 0, 1, "higher", "oracle"),
+    _family("oracle_preserved", "oracle", 0, 1, "higher", "oracle"),
+    _family("oracle_count", "oracle", 0, INF, None, "oracle"),
+    _family("oracle_offset", "oracle", 0, 1, "lower", "oracle"),
+    _family("oracle_structure", "oracle", 0, 1, "higher", "oracle"),
+    _family("oracle_faithful", "oracle", 0, 1, "higher", "oracle"),
+)
+FAMILIES: dict[str, MetricFamily] = {record.name: record for record in _RECORDS}
+
+
+def family_record(label: str) -> MetricFamily | None:
+    """The record of a column label's family (None for a column that is no metric)."""
+    return FAMILIES.get(family_of(label))
+
+
+def sign_of(label: str, unknown: int = 1) -> int:
+    """+1 / -1 / 0 (see :attr:`MetricFamily.sign`) of a column label; ``unknown`` for a
+    column of no registered family."""
+    record = family_record(label)
+    return record.sign if record else unknown
+
+
+def families_with(role: Role) -> tuple[str, ...]:
+    """Every registered family of a role, in registration order."""
+    return tuple(name for name, record in FAMILIES.items() if record.role == role)
