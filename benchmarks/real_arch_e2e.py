@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import parser, run_isolated, setup
+from sine_bench.protocol.fields import hxw
 
 STAGES = ("fine-tune", "edit", "score")
 
@@ -95,7 +96,7 @@ def _protocol(args, model_dir: Path, method: str, work: Path) -> Path:
 
     image = work / "ball.png"
     if not image.exists():
-        _source_image(image, int(args.resolution.split("x")[0]))
+        _source_image(image, hxw(args.resolution)[0])
     data = {
         "name": f"real-arch-{method}",
         "model": {"name": str(model_dir), "dtype": args.dtype, "device": args.device},

@@ -16,6 +16,7 @@ import typer
 
 from .cli_errors import RUN_RESUMES, error_contract, fail, warn
 from .errors import EXIT_ENVIRONMENT, EnvironmentFailure, environment_message, one_line
+from .protocol.cells import MAX_CELLS
 
 app = typer.Typer(
     name="sine-bench",
@@ -27,9 +28,11 @@ app = typer.Typer(
 
 
 def _register_subcommands() -> None:
+    from .store_cli import app as store_app
     from .toy_cli import app as toy_app
     from .weights_cli import fetch_weights
 
+    app.add_typer(store_app, name="store")
     app.add_typer(toy_app, name="toy")
     app.command("fetch-weights")(fetch_weights)
 
@@ -144,7 +147,7 @@ def _check_edit_options(prompts, class_word, *, finetune: dict, edit: dict, devi
     """The `edit` command's options, checked by the protocol's own field rules."""
     from pydantic import ValidationError
 
-    from .protocol import EditSpec, FinetuneSpec, ModelSpec
+    from .protocol.sections import EditSpec, FinetuneSpec, ModelSpec
 
     for index, text in enumerate(prompts):
         if not text.strip():
@@ -167,62 +170,80 @@ def _check_edit_options(prompts, class_word, *, finetune: dict, edit: dict, devi
 @app.command()
 def schema() -> None:
     """Print the protocol file's JSON Schema."""
-    from .protocol import json_schema
+    from .protocol.root import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
+
+
+PLAN_LISTED = 50  # cells `plan` lists unless --all-cells: the summary must stay readable
+
+_LARGE_GRID = typer.Option(
+    "--large-grid",
+    help="Plan a grid over 100,000 cells anyway (about 4 KB and 1 ms of planning a cell).",
+)
 
 
 @app.command()
 def plan(
     protocol: Annotated[Path, typer.Argument(help="Protocol YAML file.")],
-    cells: Annotated[bool, typer.Option(help="List every cell.")] = True,
+    cells: Annotated[bool, typer.Option(help="List the first 50 cells.")] = True,
+    all_cells: Annotated[bool, typer.Option("--all-cells", help="List every cell.")] = False,
+    large_grid: Annotated[bool, _LARGE_GRID] = False,
 ) -> None:
-    """Show the cells, fine-tunes, cache status and UNet-evaluation cost, and which
-    pretrained weights are not cached (exit 1 if a run would need them); runs nothing."""
-    from .protocol import load_protocol
+    """Show the grid's size and cost (cells, fine-tunes, cache status, UNet evaluations),
+    then its fine-tunes and cells, and which pretrained weights are not cached (exit 1 if
+    a run would need them); runs nothing."""
+    from .protocol.dataset import resolve_dataset
+    from .protocol.loading import load_protocol
     from .runner.weights_check import protocol_weights
     from .weights import MissingWeightsError, fetch_command
 
+    max_cells = None if large_grid else MAX_CELLS
     with error_contract():
-        from .runner.run import plan_summary
+        from .protocol.cells import check_grid_size
 
         loaded = load_protocol(protocol)
+        check_grid_size(loaded, resolve_dataset(loaded), max_cells)  # before anything heavy
         from .model_family import check_model
 
         check_model(loaded.model.name, loaded.model.revision)
         missing = [w for w in protocol_weights(loaded) if w.cached_path() is None]
         required = [w for w in missing if w.required]
+        from .runner.run import plan_summary
+
         try:
-            summary = plan_summary(loaded)
+            summary = plan_summary(loaded, max_cells)
         except MissingWeightsError:  # an uncached hub model: its geometry is unknown too
             raise MissingWeightsError(required, fetch_command(protocol)) from None
     for message in summary["warnings"]:
         warn(message)
     run_plan = summary["plan"]
-    if cells:
-        for entry in run_plan.cells:
-            c = entry.cell
-            axes = " ".join(f"{k}={v}" for k, v in c.axes)
-            typer.echo(f"{c.item:16s} p{c.prompt_index} {c.height}x{c.width} {axes}  {c.prompt!r}")
-    from .methods import training_steps
-    from .runner.store import Store
-
-    store = Store(run_plan.protocol.store)
-    for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: (kv[1].item, kv[1].trainer)):
-        method = job.trainer
-        if job.trainer == "sine":
-            kind = (bool(job.settings.get("lora")), bool(job.settings["patches"]))
-            method = {(False, False): "sine-full", (False, True): "sine-patch"}.get(kind)
-            method = method or ("sine-lora-patch" if kind[1] else "sine-lora")
-        state = "cached" if store.done("finetunes", key) else "to run"
-        typer.echo(
-            f"fine-tune {key[:10]} {job.item:16s} {method} {training_steps(job)} steps  "
-            f"{job.prompt!r}  [{state}]"
-        )
+    _echo_plan_summary(summary)
+    _echo_finetunes(run_plan)
     from .runner.run import image_note_lines
 
     for line in image_note_lines(run_plan):
         typer.echo(line)
+    if cells or all_cells:
+        listed = run_plan.cells if all_cells else run_plan.cells[:PLAN_LISTED]
+        for entry in listed:
+            c = entry.cell
+            axes = " ".join(f"{k}={v}" for k, v in c.axes)
+            typer.echo(f"{c.item:16s} p{c.prompt_index} {c.height}x{c.width} {axes}  {c.prompt!r}")
+        if len(listed) < len(run_plan.cells):
+            more = len(run_plan.cells) - len(listed)
+            typer.echo(f"... and {more:,} more cells (--all-cells lists every one)")
+    from .runner.weights_check import optional_weight_note
+
+    for weight in (w for w in missing if not w.required):
+        typer.echo(optional_weight_note(weight, protocol))
+    if required:
+        fail(str(MissingWeightsError(required, fetch_command(protocol))), EXIT_ENVIRONMENT)
+
+
+def _echo_plan_summary(summary: dict) -> None:
+    """The plan's size and cost, printed before any listing."""
+    run_plan = summary["plan"]
     typer.echo(f"protocol:    {run_plan.protocol.name} -> {run_plan.protocol.output_dir}")
     typer.echo(f"cells:       {summary['cells']}")
     typer.echo(
@@ -248,22 +269,38 @@ def plan(
     backbones = sorted({m.text for m in run_plan.metrics if m.backbones()})
     if backbones:
         typer.echo(f"backbones:   {', '.join(backbones)} (loaded when run starts, before compute)")
-    from .runner.weights_check import optional_weight_note
-
-    for weight in (w for w in missing if not w.required):
-        typer.echo(optional_weight_note(weight, protocol))
-    if required:
-        fail(str(MissingWeightsError(required, fetch_command(protocol))), EXIT_ENVIRONMENT)
 
 
-def _preflight(protocol: Path) -> None:
-    """The checks that need no heavy import (protocol, model family, cached weights), so
-    a run that cannot start says so in a second, not after torch and diffusers load."""
+def _echo_finetunes(run_plan) -> None:
+    """One line per fine-tune: key, item, method, steps, prompt, cached or not."""
+    from .methods import training_steps
+    from .runner.store import Store
+
+    store = Store(run_plan.protocol.store)
+    for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: (kv[1].item, kv[1].trainer)):
+        method = job.trainer
+        if job.trainer == "sine":
+            kind = (bool(job.settings.get("lora")), bool(job.settings["patches"]))
+            method = {(False, False): "sine-full", (False, True): "sine-patch"}.get(kind)
+            method = method or ("sine-lora-patch" if kind[1] else "sine-lora")
+        state = "cached" if store.done("finetunes", key) else "to run"
+        typer.echo(
+            f"fine-tune {key[:10]} {job.item:16s} {method} {training_steps(job)} steps  "
+            f"{job.prompt!r}  [{state}]"
+        )
+
+
+def _preflight(protocol: Path, max_cells: int | None) -> None:
+    """The checks that need no heavy import (protocol, grid size, model family, cached
+    weights), so a run that cannot start says so in a second, not after torch loads."""
     from .model_family import check_model
-    from .protocol import load_protocol
+    from .protocol.cells import check_grid_size
+    from .protocol.dataset import resolve_dataset
+    from .protocol.loading import load_protocol
     from .runner.weights_check import check_weights
 
     loaded = load_protocol(protocol)
+    check_grid_size(loaded, resolve_dataset(loaded), max_cells)
     check_model(loaded.model.name, loaded.model.revision)
     check_weights(loaded, protocol)
 
@@ -299,6 +336,7 @@ def run(
         float,
         typer.Option(help="Seconds a replacement Ray worker may take to start (then dropped)."),
     ] = 300.0,
+    large_grid: Annotated[bool, _LARGE_GRID] = False,
 ) -> None:
     """Fine-tune, edit and score a protocol's grid; resumes from the store; writes the run
     directory (tables, plots, report.html)."""
@@ -314,7 +352,8 @@ def run(
                 options |= dict(retries=retries, progress=progress, log=typer.echo)
                 options |= dict(schedule_timeout=schedule_timeout)
                 runner = make_executor(executor, **options)
-            _preflight(protocol)
+            max_cells = None if large_grid else MAX_CELLS
+            _preflight(protocol, max_cells)
             from .runner.run import run_protocol
 
             out = run_protocol(
@@ -324,6 +363,7 @@ def run(
                 threads=threads,
                 log=typer.echo,
                 warn=warn,
+                max_cells=max_cells,
             )
         except JobsFailed as err:
             for line in err.details():
@@ -366,6 +406,7 @@ def compare(
     from . import compare as gate
 
     with error_contract():
+        gate.check_run_dir(run_dir)
         spec = gate.regression_spec(run_dir)
         target = baseline or (Path(spec.baseline) if spec.baseline else None)
         if target is None:
@@ -373,7 +414,10 @@ def compare(
         if write_baseline:
             typer.echo(f"baseline written: {gate.write_baseline(run_dir, target)}")
             return
-        changes = gate.compare(gate.load_summary(run_dir), gate.load_summary(target), spec)
+        option = "--baseline" if baseline else "regression.baseline (the run's protocol)"
+        run, base = gate.load_summary(run_dir), gate.load_summary(target, option)
+        gate.check_comparable(run_dir, run, target, base)
+        changes = gate.compare(run, base, spec)
     typer.echo(gate.format_table(changes, show_all))
     drifted = sum(c.drifted for c in changes)
     typer.echo(f"{len(changes)} metric values checked against {target}: {drifted} drifted")

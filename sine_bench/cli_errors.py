@@ -48,9 +48,11 @@ def error_contract(after_interrupt: str = NOTHING_WRITTEN) -> Iterator[None]:
     """Map every failure of a command to one line and its exit code (docs/errors.md);
     SIGTERM becomes ``Interrupted`` while the command runs, like SIGINT, and its line
     ends with ``after_interrupt`` (what is kept, how to go on)."""
-    previous = None
+    previous = previous_int = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, raise_interrupted)
+        # Ctrl-C unwinds from here on (cleanup runs), whatever the start-up handler was
+        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     except typer.Exit:
@@ -80,31 +82,31 @@ def error_contract(after_interrupt: str = NOTHING_WRITTEN) -> Iterator[None]:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
+
+
+# Errors that mean bad input (exit 2, one line): module -> class. Only modules already
+# imported are looked at (an error class whose module never loaded cannot have been
+# raised), so a bad input fails in a second without importing torch or diffusers.
+_INPUT_ERRORS = (
+    ("sine_bench.sine.finetune", "FinetuneDivergedError"),
+    ("sine_bench.protocol.fields", "ProtocolError"),
+    ("sine_bench.images", "ImageInputError"),
+    ("sine_bench.metrics.registry", "MetricError"),
+    ("sine_bench.models", "UnknownModelError"),
+    ("sine_bench.model_family", "UnsupportedModelError"),
+    ("sine_bench.models", "UnsupportedPrecisionError"),
+    ("sine_bench.runner.plan", "PlanError"),
+    ("sine_bench.sine.components", "ResolutionError"),
+    ("sine_bench.compare", "CompareError"),
+    ("sine_bench.protocol.fields", "MethodError"),
+)
 
 
 def _input_errors() -> tuple[type[Exception], ...]:
-    """Errors that mean bad input (exit 2, one line), imported lazily."""
-    from .compare import CompareError
-    from .images import ImageInputError
-    from .methods import MethodError
-    from .metrics.registry import MetricError
-    from .model_family import UnsupportedModelError
-    from .models import UnknownModelError, UnsupportedPrecisionError
-    from .protocol import ProtocolError
-    from .runner.plan import PlanError
-    from .sine.components import ResolutionError
-    from .sine.finetune import FinetuneDivergedError
+    """The bad-input error classes of the modules loaded so far."""
+    import sys
 
-    return (
-        FinetuneDivergedError,
-        ProtocolError,
-        ImageInputError,
-        MetricError,
-        UnknownModelError,
-        UnsupportedModelError,
-        UnsupportedPrecisionError,
-        PlanError,
-        ResolutionError,
-        CompareError,
-        MethodError,
-    )
+    loaded = (getattr(sys.modules.get(module), name, None) for module, name in _INPUT_ERRORS)
+    return tuple(cls for cls in loaded if isinstance(cls, type))

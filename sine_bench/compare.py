@@ -2,7 +2,10 @@
 
 Rows are matched by their grid-axis values; each summary metric may move by at most
 ``abs + rel * |baseline|`` (tolerances from the run's protocol: per metric label,
-then per family, then the default). A metric missing on one side is drift.
+then per family, then the default). A metric missing on one side is drift, and so is
+a value outside its family's range (a broken scorer, whatever the tolerance). The
+table says whether each move is better or worse, by the family's direction
+(``metrics.families``).
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import one_line
+from .metrics.families import family_record
 from .metrics.names import family_of
-from .protocol import RegressionSpec, Tolerance
+from .protocol.sections import RegressionSpec, Tolerance
+from .protocol.strict_yaml import read_yaml_file
+from .runner.finished import run_dir_problem, where
 from .runner.store import write_atomic
-from .yaml_files import read_yaml_file
 
 
 class CompareError(ValueError):
@@ -32,6 +37,9 @@ class Change:
     baseline: float | None
     run: float | None
     limit: float
+    lower: float = -math.inf  # the metric family's range (unbounded for unknown columns)
+    upper: float = math.inf
+    sign: int = 0  # +1 higher is better, -1 lower is, 0 neither or unknown
 
     @property
     def delta(self) -> float | None:
@@ -45,12 +53,47 @@ class Change:
             return False
         if self.delta is None or math.isnan(self.delta):
             return True
-        return abs(self.delta) > self.limit
+        return abs(self.delta) > self.limit or self.out_of_range
+
+    @property
+    def out_of_range(self) -> bool:
+        """The run's value lies outside the family's range by more than float rounding
+        (a float32 cosine can exceed 1 by ~1e-7)."""
+        if self.run is None or self.lower <= self.run <= self.upper:
+            return False
+        bound = self.lower if self.run < self.lower else self.upper
+        return not math.isclose(self.run, bound, rel_tol=1e-5, abs_tol=1e-6)
+
+    @property
+    def moved(self) -> str:
+        """'out of range', 'better', 'worse' or '' (no move, or a metric of no direction)."""
+        if self.out_of_range:
+            return "out of range"
+        if not self.delta or math.isnan(self.delta) or not self.sign:
+            return ""
+        return "better" if self.delta * self.sign > 0 else "worse"
 
 
-def load_summary(path: str | Path) -> dict:
-    """summary.json of a run directory, or a baseline file."""
+def check_run_dir(path: str | Path) -> None:
+    """CompareError unless ``path`` is a finished run directory (``runner.finished``)."""
+    problem = run_dir_problem(Path(path))
+    if problem is not None:
+        raise CompareError(problem)
+
+
+def load_summary(path: str | Path, option: str = "") -> dict:
+    """summary.json of a finished run directory, or a baseline file. ``option`` (e.g.
+    '--baseline') prefixes a missing path's message, which says where a relative one
+    was looked for."""
     path = Path(path)
+    if not path.exists():
+        label = f"{option} " if option else ""
+        raise CompareError(
+            f"{label}{where(path)}: not found (give a run directory or a baseline JSON; a "
+            "relative path is read from the folder the command runs in)"
+        )
+    if path.is_dir():
+        check_run_dir(path)
     file = path / "summary.json" if path.is_dir() else path
     if not file.is_file():
         raise CompareError(f"{file}: no summary found (give a run directory or a baseline JSON)")
@@ -120,6 +163,37 @@ def _row_key(axes: dict) -> str:
     return json.dumps(axes, sort_keys=True)
 
 
+def protocol_of(path: str | Path) -> str | None:
+    """The protocol a run directory (its manifest) or a baseline file was made by."""
+    path = Path(path)
+    file = path / "manifest.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    name = data.get("protocol") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def check_comparable(run_dir: str | Path, run: dict, target: str | Path, baseline: dict) -> None:
+    """CompareError when the baseline cannot be of this run's grid: made by another
+    protocol, or sharing no row (grid cell) with it. Every value would read as drifted."""
+    mine, theirs = protocol_of(run_dir), protocol_of(target)
+    if mine and theirs and mine != theirs:
+        raise CompareError(
+            f"--baseline {target}: a baseline of protocol {theirs!r}, the run {run_dir} is of "
+            f"{mine!r} (give {mine!r}'s baseline)"
+        )
+    rows = {_row_key(r["axes"]) for r in run["rows"]}
+    if baseline["rows"] and not any(_row_key(r["axes"]) in rows for r in baseline["rows"]):
+        axes = sorted({k for r in baseline["rows"] for k in r["axes"]})
+        own = sorted({k for r in run["rows"] for k in r["axes"]})
+        raise CompareError(
+            f"--baseline {target}: none of its {len(baseline['rows'])} rows is a row of the run "
+            f"(its axes {axes}, the run's {own}): not a baseline of this grid"
+        )
+
+
 def compare(run: dict, baseline: dict, spec: RegressionSpec) -> list[Change]:
     """Every (row, metric) of the baseline, with the run's value and its allowed move."""
     run_rows = {_row_key(r["axes"]): r for r in run["rows"]}
@@ -129,7 +203,10 @@ def compare(run: dict, baseline: dict, spec: RegressionSpec) -> list[Change]:
         for metric, base in row["metrics"].items():
             tol = tolerance(spec, metric)
             limit = tol.abs + tol.rel * abs(base or 0.0)
-            changes.append(Change(row["axes"], metric, base, other["metrics"].get(metric), limit))
+            record = family_record(metric)
+            bounds = (record.lower, record.upper, record.sign) if record else ()
+            value = other["metrics"].get(metric)
+            changes.append(Change(row["axes"], metric, base, value, limit, *bounds))
     return changes
 
 
@@ -140,14 +217,14 @@ def format_table(changes: list[Change], show_all: bool = False) -> str:
         return "no metric moved"
     lines = [
         f"{'status':7s} {'metric':28s} {'baseline':>12s} {'run':>12s} {'delta':>11s} "
-        f"{'allowed':>10s}  axes"
+        f"{'moved':12s} {'allowed':>10s}  axes"
     ]
     for c in shown:
         fmt = lambda x: "missing" if x is None else f"{x:.6g}"  # noqa: E731
         axes = ", ".join(f"{k}={v}" for k, v in c.axes.items())
         lines.append(
             f"{'DRIFT' if c.drifted else 'ok':7s} {c.metric:28s} {fmt(c.baseline):>12s} "
-            f"{fmt(c.run):>12s} {fmt(c.delta):>11s} {c.limit:>10.3g}  {axes}"
+            f"{fmt(c.run):>12s} {fmt(c.delta):>11s} {c.moved:12s} {c.limit:>10.3g}  {axes}"
         )
     return "\n".join(lines)
 

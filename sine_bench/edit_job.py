@@ -16,7 +16,7 @@ import torch
 
 from . import METHOD_VERSION, __version__
 from .environment import device_description, git_commit, library_versions
-from .images import load_image_with_notes, save_png_atomic, write_text_atomic
+from .images import frames_note, load_image_with_notes, save_png_atomic, write_text_atomic
 from .models import load_model
 from .sine import FinetuneSettings, PatchSettings, finetune, save_finetune, sine_edit
 from .sine.patches import default_patch_grid
@@ -57,6 +57,7 @@ def run_edit_job(job: EditJob) -> dict:
     if not 0 <= job.k <= 1000:
         raise ValueError(f"K must be in [0, 1000], got {job.k}")
     source, input_notes = load_image_with_notes(job.image)
+    input_notes = input_notes + frames_note(job.image)  # recorded, not a conversion
     model = load_model(job.model, device=job.device)
     height = job.height or model.native_resolution
     width = job.width or model.native_resolution

@@ -155,6 +155,49 @@ def inspect_image(path: str | Path, mode: str = "RGB") -> ImageInfo:
     return ImageInfo(img.height, img.width, tuple(notes))
 
 
+def frame_count(path: str | Path) -> int:
+    """Frames in the file (an animated GIF, a multi-page TIFF); 1 for a still image."""
+    with _open(Path(path)) as img:
+        return int(getattr(img, "n_frames", 1) or 1)
+
+
+def frames_note(path: str | Path, what: str = "image") -> list[str]:
+    """A note when the file holds several frames: every reader decodes only the first."""
+    frames = frame_count(path)
+    if frames <= 1:
+        return []
+    return [
+        f"{what} {Path(path).name} has {frames} frames (animated or multi-page): the first is used"
+    ]
+
+
+def mask_notes(path: str | Path, source_hw: tuple[int, int]) -> list[str]:
+    """What scoring does to a mask that a user may not expect, each as a note: several
+    frames (the first is used), another size than the source (resized to it, stretched
+    when the aspect differs), grey levels (thresholded: 128 and up is the edited region)
+    and a mask that covers everything (masked metrics then have no pixel: empty)."""
+    img, _ = open_image(path, "L")
+    name, values = Path(path).name, np.asarray(img)
+    notes = frames_note(path, "mask")
+    if (img.height, img.width) != tuple(source_hw):
+        h, w = source_hw
+        same_aspect = abs(img.height * w - img.width * h) <= max(h, w)
+        how = "scaled" if same_aspect else "stretched (another aspect)"
+        notes.append(f"mask {name} is {img.height}x{img.width}, the source {h}x{w}: {how} to it")
+    grey = float(np.mean((values > 0) & (values < 255)))
+    if grey > 0:
+        notes.append(
+            f"mask {name}: {grey:.1%} of its pixels are grey, thresholded at 128 "
+            "(128 and up is the edited region)"
+        )
+    if bool(np.all(values >= 128)):
+        notes.append(
+            f"mask {name} covers the whole image: masked metrics have no kept pixel and are "
+            "empty (NaN)"
+        )
+    return notes
+
+
 def check_min_side(path: str | Path, size: tuple[int, int], min_side: int, why: str) -> None:
     """Refuse an image whose scoring size is below what a metric can compute on."""
     if min(size) < min_side:

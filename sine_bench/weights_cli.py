@@ -28,7 +28,7 @@ def fetch_weights(
     from .errors import one_line as _one_line
     from .metrics.registry import metric_weights
     from .model_family import cached_hub_family, check_family
-    from .protocol import load_protocol
+    from .protocol.loading import load_protocol
     from .runner.weights_check import protocol_weights
     from .weights import WeightsError, model_weights
 

@@ -44,7 +44,7 @@ def write_protocol(tmp_path: Path, **overrides) -> Path:
     ``overrides`` deep-merge into it."""
     import yaml
 
-    from sine_bench.protocol import deep_merge
+    from sine_bench.protocol.loading import deep_merge
 
     data = {
         "name": "test-small",

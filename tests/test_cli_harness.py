@@ -157,3 +157,44 @@ def test_a_cluster_that_fails_is_exit_1_and_an_unknown_executor_exit_2(tmp_path)
     assert result.output.startswith("error: cannot start or join Ray at auto")
     result = runner.invoke(app, ["run", str(path), "--executor", "nope"])
     assert result.exit_code == 2 and "unknown executor 'nope'" in result.output
+
+
+def _catches_sigint(pid: int) -> bool:
+    """Whether the process has a SIGINT handler yet (Python installs one at start-up)."""
+    import signal
+    from pathlib import Path
+
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+    return False
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8])
+def test_ctrl_c_in_the_first_second_prints_the_interrupt_line(tmp_path, delay):
+    """The console script itself, interrupted while it imports and parses options."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "sine-bench"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [str(script), "plan", str(write_protocol(tmp_path)), "--no-cells"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's
+    )
+    deadline = time.time() + 30
+    while not _catches_sigint(proc.pid) and time.time() < deadline:
+        time.sleep(0.005)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines() == [
+        "interrupted (SIGINT): nothing was written (rerun the same command)"
+    ], stderr

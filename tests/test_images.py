@@ -126,3 +126,47 @@ def test_tensor_range_and_layout(tmp_path):
     t = load_image(path)
     assert t.dtype == torch.float32 and t.shape == (3, 40, 80)
     assert float(t.min()) == -1.0 and float(t.max()) == 1.0
+
+
+def _frames(path, count: int, size=(48, 32)):
+    """An animated GIF or multi-page TIFF of ``count`` frames of different colours."""
+    frames = [Image.new("RGB", size, (40 * i, 200, 255 - 40 * i)) for i in range(count)]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    return path
+
+
+@pytest.mark.parametrize("name", ["anim.gif", "pages.tiff"])
+def test_several_frames_are_a_note_naming_the_count(tmp_path, name):
+    path = _frames(tmp_path / name, 3)
+    assert images.frame_count(path) == 3
+    assert images.frames_note(path) == [
+        f"image {name} has 3 frames (animated or multi-page): the first is used"
+    ]
+    assert images.frames_note(_frames(tmp_path / f"one-{name}", 1)) == []
+
+
+def _mask(path, array):
+    Image.fromarray(np.asarray(array, dtype=np.uint8), "L").save(path)
+    return path
+
+
+def test_mask_notes_say_what_scoring_does_to_it(tmp_path):
+    edited = np.zeros((40, 80), dtype=np.uint8)
+    edited[10:20, 10:30] = 255
+    assert images.mask_notes(_mask(tmp_path / "ok.png", edited), (40, 80)) == []
+    half = images.mask_notes(_mask(tmp_path / "half.png", edited[::2, ::2]), (40, 80))
+    assert half == ["mask half.png is 20x40, the source 40x80: scaled to it"]
+    square = images.mask_notes(_mask(tmp_path / "sq.png", edited[:, :40]), (40, 80))
+    assert square == ["mask sq.png is 40x40, the source 40x80: stretched (another aspect) to it"]
+    grey = edited.copy()
+    grey[0, :8] = 100  # 8 of 3,200 pixels: 0.25%
+    (note,) = images.mask_notes(_mask(tmp_path / "grey.png", grey), (40, 80))
+    assert note == (
+        "mask grey.png: 0.2% of its pixels are grey, thresholded at 128 (128 and up is the "
+        "edited region)"
+    )
+    full = images.mask_notes(_mask(tmp_path / "full.png", np.full((40, 80), 200)), (40, 80))
+    assert full[-1] == (
+        "mask full.png covers the whole image: masked metrics have no kept pixel and are "
+        "empty (NaN)"
+    )

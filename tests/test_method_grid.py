@@ -7,7 +7,8 @@ import pandas as pd
 
 from sine_bench import compare as gate
 from sine_bench.methods import method_names
-from sine_bench.protocol import axis_labels, load_protocol
+from sine_bench.protocol.cells import axis_labels
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan
 from tests.conftest import write_protocol
 

@@ -9,7 +9,8 @@ import yaml
 from PIL import Image
 
 from sine_bench.metrics.oracle import edited_attributes
-from sine_bench.protocol import load_protocol, resolve_dataset
+from sine_bench.protocol.dataset import resolve_dataset
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.report.edit_size import edit_size
 from sine_bench.toy.oracle import parse_caption
 from tests.conftest import ROOT

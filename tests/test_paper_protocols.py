@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from sine_bench.cli import app
 from sine_bench.metrics.oracle import edited_attributes
-from sine_bench.protocol import load_protocol, resolve_dataset
+from sine_bench.protocol.dataset import resolve_dataset
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.toy.oracle import parse_caption, read_image
 from tests.conftest import ROOT
 

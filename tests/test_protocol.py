@@ -5,7 +5,8 @@ import json
 import pytest
 import yaml
 
-from sine_bench.protocol import ProtocolError, load_protocol, parse_protocol
+from sine_bench.protocol.fields import ProtocolError
+from sine_bench.protocol.loading import load_protocol, parse_protocol
 from tests.conftest import ROOT, write_protocol
 
 
@@ -71,7 +72,8 @@ def test_include_cycle_is_an_error(tmp_path):
 
 
 def test_grid_overrides_of_any_field_become_axes():
-    from sine_bench.protocol import expand_cells, resolve_dataset
+    from sine_bench.protocol.cells import expand_cells
+    from sine_bench.protocol.dataset import resolve_dataset
 
     protocol = parse_protocol(
         {
@@ -94,7 +96,7 @@ def test_grid_overrides_of_any_field_become_axes():
 
 
 def test_schema_is_json_schema():
-    from sine_bench.protocol import json_schema
+    from sine_bench.protocol.root import json_schema
 
     schema = json_schema()
     assert {"name", "model", "dataset", "grid", "metrics"} <= set(schema["properties"])
@@ -102,17 +104,21 @@ def test_schema_is_json_schema():
 
 
 def test_resolution_labels_resolve_to_pixel_sizes():
-    from sine_bench.protocol import resolve_size
+    from sine_bench.protocol.cells import resolve_size
 
     assert resolve_size("native", 64, 4, (48, 80)) == (64, 64)
     assert resolve_size("64x96", 64, 4, (48, 80)) == (64, 96)
     h, w = resolve_size("source-aspect", 64, 4, (48, 80))  # keeps ~64*64 pixels, 3:5
     assert h % 4 == 0 and w % 4 == 0 and abs(w / h - 80 / 48) < 0.1
     assert abs(h * w - 64 * 64) < 0.1 * 64 * 64
+    # 'source': the source's own size, each side to the nearest multiple of the VAE factor
+    assert resolve_size("source", 64, 4, (48, 80)) == (48, 80)
+    assert resolve_size("source", 64, 8, (130, 61)) == (128, 64)
+    assert resolve_size("source", 64, 8, (3, 3)) == (8, 8)
 
 
 def test_manifest_typos_and_duplicates_name_the_manifest(tmp_path):
-    from sine_bench.protocol import resolve_dataset
+    from sine_bench.protocol.dataset import resolve_dataset
 
     (tmp_path / "manifest.yaml").write_text(
         "items:\n  - {id: a, image: x.png, class_word: c, prompts: [p], clss: 1}\n"
@@ -139,7 +145,7 @@ def test_manifest_typos_and_duplicates_name_the_manifest(tmp_path):
 
 
 def test_per_prompt_masks_override_the_item_mask(tmp_path):
-    from sine_bench.protocol import resolve_dataset
+    from sine_bench.protocol.dataset import resolve_dataset
 
     for name in ("x.png", "all.png", "q.png"):
         (tmp_path / name).write_bytes(b"")
@@ -208,7 +214,7 @@ def test_an_axis_given_twice_is_an_error(grid):
 
 
 def test_an_axis_under_grid_edit_is_that_axis_listed_once():
-    from sine_bench.protocol import grid_axes
+    from sine_bench.protocol.cells import grid_axes
 
     protocol = parse_protocol(_grid_protocol({"edit": {"v": [0.3, 0.5], "guidance": [5.0]}}))
     labels = [label for label, *_ in grid_axes(protocol)]
@@ -237,7 +243,8 @@ def test_duplicates_are_rejected_in_every_grid_list(grid):
 
 def test_swept_values_are_the_parsed_values():
     """'3' for an integer field sweeps 3, as the field itself would read it."""
-    from sine_bench.protocol import expand_cells, resolve_dataset
+    from sine_bench.protocol.cells import expand_cells
+    from sine_bench.protocol.dataset import resolve_dataset
 
     protocol = parse_protocol(_grid_protocol({"edit": {"steps": ["3", 5]}}))
     assert protocol.grid.edit["steps"] == [3, 5]

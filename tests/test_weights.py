@@ -36,7 +36,7 @@ def _cli_in_fresh_env(tmp_path, args, offline: bool) -> tuple[subprocess.Complet
 
 def _source(kind: str, name: str) -> str:
     """Where the backbone record says its one weight file comes from."""
-    (weight,) = BACKBONES[kind][name].weights
+    (weight,) = BACKBONES[kind].get(name).weights
     return weight.source
 
 

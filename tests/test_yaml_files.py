@@ -3,8 +3,8 @@ are one-line errors naming the file."""
 
 import pytest
 
-from sine_bench.protocol import ProtocolError
-from sine_bench.yaml_files import read_yaml_file
+from sine_bench.protocol.fields import ProtocolError
+from sine_bench.protocol.strict_yaml import read_yaml_file
 
 
 def _read(tmp_path, content: bytes):
@@ -107,7 +107,8 @@ def test_plan_refuses_an_alias_bomb_fast(tmp_path, where):
     from typer.testing import CliRunner
 
     from sine_bench.cli import app
-    from sine_bench.protocol import load_protocol, resolve_dataset
+    from sine_bench.protocol.dataset import resolve_dataset
+    from sine_bench.protocol.loading import load_protocol
 
     path = _bomb_protocol(tmp_path, where)
     start = time.perf_counter()

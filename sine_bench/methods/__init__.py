@@ -1,6 +1,8 @@
 """Editing methods behind one seam (``base.Method``), by name (``registry``): SINE and
 the baselines reviewers ask for. The runner talks to methods only through this seam."""
 
+from ..protocol.fields import MethodError
+from ..protocol.method_checks import check_knob
 from .base import (
     CellContext,
     Edit,
@@ -8,12 +10,10 @@ from .base import (
     FinetuneJob,
     Knob,
     Method,
-    MethodError,
     PlannedCell,
     Training,
 )
 from .registry import (
-    check_knob,
     count_evaluations,
     get_method,
     method_names,

@@ -17,12 +17,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ..protocol import Cell, DatasetItem
+    from ..protocol.cells import Cell
+    from ..protocol.sections import DatasetItem
     from ..sine import DiffusionModel, EvaluationCounter
-
-
-class MethodError(ValueError):
-    """An unknown method or knob, or a setting a method cannot run with."""
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,12 @@
-"""Method names to methods (one ``Registry``), with did-you-mean errors; import-light."""
+"""Methods by name: the protocol layer's ``METHODS`` registry (which a protocol is
+checked against), and what the runner asks of methods by name; import-light."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..registry import Registry, suggest
-from .base import EditJob, FinetuneJob, Method, MethodError
-
-# a method's module imports torch only inside its functions; each is built once
-METHODS: Registry[Method] = Registry(
-    "method",
-    MethodError,
-    {
-        "sine": "sine_bench.methods.sine:Sine",
-        "pretrained": "sine_bench.methods.pretrained:Pretrained",
-        "dreambooth": "sine_bench.methods.dreambooth:DreamBooth",
-        "sdedit": "sine_bench.methods.sdedit:SDEdit",
-        "ddim-inversion": "sine_bench.methods.ddim_inversion:DDIMInversion",
-        "imagic": "sine_bench.methods.imagic:Imagic",
-    },
-    build=lambda cls: cls(),
-)
+from ..protocol.method_checks import METHODS
+from .base import EditJob, FinetuneJob, Method
 
 
 def method_names() -> list[str]:
@@ -35,18 +21,6 @@ def get_method(name: str) -> Method:
 def register_method(name: str, target: str) -> None:
     """Add a method (``module:Class``); for plug-ins and tests."""
     METHODS.register(name, target)
-
-
-def check_knob(method: Method, name: str, value):
-    """The validated value of ``method``'s knob ``name``; MethodError with a suggestion."""
-    names = [k.name for k in method.knobs]
-    if name not in names:
-        hint = suggest(name, names) if names else "it has no knobs"
-        raise MethodError(f"method {method.name!r} has no knob {name!r} ({hint})")
-    try:
-        return method.knob(name).check(value)
-    except ValueError as err:
-        raise MethodError(f"method {method.name!r}: {err}") from None
 
 
 def training_steps(job: FinetuneJob) -> int:

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .base import Edit, Knob, Method, MethodError, PlannedCell, sampling_settings
+from ..protocol.fields import MethodError
+from .base import Edit, Knob, Method, PlannedCell, sampling_settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import CellContext, EditJob

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .base import CellContext, Edit, EditJob, Knob, Method, PlannedCell, Training, sampling_settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..protocol import FinetuneSpec
+    from ..protocol.sections import FinetuneSpec
 
 
 def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:

@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..registry import Registry
 from ..weights import Weight
-
-
-class MetricError(ValueError):
-    """An unknown metric name, or a metric whose backbone cannot be loaded."""
+from .names import MetricError
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ def _open_clip_identity() -> str:
 
 def standard_weights_cached(kind: str, name: str) -> bool:
     """Whether every pretrained file of a backbone is in the local cache (file checks)."""
-    weights = BACKBONES[kind][name].weights
+    weights = BACKBONES[kind].get(name).weights
     return bool(weights) and all(w.cached_path() is not None for w in weights)
 
 
@@ -96,44 +94,45 @@ def _torchvision(net: str, url: str) -> Weight:
     return Weight("torchvision", net, "", required=False, source=url)
 
 
+def _records(kind: str, *records: Backbone) -> Registry[Backbone]:
+    return Registry(f"{kind} backbone", MetricError, {r.name: r for r in records})
+
+
 # kind -> name -> record. The open_clip repo is open_clip's pretrained config ``hf_hub``
 # and the URLs torchvision's IMAGENET1K_V1 (both pinned by tests/test_weights.py).
-BACKBONES: dict[str, dict[str, Backbone]] = {
-    "clip": {
-        "toy": Backbone(
-            "clip", "toy", _lazy("sine_bench.toy.clip", "load_toy_clip"), _toy_clip_identity
-        ),
-        "ViT-B-32/openai": Backbone(
+OPENAI_CLIP = Weight(
+    "open_clip", "ViT-B-32/openai", "", source="timm/vit_base_patch32_clip_224.openai"
+)
+TORCHVISION = "https://download.pytorch.org/models/"
+BACKBONES: dict[str, Registry[Backbone]] = {
+    "clip": _records(
+        "clip",
+        Backbone("clip", "toy", _lazy("sine_bench.toy.clip", "load_toy_clip"), _toy_clip_identity),
+        Backbone(
             "clip",
             "ViT-B-32/openai",
             _lazy("sine_bench.metrics.clip", "load_open_clip", arch="ViT-B-32"),
             _open_clip_identity,
-            (
-                Weight(
-                    "open_clip",
-                    "ViT-B-32/openai",
-                    "",
-                    source="timm/vit_base_patch32_clip_224.openai",
-                ),
-            ),
+            (OPENAI_CLIP,),
         ),
-    },
-    "lpips": {
-        "alex": Backbone(
+    ),
+    "lpips": _records(
+        "lpips",
+        Backbone(
             "lpips",
             "alex",
             _lazy("sine_bench.metrics.lpips_backend", "load_lpips", net="alex"),
             _lpips_identity("alex"),
-            (_torchvision("alex", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"),),
+            (_torchvision("alex", TORCHVISION + "alexnet-owt-7be5be79.pth"),),
         ),
-        "vgg": Backbone(
+        Backbone(
             "lpips",
             "vgg",
             _lazy("sine_bench.metrics.lpips_backend", "load_lpips", net="vgg"),
             _lpips_identity("vgg"),
-            (_torchvision("vgg", "https://download.pytorch.org/models/vgg16-397923af.pth"),),
+            (_torchvision("vgg", TORCHVISION + "vgg16-397923af.pth"),),
         ),
-    },
+    ),
 }
 
 _LOADED: dict[tuple[str, str], Any] = {}
@@ -143,14 +142,15 @@ _IDENTITY_CACHE: dict[tuple[str, str], str] = {}
 def backbone_identity(kind: str, name: str) -> str:
     """The record's identity, computed once per process ("kind:name" when unregistered)."""
     if (kind, name) not in _IDENTITY_CACHE:
-        record = BACKBONES.get(kind, {}).get(name)
+        known = kind in BACKBONES and name in BACKBONES[kind]
+        record = BACKBONES[kind].get(name) if known else None
         _IDENTITY_CACHE[(kind, name)] = record.key_identity() if record else f"{kind}:{name}"
     return _IDENTITY_CACHE[(kind, name)]
 
 
 def register_backbone(kind: str, name: str, factory: Callable[[], Any]) -> None:
     """Add a backbone (plugins; tests register clearly named fakes such as 'test-fake')."""
-    BACKBONES[kind][name] = Backbone(kind, name, factory)
+    BACKBONES[kind].register(name, Backbone(kind, name, factory))
     forget(kind, name)
 
 
@@ -164,9 +164,9 @@ def load_backbone(kind: str, name: str, metric: str) -> Any:
     """The loaded backbone, once per process; any failure names the metric."""
     if (kind, name) in _LOADED:
         return _LOADED[(kind, name)]
-    record = BACKBONES[kind].get(name)
-    if record is None:
+    if name not in BACKBONES[kind]:
         raise MetricError(f"metric {metric!r}: unknown {kind} backbone {name!r}")
+    record = BACKBONES[kind].get(name)
     try:
         backbone = record.factory()
     except MetricError:

@@ -14,7 +14,7 @@ import torch
 
 from .backbones import BACKBONES, load_backbone
 from .inputs import CellInputs
-from .registry import MetricName
+from .metric_name import MetricName
 
 
 def _clip(name: MetricName):
@@ -78,7 +78,7 @@ def load_open_clip(arch: str = "ViT-B-32", pretrained: str = "openai"):
     from ..weights import MissingWeightsError, fetch_command
 
     name = f"{arch}/{pretrained}"
-    (weight,) = BACKBONES["clip"][name].weights
+    (weight,) = BACKBONES["clip"].get(name).weights
     checkpoint = weight.cached_path()
     if checkpoint is None:
         weight = dataclasses.replace(weight, needed_by=f"clip backbone {name}")

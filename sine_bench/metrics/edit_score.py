@@ -33,7 +33,7 @@ import torch
 
 from . import clip, lpips
 from .inputs import CellInputs
-from .registry import MetricName
+from .metric_name import MetricName
 
 FIDELITY_WEIGHT = 0.5  # fitted (results/edit-score/fit/fit.md: "cal ftm-ptm a + 0.5f ssd_alex0")
 ALIGNMENT_FLOOR = 1.0  # clip_t points: a pretrained-only gain below this is no gain

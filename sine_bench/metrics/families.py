@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from .names import family_of
+from ..registry import Registry
+from .names import MetricError, family_of
 
 Role = Literal["alignment", "fidelity", "joint", "overfitting", "oracle"]
 Direction = Literal["higher", "lower"] | None  # None: neither (a diagnostic, e.g. a count)
@@ -129,12 +130,20 @@ _RECORDS = (
     _family("oracle_structure", "oracle", 0, 1, "higher", "oracle"),
     _family("oracle_faithful", "oracle", 0, 1, "higher", "oracle"),
 )
-FAMILIES: dict[str, MetricFamily] = {record.name: record for record in _RECORDS}
+FAMILIES: Registry[MetricFamily] = Registry(
+    "metric family", MetricError, {record.name: record for record in _RECORDS}
+)
+
+
+def records() -> list[MetricFamily]:
+    """Every registered family's record, in registration order."""
+    return [FAMILIES.get(name) for name in FAMILIES.names()]
 
 
 def family_record(label: str) -> MetricFamily | None:
     """The record of a column label's family (None for a column that is no metric)."""
-    return FAMILIES.get(family_of(label))
+    family = family_of(label)
+    return FAMILIES.get(family) if family in FAMILIES else None
 
 
 def sign_of(label: str, unknown: int = 1) -> int:
@@ -146,4 +155,4 @@ def sign_of(label: str, unknown: int = 1) -> int:
 
 def families_with(role: Role) -> tuple[str, ...]:
     """Every registered family of a role, in registration order."""
-    return tuple(name for name, record in FAMILIES.items() if record.role == role)
+    return tuple(record.name for record in records() if record.role == role)

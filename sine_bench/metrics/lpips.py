@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import torch
 
-from .backbones import MetricError, load_backbone
+from .backbones import load_backbone
 from .inputs import CellInputs
-from .names import split_label
-from .registry import MetricName
+from .metric_name import MetricName
+from .names import MetricError, split_label
 
 
 def backend(name: MetricName):

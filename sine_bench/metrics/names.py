@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import re
 
+
+class MetricError(ValueError):
+    """An unknown metric name, or a metric whose backbone cannot be loaded."""
+
+
 # family: lowercase letters and underscores; backbone: anything but brackets
 _STRICT = re.compile(r"^(?P<family>[a-z_]+)(?:\[(?P<backbone>[^\]]+)\])?$")
 

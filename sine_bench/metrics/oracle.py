@@ -20,7 +20,7 @@ import torch
 from ..toy.oracle import CaptionFacts, agreement, parse_caption, read_image
 from ..toy.structure import Structure, match_structure
 from .inputs import CellInputs
-from .registry import MetricName
+from .metric_name import MetricName
 
 ATTRIBUTES = ("background", "count", "color", "shape", "size", "texture")
 FULL = 1.0 - 1e-9  # a score counts as all right above this (float sums of 0/1 agreements)

@@ -8,7 +8,7 @@ import torch
 
 from . import clip, lpips
 from .inputs import CellInputs
-from .registry import MetricName
+from .metric_name import MetricName
 
 COPY_LPIPS = 0.1  # an edit closer than this (LPIPS) to its source counts as a copy
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .inputs import CellInputs
-from .registry import MetricName
+from .metric_name import MetricName
 
 PSNR_CAP = 100.0  # dB; identical images would give infinity, which breaks means
 WINDOW, SIGMA, K1, K2 = 11, 1.5, 0.01, 0.03

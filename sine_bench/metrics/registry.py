@@ -12,47 +12,15 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..weights import Weight
-from .backbones import BACKBONES, MetricError, backbone_identity
-from .families import FAMILIES, MetricFamily
-from .names import strict_parts
+from .backbones import BACKBONES, backbone_identity
+from .families import FAMILIES
+from .metric_name import MetricName
+from .names import MetricError, strict_parts
 
 EXAMPLE = {"clip": "toy", "lpips": "alex"}  # a backbone of each kind, for error hints
 WHAT = {"clip": "clip", "lpips": "lpipsnet"}
-
-
-@dataclass(frozen=True)
-class MetricName:
-    """A parsed metric name: ``family[backbone]``; two backbones are joined by '+'."""
-
-    text: str
-    family: str
-    backbone: str | None
-
-    @property
-    def info(self) -> MetricFamily:
-        return FAMILIES[self.family]
-
-    def backbones(self) -> dict[str, str]:
-        """kind -> backbone name this metric needs."""
-        kinds = self.info.backbones
-        if not kinds:
-            return {}
-        if len(kinds) == 1:
-            return {kinds[0]: self.backbone}
-        # an LPIPS net name never holds '+': split on the '+' next to it
-        first, second = kinds
-        split = self.backbone.split if first == "lpips" else self.backbone.rsplit
-        a, b = split("+", 1)
-        return {first: a, second: b}
-
-    def part(self, kind: str) -> MetricName:
-        """This metric seen as one of its backbones (``clip`` -> a clip_t name, ``lpips``
-        -> an lpips name), for the shared clip / lpips helpers of combined metrics."""
-        family = "clip_t" if kind == "clip" else "lpips"
-        return MetricName(self.text, family, self.backbones()[kind])
 
 
 def min_side(name: MetricName) -> int:
@@ -67,10 +35,11 @@ def check_metric_name(text: str) -> MetricName:
         raise MetricError(f"metric {text!r} is not of the form family or family[backbone]")
     family, backbone = parts
     if family not in FAMILIES:
-        close = difflib.get_close_matches(family, FAMILIES, n=1, cutoff=0.5)
+        known = FAMILIES.names()
+        close = difflib.get_close_matches(family, known, n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise MetricError(f"unknown metric {text!r}{hint}; known families: {', '.join(FAMILIES)}")
-    kinds = FAMILIES[family].backbones
+        raise MetricError(f"unknown metric {text!r}{hint}; known families: {', '.join(known)}")
+    kinds = FAMILIES.get(family).backbones
     if not kinds:
         if backbone is not None:
             raise MetricError(f"metric {text!r}: {family} takes no backbone")
@@ -84,7 +53,7 @@ def check_metric_name(text: str) -> MetricName:
     name = MetricName(text, family, backbone)
     for kind, sub in name.backbones().items():
         if sub not in BACKBONES[kind]:
-            known = ", ".join(BACKBONES[kind])
+            known = ", ".join(BACKBONES[kind].names())
             raise MetricError(f"metric {text!r}: unknown {kind} backbone {sub!r}; known: {known}")
     return name
 
@@ -120,7 +89,7 @@ def metric_weights(metrics: list[str]) -> list[Weight]:
     found: dict[tuple[str, str], Weight] = {}
     for text in metrics:
         for kind, backbone in check_metric_name(text).backbones().items():
-            for weight in BACKBONES[kind][backbone].weights:
+            for weight in BACKBONES[kind].get(backbone).weights:
                 found.setdefault(
                     (weight.kind, weight.name), dataclasses.replace(weight, needed_by=text)
                 )

@@ -18,7 +18,12 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
     from its resolved protocol (so runs of different protocols can be pooled)."""
     import yaml
 
+    from ..runner.finished import run_dir_problem
+
     run_dir = Path(run_dir)
+    problem = run_dir_problem(run_dir)
+    if problem is not None:
+        raise ReproductionError(problem)
     if (run_dir / "cells.parquet").is_file():
         cells = pd.read_parquet(run_dir / "cells.parquet")
     elif (run_dir / "cells.csv").is_file():

@@ -84,7 +84,9 @@ def item_texts(run_dir: str | Path) -> dict[str, ItemText]:
     made in, derived from its output path, or else from the working directory)."""
     import yaml
 
-    from ..protocol import ProtocolError, parse_protocol, resolve_dataset
+    from ..protocol.dataset import resolve_dataset
+    from ..protocol.fields import ProtocolError
+    from ..protocol.loading import parse_protocol
 
     run_dir = Path(run_dir)
     path = run_dir / "protocol.yaml"
@@ -233,7 +235,10 @@ def analyse_edit_size(
         data = with_edit_size(cells, texts)
     except EditSizeUnavailable as err:
         return EditSizeAnalysis(note=str(err))
+    data = data[data["v"].notna()]  # claim (e) is about SINE's v: other methods have none
     sizes = data[["edit_attributes", "class_change"]].drop_duplicates()
+    if data.empty:
+        return EditSizeAnalysis(note="no SINE cells (no v) to compare edit sizes over")
     if len(sizes) < 2:
         return EditSizeAnalysis(note=f"every edit has the same size ({data['edit_size'].iloc[0]})")
     settings = _settings(data)
@@ -291,11 +296,17 @@ def pivot_markdown(analysis: EditSizeAnalysis, metric: str) -> str:
         )
         for c in columns
     ]
-    lines = ["| edit size | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    body = []
     for label, group in table.groupby("edit_size", sort=False):
         by_setting = {tuple(r[analysis.settings]): r for _, r in group.iterrows()}
-        cells = [_interval(by_setting[c], metric) if c in by_setting else "-" for c in columns]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        body.append(
+            (label, [_interval(by_setting[c], metric) if c in by_setting else "-" for c in columns])
+        )
+    filled = [i for i in range(len(columns)) if any(cells[i] != "-" for _, cells in body)]
+    names = [names[i] for i in filled]  # no column without a value
+    lines = ["| edit size | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for label, cells in body:
+        lines.append(f"| {label} | " + " | ".join(cells[i] for i in filled) + " |")
     return "\n".join(lines)
 
 

@@ -107,7 +107,7 @@ def overfit_verdict(table: pd.DataFrame) -> dict[str, str]:
         if column is None:
             continue
         a, b = ft[column], sine[column]
-        ok = (a - b) * FAMILIES[family].sign * (1 if better else -1) > 0
+        ok = (a - b) * FAMILIES.get(family).sign * (1 if better else -1) > 0
         verdict = "holds" if ok else "does not hold"
         out[what] = f"{verdict} ({a:.3f} vs {b:.3f}; pretrained {pre[column]:.3f})"
     return out

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..metrics.families import sign_of
+from ..metrics.families import family_record, sign_of
 from .cells import metric_column
 from .stats import CLUSTER, cluster_mean_ci
 
@@ -42,7 +42,7 @@ class Columns:
         fidelity = next(
             (c for f in ("lpips", "psnr", "ssim") if (c := metric_column(cells, f))), None
         )
-        scores = tuple(c for c in cells.columns if c.startswith("edit_score"))
+        scores = tuple(c for c in cells.columns if (r := family_record(c)) and r.role == "joint")
         return cls(
             metric_column(cells, "oracle_faithful"),
             metric_column(cells, "oracle_edit_success"),
@@ -94,8 +94,11 @@ def higher_is_better(column: str) -> bool:
 def settings_table(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     """One row per setting: its axes, role, n, images, and per shown metric its mean and
     a 95% interval over source images; ``frontier`` and ``best`` flags."""
+    from .tables import count_once
+
     columns = Columns.of(cells)
     by = setting_axes(cells, axes)
+    cells = count_once(cells, axes)  # a deterministic method's seeds: one image
     rows = []
     for values, group in cells.groupby(by, sort=True, dropna=False):
         values = values if isinstance(values, tuple) else (values,)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..runner.store import write_atomic
 from .frontier_html import frontier_section
+from .resolution import html_section as resolution_section
 from .thumbs import inline, thumb
 
 STYLE = """
@@ -156,6 +157,7 @@ def write_report(run_dir: Path) -> Path:
         f"<style>{STYLE}</style></head><body>",
         f"<h1>sine-bench run: {html.escape(manifest['protocol'])}</h1>",
         frontier_section(cells, axes, run_dir),
+        resolution_section(run_dir, axes),
         "<h2>What ran</h2>",
         _manifest_table(manifest),
         _warnings_html(manifest.get("warnings") or []),

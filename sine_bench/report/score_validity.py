@@ -27,7 +27,7 @@ from .stats import BOOTSTRAP_SAMPLES, CLUSTER, Estimate, cluster_rows
 from .validity import FAITHFUL, FIDELITY_FAMILIES, family, per_run_and_pooled, score_label
 
 NOT_SETTINGS = frozenset(
-    {"cell_id", "item", "prompt_index", "prompt", "seed", "height", "width"}
+    {"cell_id", "item", "prompt_index", "prompt", "seed", "height", "width", "source_size"}
     | {"finetune_key", "edit_key", "image", "run", "run_dir"}
 )
 COMPARED_FAMILIES = (*families_with("joint"), "clip_t", *FIDELITY_FAMILIES)

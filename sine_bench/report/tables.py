@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 
 from ..runner.store import write_atomic
+from . import resolution
 from .stats import CLUSTER, cluster_mean_ci
 
 KEY_COLUMNS = ("cell_id", "item", "prompt_index", "prompt", "method", "height", "width")
-KEY_COLUMNS += ("finetune_key", "edit_key", "image")
+KEY_COLUMNS += ("source_size", "finetune_key", "edit_key", "image")
 COST_PREFIX = "cost."  # cost columns: summarised as means, never drift-checked
 
 
@@ -30,6 +31,21 @@ def metric_columns(cells: pd.DataFrame, axes: list[str]) -> list[str]:
 
 def cost_columns(cells: pd.DataFrame) -> list[str]:
     return [c for c in cells.columns if c.startswith(COST_PREFIX)]
+
+
+def count_once(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """The cells with each distinct edit of a setting, source and prompt counted once.
+
+    A method whose edit does not depend on the seed (ddim-inversion: no seed in its
+    edit key) makes one image however many seeds the grid lists; its seeds' cells share
+    that edit key, and pooling them over seeds would count one image as several
+    (narrower intervals, more weight in a pooled mean). Determinism is read from the
+    keys, not from a method's name; cells whose keys differ are all kept."""
+    if "edit_key" not in cells or "seed" not in axes:
+        return cells
+    same = [a for a in axes if a != "seed" and a in cells]
+    same += [c for c in ("item", "prompt_index", "edit_key") if c in cells]
+    return cells.drop_duplicates(subset=same)
 
 
 def summarize(
@@ -83,13 +99,21 @@ def write_tables(cells: pd.DataFrame, axes: list[str], out: Path) -> dict:
     if metrics:
         write_atomic(out / "frontier.csv", settings_table(cells, axes).to_csv(index=False))
     swept = [a for a in axes if cells[a].nunique() > 1] or axes[:1]
+    sizes = bool(metrics) and resolution.has_sizes(cells)
+    if sizes:  # sources of several sizes: summary/resolution.md is the frontier per size
+        tables = resolution.frontiers(cells, axes)
+        write_atomic(out / "summary" / "resolution_frontier.csv", resolution.to_csv(tables))
+        write_atomic(out / "summary" / "resolution.md", resolution.to_markdown(tables))
+    full = cells  # summary.json keeps every seed's row (it pools nothing over seeds)
+    cells = count_once(cells, axes)  # what pools over seeds counts an image once
     for axis in swept:
+        name = "resolution_label" if sizes and axis == "resolution" else axis
         if "method" in axes:  # per method, over the cells whose method has the axis
             by = ["method"] if axis == "method" else ["method", axis]
             costs = cost_columns(cells) if axis == "method" else ()
-            _write_summary(cells[cells[axis].notna()], by, metrics, out, axis, costs)
+            _write_summary(cells[cells[axis].notna()], by, metrics, out, name, costs)
         else:
-            _write_summary(cells, [axis], metrics, out, axis)
+            _write_summary(cells, [axis], metrics, out, name)
     if "method" in axes:
         by = [a for a in axes if a != "seed"]
         _write_summary(cells, by, metrics, out, "setting", cost_columns(cells))
@@ -105,7 +129,7 @@ def write_tables(cells: pd.DataFrame, axes: list[str], out: Path) -> dict:
                 text += "\nBest setting minus SINE's best, paired by (source, prompt, seed):\n\n"
                 text += methods.versus_markdown(paired, metrics)
             write_atomic(out / "summary" / "methods.md", text)
-    full = summarize(cells, axes, metrics)
+    full = summarize(full, axes, metrics)
     record = {
         "axes": axes,
         "metrics": metrics,

@@ -36,7 +36,7 @@ FIDELITY = (
 
 def expected(family: str) -> int:
     """+1 if the claims say the family's values rise with K / v, -1 if they fall."""
-    sign = FAMILIES[family].sign
+    sign = FAMILIES.get(family).sign
     return sign if family in ALIGNMENT else -sign
 
 

@@ -27,7 +27,7 @@ from .stats import BOOTSTRAP_SAMPLES, CLUSTER, Estimate, cluster_bootstrap, clus
 # perceptual ones first, then CLIP-space ones), and clip_dir, an alignment metric that
 # also reads the source image (docs/reproduction.md reports both CLIP ones as failing).
 FIDELITY_FAMILIES = (
-    *sorted(families_with("fidelity"), key=lambda f: "clip" in FAMILIES[f].backbones),
+    *sorted(families_with("fidelity"), key=lambda f: "clip" in FAMILIES.get(f).backbones),
     "clip_dir",
 )
 FULL = 1.0 - 1e-9
@@ -55,7 +55,7 @@ def family(column: str) -> str:
 def oriented(cells: pd.DataFrame, column: str) -> np.ndarray:
     """The metric with 'better' pointing up (LPIPS negated), per the family's record."""
     values = cells[column].to_numpy(dtype=float)
-    return values if FAMILIES[family(column)].direction == "higher" else -values
+    return values if FAMILIES.get(family(column)).direction == "higher" else -values
 
 
 def auroc_estimate(scores: np.ndarray, labels: np.ndarray, clusters) -> Estimate:

@@ -29,8 +29,8 @@ FOLDER_STAGES = ("finetunes", "edits", "plots")
 FILE_STAGES = {"scores": ".json"}
 STAGES = (*FOLDER_STAGES, *FILE_STAGES)
 
-# (entry path) -> signature of its files when it last checked sound in this process
-_SOUND: dict[str, tuple] = {}
+# entry path -> (signature of its files, 'ok' or 'legacy') when it last checked sound here
+_SOUND: dict[str, tuple[tuple, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,9 @@ def check(path: Path, stage: str, key: str, *, cached: bool = True) -> Verdict:
         return Verdict("missing")
     try:
         signature = _signature(path)
-        if cached and _SOUND.get(str(path)) == signature and stage not in FILE_STAGES:
-            return Verdict("ok")
+        known = _SOUND.get(str(path))
+        if cached and known and known[0] == signature and stage not in FILE_STAGES:
+            return Verdict(known[1])  # 'legacy' again: its digest is not recorded yet
         if stage in FILE_STAGES:
             verdict = _check_score(path, key)
         else:
@@ -107,7 +108,7 @@ def check(path: Path, stage: str, key: str, *, cached: bool = True) -> Verdict:
     except OSError as err:  # unreadable bytes are damage too (EIO on a bad sector)
         return Verdict("damaged", f"cannot be read ({err.strerror or err})")
     if verdict.state in ("ok", "legacy"):
-        _SOUND[str(path)] = signature
+        _SOUND[str(path)] = (signature, verdict.state)
     return verdict
 
 

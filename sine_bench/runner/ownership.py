@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..protocol import ProtocolError
+from ..protocol.fields import ProtocolError
 
 MARKER = "sine-bench-run.json"
 FORMAT = 1  # the run directory's layout version; bump when its layout changes

@@ -25,7 +25,9 @@ from ..methods.pretrained import reference_edit
 from ..methods.registry import count_evaluations
 from ..methods.sine import edit_request, finetune_settings, memorized_edit, sine_training
 from ..metrics.registry import MetricName, check_metric_name
-from ..protocol import Cell, Protocol, ResolvedItem, expand_cells, resolve_dataset
+from ..protocol.cells import MAX_CELLS, Cell, check_grid_size, expand_cells
+from ..protocol.dataset import ResolvedItem, resolve_dataset
+from ..protocol.root import Protocol
 from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
 from .sources import (
     INPUT_PREPARATION,
@@ -36,6 +38,8 @@ from .sources import (
 
 __all__ = [  # re-exported
     "INPUT_PREPARATION",
+    "MAX_CELLS",
+    "check_grid_size",
     "EditJob",
     "FinetuneJob",
     "check_source_images",
@@ -91,6 +95,8 @@ class RunPlan:
     edits: dict[str, EditJob] = field(default_factory=dict)
     units: list[EditUnit] = field(default_factory=list)
     image_notes: dict[str, list[str]] = field(default_factory=dict)  # item -> conversions
+    # item -> how its inputs are read with unchanged pixels (frames, masks): never keyed
+    input_notes: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _check_size(label: str, h: int, w: int, factor: int) -> None:
@@ -113,22 +119,25 @@ def _check_size(label: str, h: int, w: int, factor: int) -> None:
         )
 
 
-def build_plan(protocol: Protocol, root: Path = Path(".")) -> RunPlan:
+def build_plan(
+    protocol: Protocol, root: Path = Path("."), max_cells: int | None = MAX_CELLS
+) -> RunPlan:
     """Resolve items, keys and jobs. Reads images; loads no weights (except tiny-random's
-    config, which builds in milliseconds)."""
+    config, which builds in milliseconds). A grid over ``max_cells`` is refused first."""
     from ..models import check_model, check_precision, model_geometry
 
     check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: refused here
     check_precision(protocol.model.dtype, protocol.model.device)
     native, factor = model_geometry(protocol.model.name, protocol.model.revision)
     items = {i.spec.id: i for i in resolve_dataset(protocol, root)}
+    check_grid_size(protocol, items.values(), max_cells)
     metrics = [check_metric_name(m) for m in protocol.metrics]
-    sizes, notes = check_source_images(items, metrics, protocol.scoring.size)
+    sizes, notes, remarks = check_source_images(items, metrics, protocol.scoring.size)
     shas = {item_id: file_sha256(item.image_path) for item_id, item in items.items()}
     spec = protocol.model
     model_id = model_identity(spec.name, spec.revision, spec.seed, spec.dtype)
     plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics, sizes)
-    plan.image_notes = notes
+    plan.image_notes, plan.input_notes = notes, remarks
     needs = {n for m in metrics for n in m.info.needs}
 
     references: list[dict[str, str]] = []

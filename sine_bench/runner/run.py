@@ -24,12 +24,15 @@ from .. import METHOD_VERSION, __version__
 from ..errors import EnvironmentFailure, Interrupted, environment_message
 from ..fileio import apply_umask_modes, copy_file, make_temp_dir
 from ..methods import training_steps
-from ..protocol import Protocol, axis_labels, load_protocol
+from ..protocol.cells import axis_labels
+from ..protocol.loading import load_protocol
+from ..protocol.root import Protocol
 from .executors import Executor, make_executor
 from .integrity import DIGEST_FILE
 from .keys import digest
+from .ownership import FORMAT as RUN_DIR_FORMAT
 from .ownership import write_marker
-from .plan import RunPlan, unet_evaluations
+from .plan import MAX_CELLS, RunPlan, unet_evaluations
 from .stages import TIMING_FILE, Stages, edit_evaluations
 from .store import Store, write_atomic
 from .store_entries import register_run, sweep_run_dir_leftovers, write_store_entries
@@ -56,12 +59,18 @@ def cells_frame(
             **cell.axis_dict,
             "height": cell.height,
             "width": cell.width,
+            "source_size": _size_label(plan.image_sizes.get(cell.item)),
             "finetune_key": entry.finetune,
             "edit_key": entry.edit,
         }
         row["image"] = f"images/edits/{row['cell_id']}.png"
         rows.append(row | cost | values)
     return pd.DataFrame(rows)
+
+
+def _size_label(hw: tuple[int, int] | None) -> str | None:
+    """The source image's 'HxW' as loaded (oriented): what per-aspect tables group by."""
+    return f"{hw[0]}x{hw[1]}" if hw else None
 
 
 def cell_costs(plan: RunPlan, store: Store) -> list[dict]:
@@ -187,6 +196,7 @@ def run_protocol(
     threads: int = 0,
     log=print,
     warn=None,
+    max_cells: int | None = MAX_CELLS,
 ) -> Path:
     """Run (or resume) a protocol; returns its run directory. ``threads`` > 0 sets
     torch's CPU threads (1 is much faster on a machine shared with other jobs).
@@ -199,7 +209,9 @@ def run_protocol(
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            return run_protocol(path, executor=executor, progress=progress, log=log, warn=warn)
+            return run_protocol(
+                path, executor=executor, progress=progress, log=log, warn=warn, max_cells=max_cells
+            )
         finally:
             torch.set_num_threads(previous)
     from ..model_family import check_model
@@ -212,7 +224,8 @@ def run_protocol(
         check_output_dir(protocol.output_dir)
         check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: bad input first
         absent = check_weights(protocol, path)  # milliseconds; never the network
-        validated = validate(protocol)  # everything checkable, before the first training step
+        # everything checkable, before the first training step
+        validated = validate(protocol, max_cells=max_cells)
         plan = validated.plan
         for line in image_note_lines(plan) + [optional_weight_note(w, path) for w in absent]:
             log(line)
@@ -282,6 +295,8 @@ def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) 
         "device": device_description() | {"requested": protocol.model.device},
         "model_identity": plan.model_id,
         "input_image_notes": plan.image_notes,
+        "input_notes": plan.input_notes,
+        "run_dir_format": RUN_DIR_FORMAT,  # such a folder is finished only with its marker
         "cells": len(plan.cells),
         "stages": {name: asdict(s) for name, s in stages.stats.items()},
         "metric_backbones": stages.backbones,
@@ -296,15 +311,24 @@ def _run_stages(path, stages: Stages, warnings: list[str], started: float, log) 
     out = protocol.output_dir
     manifest["seconds_total"] = time.perf_counter() - started
     write_run_dir(plan, stages, scores, manifest, out)
+    from ..report.resolution import run_summary_lines
+
+    for line in run_summary_lines(out, axis_labels(protocol)):
+        log(line)
     log(f"run directory: {out}  ({time.perf_counter() - started:.1f} s)")
     return out
 
 
 def image_note_lines(plan: RunPlan) -> list[str]:
-    """One line per source image that loading converted (alpha, orientation, ...)."""
-    return [
+    """One line per source image that loading converted (alpha, orientation, ...), and
+    one per item whose inputs are read in a way worth knowing (frames, masks)."""
+    lines = [
         f"note: item {item!r} ({plan.items[item].image_path.name}): {'; '.join(notes)}"
         for item, notes in sorted(plan.image_notes.items())
+    ]
+    return lines + [
+        f"note: item {item!r}: {'; '.join(notes)}"
+        for item, notes in sorted(plan.input_notes.items())
     ]
 
 
@@ -314,11 +338,11 @@ def _log_stage(log, name: str, stages: Stages) -> None:
     log(f"{name:10s} {s.total} jobs: {s.cached} cached, {status} ({s.seconds:.1f} s)")
 
 
-def plan_summary(protocol: Protocol) -> dict:
+def plan_summary(protocol: Protocol, max_cells: int | None = MAX_CELLS) -> dict:
     """What ``run`` would do, without running: cells, fine-tunes, cache status, cost,
     and the validation pass's warnings. It raises what ``run`` would reject, except a
     metric backbone that cannot load here (``validate.WEIGHT_CHECKS``)."""
-    validated = validate(protocol, load_weights=False)  # offline: no backbone loads
+    validated = validate(protocol, load_weights=False, max_cells=max_cells)  # no backbone loads
     plan = validated.plan
     store = Store(protocol.store)
     ft_cached = sum(store.done("finetunes", k) for k in plan.finetunes)

@@ -20,6 +20,7 @@ from PIL import Image
 from ..images import image_size, open_image
 from ..metrics import backbones, registry
 from ..metrics.inputs import CellInputs
+from ..protocol.fields import hxw
 from .keys import digest, file_sha256, score_key
 from .plan import CellPlan
 
@@ -178,8 +179,7 @@ class ScoringStage:
         size = self.plan.protocol.scoring.size
         if size == "source":
             return image_size(self.plan.items[cell.cell.item].image_path)
-        h, w = size.split("x")
-        return int(h), int(w)
+        return hxw(size)
 
     def _load01(self, path: Path, size: tuple[int, int], mode: str = "RGB") -> torch.Tensor:
         resample = RESAMPLE[self.plan.protocol.scoring.resample] if mode == "RGB" else Image.NEAREST

@@ -8,9 +8,10 @@ keys as they always were, so stores of bit-identical results stay valid.
 
 from __future__ import annotations
 
-from ..images import check_min_side, inspect_image
+from ..images import check_min_side, frames_note, inspect_image, mask_notes
 from ..metrics.registry import MetricName, min_side
-from ..protocol import ResolvedItem
+from ..protocol.dataset import ResolvedItem
+from ..protocol.fields import hxw
 
 # Version of how a method's input is made from the source file. 2: every downscale
 # antialiased (sources, patch crops) and files normalised on load (EXIF orientation,
@@ -20,21 +21,27 @@ INPUT_PREPARATION = "2"
 
 def check_source_images(
     items: dict[str, ResolvedItem], metrics: list[MetricName], scoring_size: str
-) -> tuple[dict[str, tuple[int, int]], dict[str, list[str]]]:
-    """Decode every source image and mask once: their (oriented) sizes and conversion
-    notes; refuses unreadable, undecodably large, and (for the metrics) too small ones."""
+) -> tuple[dict[str, tuple[int, int]], dict[str, list[str]], dict[str, list[str]]]:
+    """Decode every source image and mask once: their (oriented) sizes, the conversion
+    notes (pixels changed on load: these enter keys) and the input notes (how an
+    input is read that leaves its pixels as they are: extra frames, a mask's size, grey
+    levels or full cover; these are shown and recorded, never keyed); refuses
+    unreadable, undecodably large, and (for the metrics) too small ones."""
     need = max((min_side(m), m.text) for m in metrics) if metrics else (1, "")
-    sizes, notes = {}, {}
+    sizes, notes, remarks = {}, {}, {}
     for item_id, item in items.items():
         info = inspect_image(item.image_path)
         sizes[item_id] = (info.height, info.width)
         notes[item_id] = list(info.notes)
-        for mask in {item.mask_path, *item.prompt_masks.values()} - {None}:
+        remarks[item_id] = frames_note(item.image_path)
+        for mask in sorted({item.mask_path, *item.prompt_masks.values()} - {None}):
             inspect_image(mask, "L")
-        scored = sizes[item_id] if scoring_size == "source" else _hxw(scoring_size)
+            remarks[item_id] += mask_notes(mask, sizes[item_id])
+        scored = sizes[item_id] if scoring_size == "source" else hxw(scoring_size)
         where = item.image_path if scoring_size == "source" else "scoring.size"
         check_min_side(where, scored, need[0], f"metric {need[1]!r}")
-    return sizes, {k: v for k, v in notes.items() if v}
+    nonempty = lambda d: {k: v for k, v in d.items() if v}  # noqa: E731
+    return sizes, nonempty(notes), nonempty(remarks)
 
 
 def input_preparation(
@@ -69,8 +76,3 @@ def _preparation(notes: list[str], shrinks: bool) -> dict:
     if shrinks:
         changes["downscale"] = "antialiased"
     return {"version": INPUT_PREPARATION, **changes} if changes else {}
-
-
-def _hxw(label: str) -> tuple[int, int]:
-    h, w = label.split("x")
-    return int(h), int(w)

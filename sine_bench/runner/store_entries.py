@@ -47,15 +47,19 @@ def register_run(store, out: Path) -> None:
         write_atomic(store.root / "runs" / f"{digest(str(path))}.json", record)
 
 
-def sweep_run_dir_leftovers(out: Path) -> int:
-    """Remove the temp and old folders a killed write of run directory ``out`` left
-    beside it (``.<name>.tmp-*``, ``.<name>.old-*``); call it holding the output's lock."""
-    removed = 0
+def run_dir_leftovers(out: Path) -> list[Path]:
+    """The temp and old folders a killed write of run directory ``out`` left beside it
+    (``.<name>.tmp-*``, ``.<name>.old-*``)."""
     pattern = glob.escape(str(out.parent / f".{out.name}."))
-    for leftover in glob.glob(pattern + "tmp-*") + glob.glob(pattern + "old-*"):
+    return sorted(Path(p) for p in glob.glob(pattern + "tmp-*") + glob.glob(pattern + "old-*"))
+
+
+def sweep_run_dir_leftovers(out: Path) -> int:
+    """Remove ``run_dir_leftovers(out)``; call it holding the output's lock."""
+    leftovers = run_dir_leftovers(out)
+    for leftover in leftovers:
         shutil.rmtree(leftover, ignore_errors=True)
-        removed += 1
-    return removed
+    return len(leftovers)
 
 
 @dataclass

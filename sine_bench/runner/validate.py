@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ACCESS, SPACE, EnvironmentFailure, fix_hint
-from ..protocol import Protocol, ProtocolError, load_protocol
-from .plan import MAX_SIDE, PlanError, RunPlan, build_plan
+from ..protocol.fields import ProtocolError, hxw
+from ..protocol.loading import load_protocol
+from ..protocol.root import Protocol
+from .plan import MAX_CELLS, MAX_SIDE, PlanError, RunPlan, build_plan
 
 Check = Callable[[RunPlan], Iterable[str]]  # raises on an error; yields warnings
 
@@ -55,7 +57,7 @@ def check_derived_values(plan: RunPlan) -> list[str]:
             )
     size = plan.protocol.scoring.size
     if size != "source":
-        h, w = (int(x) for x in size.split("x"))
+        h, w = hxw(size)
         if not 0 < h <= MAX_SIDE or not 0 < w <= MAX_SIDE:
             raise PlanError(
                 f"scoring.size: {size!r} must have sides in 1..{MAX_SIDE} "
@@ -202,7 +204,10 @@ def _free_bytes(folder: Path) -> int:
 
 
 def _inside(a: Path, b: Path) -> bool:
-    a, b = a.absolute().resolve(), b.absolute().resolve()
+    try:
+        a, b = a.absolute().resolve(), b.absolute().resolve()
+    except RuntimeError as err:  # pathlib's "Symlink loop from ..."
+        raise ProtocolError(f"output / store: a path cannot be followed ({err})") from None
     return a == b or b in a.parents
 
 
@@ -319,12 +324,14 @@ def validate(
     checks: Iterable[Check] | None = None,
     *,
     load_weights: bool = True,
+    max_cells: int | None = MAX_CELLS,
 ) -> Validated:
     """Load (if given a path), plan and check a protocol; raise the first error found.
-    ``checks`` replaces CHECKS (and WEIGHT_CHECKS, which run only with ``load_weights``)."""
+    ``checks`` replaces CHECKS (and WEIGHT_CHECKS, which run only with ``load_weights``);
+    a grid over ``max_cells`` cells (None: no bound) is refused before it is built."""
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
-    plan = build_plan(protocol)
+    plan = build_plan(protocol, max_cells=max_cells)
     result = Validated(plan)
     if checks is None:
         checks = [*CHECKS, *(WEIGHT_CHECKS if load_weights else [])]

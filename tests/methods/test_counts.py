@@ -6,7 +6,7 @@ import pytest
 from diffusers import UNet2DConditionModel
 
 from sine_bench.methods import get_method
-from sine_bench.protocol import load_protocol
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.executors import LocalExecutor
 from sine_bench.runner.plan import build_plan, unet_evaluations
 from sine_bench.runner.stages import Stages

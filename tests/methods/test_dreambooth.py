@@ -4,7 +4,7 @@ prompted with the target prompt in the fine-tune's rare-token vocabulary."""
 import json
 
 from sine_bench.methods.dreambooth import identifier, rare_token_prompt
-from sine_bench.protocol import load_protocol
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan
 from tests.conftest import write_protocol
 from tests.methods.conftest import run_small

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from sine_bench.protocol import load_protocol
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan
 from tests.conftest import write_protocol
 from tests.methods.conftest import run_toy, toy_dataset

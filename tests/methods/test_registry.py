@@ -6,7 +6,8 @@ from typer.testing import CliRunner
 
 from sine_bench.cli import app
 from sine_bench.methods import MethodError, check_knob, get_method, method_names
-from sine_bench.protocol import ProtocolError, load_protocol
+from sine_bench.protocol.fields import ProtocolError
+from sine_bench.protocol.loading import load_protocol
 from tests.conftest import write_protocol
 
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from sine_bench.methods import get_method, steps
-from sine_bench.protocol import load_protocol
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.executors import LocalExecutor
 from sine_bench.runner.plan import build_plan
 from sine_bench.runner.stages import Stages

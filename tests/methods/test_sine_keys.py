@@ -6,7 +6,7 @@ import hashlib
 
 import yaml
 
-from sine_bench.protocol import load_protocol
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.keys import edit_key, finetune_key
 from sine_bench.runner.plan import build_plan, finetune_settings, input_preparation
 from tests.conftest import ROOT

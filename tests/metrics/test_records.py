@@ -7,12 +7,7 @@ import math
 import pytest
 
 from sine_bench.metrics.backbones import BACKBONES
-from sine_bench.metrics.families import (
-    FAMILIES,
-    families_with,
-    family_record,
-    sign_of,
-)
+from sine_bench.metrics.families import FAMILIES, families_with, family_record, records, sign_of
 from sine_bench.metrics.names import family_of, split_label, strict_parts
 from sine_bench.metrics.registry import check_metric_name, column_label, min_side
 
@@ -20,9 +15,9 @@ ROLES = {"alignment", "fidelity", "joint", "overfitting", "oracle"}
 INPUTS = {"reference", "memorized", "anchors"}
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", FAMILIES.names())
 def test_every_family_has_a_complete_record(family):
-    record = FAMILIES[family]
+    record = FAMILIES.get(family)
     assert record.name == family
     assert record.role in ROLES
     assert record.direction in ("higher", "lower", None)
@@ -40,15 +35,15 @@ def test_every_family_has_a_complete_record(family):
 
 def test_records_hold_what_the_six_tables_held():
     """Spot checks of facts other code relies on (score keys, labels, validation)."""
-    assert FAMILIES["prompt_insensitivity"].pools_over == "prompt"
-    assert FAMILIES["seed_collapse"].pools_over == "seed"
-    assert [f for f, r in FAMILIES.items() if r.scope == "group"] == [
+    assert FAMILIES.get("prompt_insensitivity").pools_over == "prompt"
+    assert FAMILIES.get("seed_collapse").pools_over == "seed"
+    assert [r.name for r in records() if r.scope == "group"] == [
         "prompt_insensitivity",
         "seed_collapse",
     ]
-    assert FAMILIES["copy_rate"].backbones == ("lpips", "clip")
-    assert FAMILIES["edit_score"].backbones == ("clip", "lpips")
-    assert FAMILIES["edit_score"].needs == ("anchors",)
+    assert FAMILIES.get("copy_rate").backbones == ("lpips", "clip")
+    assert FAMILIES.get("edit_score").backbones == ("clip", "lpips")
+    assert FAMILIES.get("edit_score").needs == ("anchors",)
     assert families_with("joint") == ("edit_score",)
     sides = {n: min_side(check_metric_name(n)) for n in ("psnr", "ssim", "lpips[alex]")}
     assert sides == {"psnr": 1, "ssim": 11, "lpips[alex]": 32}
@@ -67,13 +62,14 @@ def test_directions_read_from_column_labels():
 
 
 def test_every_backbone_record_is_complete():
-    for kind, records in BACKBONES.items():
-        for name, record in records.items():
+    for kind, registry in BACKBONES.items():
+        for name in registry.names():
+            record = registry.get(name)
             assert (record.kind, record.name) == (kind, name)
             assert callable(record.factory)
             for weight in record.weights:
                 assert weight.kind in ("open_clip", "torchvision") and weight.source
-    identity = BACKBONES["clip"]["ViT-B-32/openai"].key_identity()
+    identity = BACKBONES["clip"].get("ViT-B-32/openai").key_identity()
     assert identity.startswith("open_clip:ViT-B-32/openai:quickgelu:")
 
 

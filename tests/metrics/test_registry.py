@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from sine_bench.metrics.backbones import MetricError, load_backbone, register_backbone
-from sine_bench.metrics.families import FAMILIES
+from sine_bench.metrics.backbones import load_backbone, register_backbone
+from sine_bench.metrics.families import records
 from sine_bench.metrics.inputs import CellInputs
+from sine_bench.metrics.names import MetricError
 from sine_bench.metrics.registry import check_metric_name, scorer
 from tests.fakes import register_fakes
 
@@ -59,7 +60,8 @@ def test_st_lpips_request_refuses_a_standard_backbone():
 
 
 def test_every_family_has_a_scorer():
-    for family, info in FAMILIES.items():
+    for info in records():
+        family = info.name
         backbone = f"[{'+'.join('test-fake' for _ in info.backbones)}]" if info.backbones else ""
         register_fakes()
         assert callable(scorer(check_metric_name(family + backbone)))

@@ -9,11 +9,11 @@ def test_identity_tracks_toy_clip_weights(tmp_path, monkeypatch):
     name = registry.check_metric_name("clip_t[toy]")
     before = registry.score_identity(name)
     assert before["backbones"]["clip"].startswith("toy-clip:")
-    toy = backbones.BACKBONES["clip"]["toy"]
+    toy = backbones.BACKBONES["clip"].get("toy")
     retrained = dataclasses.replace(toy, identity=lambda: "toy-clip:retrained")
-    monkeypatch.setitem(backbones.BACKBONES["clip"], "toy", retrained)
     backbones.forget("clip", "toy")
-    after = registry.score_identity(name)
+    with backbones.BACKBONES["clip"].registered("toy", retrained):
+        after = registry.score_identity(name)
     backbones.forget("clip", "toy")
     assert after == {"metrics_version": "1", "backbones": {"clip": "toy-clip:retrained"}}
     assert after != before

@@ -69,6 +69,9 @@ def write_run(folder, cells: pd.DataFrame, protocol: dict, images: dict | None =
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (8, 8), color).save(path)
+    from sine_bench.runner.ownership import write_marker
+
+    write_marker(folder)  # a finished run directory (runner/finished.py)
     return folder
 
 
@@ -100,3 +103,56 @@ def overfit_cells() -> tuple[pd.DataFrame, dict]:
                 }
             )
     return pd.DataFrame(rows), images
+
+
+def report_run(folder, n_items: int = 2):
+    """A run directory report.html can be rendered from, without running anything: the
+    manifest, a cells table over v x K (fine-tuned-only and pretrained-only references
+    included) with toy-oracle and real-model metric columns, every source and edit
+    image, one plot and one summary; images are 8 x 8 flat colours."""
+    import json
+
+    rows, images = [], {}
+    for item in range(n_items):
+        images[f"images/source/s{item}.png"] = (40 * item, 0, 0)
+        for v in (0.0, 0.7, 1.0):
+            for k in (0, 400):
+                image = f"images/edits/s{item}-v{v}-K{k}.png"
+                images[image] = (40 * item, int(200 * v), k // 2)
+                rows.append(
+                    {
+                        "item": f"s{item}",
+                        "prompt_index": 0,
+                        "prompt": "a large red circle on a blue background",
+                        "seed": 0,
+                        "v": v,
+                        "K": k,
+                        "edit_key": f"s{item}-{v}-{k}",
+                        "image": image,
+                        "oracle_faithful": float(v == 0.7 and k == 400),
+                        "oracle_edit_success": v,
+                        "oracle_structure": 1.0 - v / 2,
+                        "clip_t[toy]": 30 + 20 * v + item,
+                        "st_lpips[alex]": 0.1 + 0.4 * v,
+                    }
+                )
+    cells = pd.DataFrame(rows)
+    write_run(folder, cells, {"name": "synthetic"}, images)
+    cells.to_parquet(folder / "cells.parquet", index=False)
+    manifest = {
+        "protocol": "synthetic",
+        "axes": ["v", "K", "seed"],
+        "cells": len(cells),
+        "unet_evaluations": {"total": 0},
+        "stages": {"score": {"total": 5, "cached": 2, "computed": 3, "seconds": 0.5}},
+        "warnings": ["a prompt was cut <short>"],
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "plots").mkdir()
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(folder / "plots" / "tradeoff_over_v.png")
+    (folder / "summary").mkdir()
+    summary = cells.groupby("v", as_index=False)["clip_t[toy]"].mean()
+    summary["clip_t[toy]_lo"] = summary["clip_t[toy]"] - 1
+    summary["clip_t[toy]_hi"] = summary["clip_t[toy]"] + 1
+    summary.to_csv(folder / "summary" / "v.csv", index=False)
+    return folder

@@ -144,6 +144,9 @@ def _run_dir(tmp_path, cells: pd.DataFrame):
     protocol = {"name": "edit-size", "dataset": {"items": items}, "output": "runs/{name}"}
     (run / "protocol.yaml").write_text(yaml.safe_dump(protocol))
     cells.to_csv(run / "cells.csv", index=False)
+    from sine_bench.runner.ownership import write_marker
+
+    write_marker(run)  # a finished run directory
     return run
 
 
@@ -200,3 +203,15 @@ def test_class_contrast_weighs_each_edit_size_equally():
     klass = contrasts.loc[(0.0, "no class change vs class change, same size (1, 2)")]
     assert klass["difference"] == 0.0
     assert contrasts.loc[(0.5, "1 vs 2 attributes, no class change"), "difference"] == 1.0
+
+
+def test_a_methods_run_has_no_empty_setting_column():
+    """reproduce-report on a methods run added a `v=nan, K=nan` column of dashes: the
+    other methods' cells (no v) are not SINE settings."""
+    sine = _cells(lambda item, p, v: float(p == 0))
+    other = sine[sine["v"] == 0.0].assign(v=float("nan"), K=float("nan"), method="sdedit")
+    cells = pd.concat([sine.assign(method="sine"), other], ignore_index=True)
+    analysis = es.analyse_edit_size(cells, TEXTS)
+    assert analysis.note == "" and analysis.table["v"].notna().all()
+    header = es.pivot_markdown(analysis, "oracle_faithful").splitlines()[0]
+    assert header == "| edit size | v=0 | v=0.5 |"

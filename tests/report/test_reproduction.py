@@ -28,7 +28,7 @@ def test_overfit_table_from_run_dirs(tmp_path):
 
 
 def test_load_run_without_table_is_an_error(tmp_path):
-    with pytest.raises(rep.ReproductionError, match="no cells.parquet or cells.csv"):
+    with pytest.raises(rep.ReproductionError, match="not a run directory"):
         rep.load_run(tmp_path)
 
 
@@ -42,4 +42,4 @@ def test_cli_writes_report_json_and_plots(tmp_path):
     assert {t["metric"]: t["verdict"] for t in trends}["clip_t[toy]"] == "holds"
     assert list(out.glob("trend_K_*.png"))
     bad = CliRunner().invoke(app, ["reproduce-report", str(tmp_path / "nope")])
-    assert bad.exit_code == 2 and "not a run directory" in bad.output
+    assert bad.exit_code == 2 and "nope: no such folder" in bad.output

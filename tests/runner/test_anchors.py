@@ -9,7 +9,7 @@ from PIL import Image
 from sine_bench.metrics import edit_score as es
 from sine_bench.metrics.inputs import CellInputs
 from sine_bench.metrics.registry import check_metric_name
-from sine_bench.protocol import load_protocol
+from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan
 from sine_bench.runner.scoring import RESAMPLE
 from tests.conftest import write_protocol

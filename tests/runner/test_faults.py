@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from sine_bench.protocol import load_protocol
+from sine_bench.protocol.loading import load_protocol
 from tests.conftest import ROOT, write_protocol
 from tests.faults import (
     cli_command,

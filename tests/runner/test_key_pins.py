@@ -24,7 +24,7 @@ def planned_keys(path: Path) -> dict[str, str]:
     from types import SimpleNamespace
 
     from sine_bench.metrics import registry
-    from sine_bench.protocol import load_protocol
+    from sine_bench.protocol.loading import load_protocol
     from sine_bench.runner.keys import digest, score_key
     from sine_bench.runner.plan import build_plan
     from sine_bench.runner.scoring import ScoringStage

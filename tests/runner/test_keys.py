@@ -1,6 +1,6 @@
 """Keys: anything that can change an artifact's bytes changes its key."""
 
-from sine_bench.protocol import FinetuneSpec
+from sine_bench.protocol.sections import FinetuneSpec
 from sine_bench.runner.keys import digest, edit_key, finetune_key, model_identity
 from sine_bench.runner.plan import finetune_settings
 
@@ -72,7 +72,7 @@ def test_input_preparation_enters_only_the_keys_it_changes():
 def test_cached_fine_tunes_of_unchanged_inputs_keep_their_keys():
     """The first paper-toy fine-tune (a 64x64 PNG, sine-full on the toy model) has had this
     key since the first reproduction: a store made then is still valid."""
-    from sine_bench.protocol import load_protocol
+    from sine_bench.protocol.loading import load_protocol
     from sine_bench.runner.plan import build_plan
     from tests.conftest import ROOT
 
@@ -87,7 +87,7 @@ def _methods_plan(tmp_path, image_side: int, transparent: bool = False):
     import yaml
     from PIL import Image
 
-    from sine_bench.protocol import load_protocol
+    from sine_bench.protocol.loading import load_protocol
     from sine_bench.runner.plan import build_plan
     from sine_bench.toy.scenes import random_scene, render
     from tests.conftest import write_protocol

@@ -218,7 +218,7 @@ def test_toy_smoke_on_ray_matches_local_with_a_worker_killed(retries, toy_smoke_
     assert manifest["unet_evaluations"] == local["unet_evaluations"]
     assert manifest["metric_backbones"] == local["metric_backbones"]
 
-    from sine_bench.protocol import load_protocol
+    from sine_bench.protocol.loading import load_protocol
 
     summary = plan_summary(load_protocol(protocol))  # a local run would find it all done
     assert summary["finetunes_cached"] == summary["finetunes"]

@@ -218,7 +218,7 @@ def test_a_prompt_longer_than_the_text_encoder_reads_is_a_recorded_warning(tmp_p
 
 
 def test_the_pass_is_a_list_of_checks_each_raising_one_error(tmp_path):
-    from sine_bench.protocol import ProtocolError
+    from sine_bench.protocol.fields import ProtocolError
     from sine_bench.runner.validate import CHECKS, WEIGHT_CHECKS, validate
 
     names = [check.__name__ for check in CHECKS]
@@ -240,7 +240,7 @@ def test_the_pass_is_a_list_of_checks_each_raising_one_error(tmp_path):
 def test_every_shipped_toy_protocol_passes_the_input_checks(path, monkeypatch):
     """Shipped protocols on the built-in models: no errors and no warnings (prompts fit
     the text encoder, images are big enough for their metrics)."""
-    from sine_bench.protocol import load_protocol
+    from sine_bench.protocol.loading import load_protocol
     from sine_bench.runner import validate as checks
 
     protocol = load_protocol(path)

@@ -16,7 +16,7 @@ REAL_METRICS = ["psnr", "clip_t[ViT-B-32/openai]", "lpips[alex]"]
 def test_the_check_itself_takes_milliseconds(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from sine_bench.protocol import load_protocol
+    from sine_bench.protocol.loading import load_protocol
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

@@ -1,6 +1,7 @@
 """The oracle must be right on renders (>= 0.98 colour and count) before it is trusted."""
 
 import numpy as np
+import pytest
 
 from sine_bench.toy.oracle import agreement, parse_caption, read_image
 from sine_bench.toy.scenes import random_scene, render
@@ -32,6 +33,16 @@ def test_oracle_on_non_square_and_noisy_renders():
     noisy = _accuracy(range(700_000, 700_060), noise=8.0)
     for acc in (wide, noisy):
         assert acc["count"] >= 0.95 and acc["color"] >= 0.95 and acc["background"] >= 0.98
+
+
+@pytest.mark.parametrize("size", [(64, 96), (96, 64), (64, 128), (128, 64), (128, 128)])
+def test_oracle_reads_renders_at_every_size_a_source_comes_in(size):
+    """datasets/paper-resolution's sizes (H x W): scenes laid out for the canvas, plain and
+    striped, 1-3 objects; the oracle must read them as on the native square."""
+    h, w = size
+    acc = _accuracy(range(800_000 + h * w, 800_000 + h * w + 60), aspect=w / h, size=size)
+    assert acc["background"] >= 0.98 and acc["count"] >= 0.98 and acc["color"] >= 0.98
+    assert acc["shape"] >= 0.95 and acc["size"] >= 0.95 and acc["texture"] >= 0.95
 
 
 def test_oracle_detects_a_wrong_caption():

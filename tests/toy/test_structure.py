@@ -10,7 +10,7 @@ from sine_bench.toy.oracle import parse_caption, read_image
 from sine_bench.toy.scenes import COLORS, SIZES, Scene, _fits, random_scene, render, scene_with
 from sine_bench.toy.structure import TOLERANCE, match_structure, wanted_attributes
 
-SIZES_HW = [(64, 64), (64, 96), (96, 64)]
+SIZES_HW = [(64, 64), (64, 96), (96, 64), (64, 128), (128, 64), (128, 128)]
 
 
 def _scene(seed: int, h: int, w: int, n: int) -> Scene:

@@ -54,3 +54,22 @@ def test_unet_schedule_runs_each_warm_restart_as_its_own_cosine_cycle():
     assert lrs[30] == pytest.approx(0.5) and lrs[40] == pytest.approx(0.4)  # restart peaks
     assert lrs[39] < lrs[31] and 0.02 < lrs[59] < lrs[41]  # each cycle decays
     assert lrs[61] == pytest.approx(0.02)  # past the last cycle: its floor
+
+
+def test_a_toy_checkpoint_is_loaded_without_unpickling_code(tmp_path):
+    """The resume path used torch.load(weights_only=False): a checkpoint file could run
+    arbitrary code. Only tensors, numbers and strings load now."""
+    import pickle
+
+    import torch
+
+    from sine_bench.toy.train import _load_checkpoint
+
+    path = tmp_path / "vae.pt"
+    torch.save({"step": 3, "evil": _Payload()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        _load_checkpoint(path, {}, torch.Generator())
+
+
+class _Payload:
+    """Any object a pickle may rebuild (a real attack would run code in __reduce__)."""

@@ -11,12 +11,14 @@ import dataclasses
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .registry import Registry
+from pydantic import TypeAdapter, ValidationError
 
-if TYPE_CHECKING:
-    from .protocol import DatasetItem, Protocol
+from ..registry import Registry, suggest
+from .fields import ProtocolError, short
+from .root import Protocol
+from .sections import DatasetItem
+from .strict_yaml import read_yaml_file
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,6 @@ class ManifestFormat:
         return (folder / self.marker).is_file()
 
     def read(self, folder: Path) -> tuple[list[DatasetItem], str]:
-        from pydantic import TypeAdapter, ValidationError
-
-        from .protocol import DatasetItem, ProtocolError
-        from .protocol_files import _short
-        from .registry import suggest
-        from .yaml_files import read_yaml_file
-
         manifest = folder / self.marker
         raw = read_yaml_file(manifest, ProtocolError) or {}
         if not isinstance(raw, dict):
@@ -73,7 +68,7 @@ class ManifestFormat:
             items = TypeAdapter(list[DatasetItem]).validate_python(raw.get("items") or [])
         except ValidationError as err:
             first = err.errors()[0]
-            where = ".".join(str(p) if str(p).isprintable() else _short(p) for p in first["loc"])
+            where = ".".join(str(p) if str(p).isprintable() else short(p) for p in first["loc"])
             if first["type"] == "extra_forbidden":
                 hint = suggest(first["loc"][-1], list(DatasetItem.model_fields))
                 raise ProtocolError(f"{manifest}: unknown field 'items.{where}' ({hint})") from None
@@ -84,14 +79,12 @@ class ManifestFormat:
 
 # formats in the order they are tried on a dataset folder; a new format is one entry
 DATASET_FORMATS: Registry[DatasetFormat] = Registry(
-    "dataset format", ValueError, {"manifest": ManifestFormat()}
+    "dataset format", ProtocolError, {"manifest": ManifestFormat()}
 )
 
 
 def read_folder(spec_path: str, folder: Path) -> tuple[list[DatasetItem], str]:
     """The items of the first format that recognises ``folder``."""
-    from .protocol import ProtocolError
-
     formats = [DATASET_FORMATS.get(name) for name in DATASET_FORMATS.names()]
     for fmt in formats:
         if fmt.recognises(folder):
@@ -100,11 +93,20 @@ def read_folder(spec_path: str, folder: Path) -> tuple[list[DatasetItem], str]:
     raise ProtocolError(f"dataset {spec_path!r}: no {markers} in {folder}")
 
 
+def resolved_path(path: Path, what: str) -> Path:
+    """``path`` made absolute with its links followed; a symlink loop (pathlib's
+    RuntimeError) or an unreadable link is a ProtocolError naming ``what`` and the path."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as err:
+        raise ProtocolError(
+            f"{what}: {path} cannot be followed ({err}; a symlink loop? point it at a real file)"
+        ) from None
+
+
 def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[ResolvedItem]:
     """Items with absolute paths, read by the dataset's format. Checks files exist (not
     contents)."""
-    from .protocol import ProtocolError
-
     spec = protocol.dataset
     if spec.items is not None:
         items, base, source = spec.items, root, "protocol dataset.items"
@@ -122,11 +124,12 @@ def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[Resolved
             raise ProtocolError(f"{source}: item id {item_id!r} is used twice (ids must be unique)")
     resolved = []
     for item in items:
-        image = (base / item.image).resolve()
+        where = f"{source}: item {item.id!r}"
+        image = resolved_path(base / item.image, f"{where}: image")
         if not image.is_file():
-            raise ProtocolError(f"{source}: item {item.id!r}: image file not found: {image}")
-        mask = (base / item.mask).resolve() if item.mask else None
-        prompt_masks = {p: (base / m).resolve() for p, m in item.masks.items()}
+            raise ProtocolError(f"{where}: image file not found: {image}")
+        mask = resolved_path(base / item.mask, f"{where}: mask") if item.mask else None
+        prompt_masks = {p: resolved_path(base / m, f"{where}: mask") for p, m in item.masks.items()}
         for path in [mask, *prompt_masks.values()]:
             if path is not None and not path.is_file():
                 raise ProtocolError(f"{source}: item {item.id!r}: mask file not found: {path}")

@@ -11,15 +11,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
-from .protocol_fields import Seed, _Strict, check_resolution_label
-from .protocol_files import _short
-from .registry import suggest
+from ..registry import suggest
+from .fields import Seed, StrictModel, check_resolution_label, no_repeats
+from .sections import EditSpec, FinetuneSpec
 
 # grid lists with their own name, and the edit field each sweeps
 OWN_AXES = {"v": "v", "K": "K", "resolution": "resolution", "seeds": "seed"}
 
 
-class GridSpec(_Strict):
+class GridSpec(StrictModel):
     """Lists to sweep; ``edit`` / ``finetune`` sweep any other field of those sections.
 
     No silent cases: every list needs a value and may not repeat one, and an axis is
@@ -63,7 +63,7 @@ class GridSpec(_Strict):
             raise ValueError(
                 f"needs at least one value (give some, or leave it out to use {default})"
             )
-        _no_repeats(values)
+        no_repeats(values)
         return values
 
     @field_validator("v")
@@ -90,24 +90,12 @@ class GridSpec(_Strict):
     @field_validator("edit")
     @classmethod
     def _edit_fields(cls, values):
-        from .protocol import EditSpec  # the sections import this module
-
         return _check_overrides(values, EditSpec, "grid.edit")
 
     @field_validator("finetune")
     @classmethod
     def _finetune_fields(cls, values):
-        from .protocol import FinetuneSpec
-
         return _check_overrides(values, FinetuneSpec, "grid.finetune")
-
-
-def _no_repeats(values: list) -> None:
-    seen: list = []
-    for value in values:
-        if value in seen:
-            raise ValueError(f"lists the value {_short(value)} twice (remove the repeat)")
-        seen.append(value)
 
 
 def _check_overrides(values: dict, spec: type[BaseModel], where: str) -> dict:
@@ -128,7 +116,7 @@ def _check_overrides(values: dict, spec: type[BaseModel], where: str) -> dict:
                 message = err.errors()[0]["msg"].removeprefix("Value error, ")
                 raise ValueError(f"{where}.{name}: {option!r}: {message}") from None
         try:
-            _no_repeats(parsed)
+            no_repeats(parsed)
         except ValueError as err:
             raise ValueError(f"{where}.{name}: {err}") from None
         checked[name] = parsed

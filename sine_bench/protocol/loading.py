@@ -12,27 +12,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .registry import suggest
-from .yaml_files import read_yaml_file
-
-if typing.TYPE_CHECKING:
-    from .protocol import Protocol
-
-
-class ProtocolError(ValueError):
-    """A protocol or dataset manifest is invalid; the message is one line naming the field."""
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """repr of a user value for a one-line message, cut to ``limit`` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+from ..registry import suggest
+from .fields import ProtocolError, short
+from .root import Protocol
+from .strict_yaml import read_yaml_file
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
     """The pydantic model class at a location in the Protocol (None past a leaf)."""
-    from .protocol import Protocol
-
     current: Any = Protocol
     keyed = False  # the previous field is a mapping: this part is one of its keys
     for part in loc:
@@ -71,11 +58,9 @@ def _format_error(err: ValidationError, source: str) -> str:
     # location; a person wants the field path only
     loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
     loc = tuple(p for p in loc if p not in ("function-after", "function-before"))
-    where = ".".join(str(p) if str(p).isprintable() else _short(p) for p in loc)
+    where = ".".join(str(p) if str(p).isprintable() else short(p) for p in loc)
 
     if first["type"] == "extra_forbidden":
-        from .protocol import Protocol
-
         parent = _model_at(loc[:-1])
         options = list(parent.model_fields) if parent else []
         options += ["include"] if parent is Protocol else []
@@ -111,7 +96,12 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
     """The protocol as a dict with every ``include:`` merged in (includes first)."""
-    path = Path(path).resolve()
+    try:
+        path = Path(path).resolve()
+    except RuntimeError as err:  # pathlib's "Symlink loop from ..."
+        raise ProtocolError(
+            f"{path}: cannot be followed ({err}; point it at a real file)"
+        ) from None
     if path in _seen:
         raise ProtocolError(f"{path}: include cycle")
     data = _read_yaml(path)
@@ -119,7 +109,7 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
     includes = [includes] if isinstance(includes, str) else includes
     if not isinstance(includes, list) or not all(isinstance(i, str) and i for i in includes):
         raise ProtocolError(
-            f"{path}: include: must be a file name or a list of file names, got {_short(includes)}"
+            f"{path}: include: must be a file name or a list of file names, got {short(includes)}"
         )
     merged: dict = {}
     for inc in includes:
@@ -128,8 +118,6 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
 
 
 def parse_protocol(data: dict, source: str = "protocol") -> Protocol:
-    from .protocol import Protocol
-
     try:
         return Protocol.model_validate(data)
     except ValidationError as err:

@@ -1,42 +1,30 @@
-"""Protocol files: what to fine-tune, how to edit, which grid to sweep, what to score.
-
-A protocol is YAML validated by strict pydantic models (unknown fields are errors
-that suggest the closest valid name), may ``include:`` another protocol for shared
-defaults, and expands into cells: one (item, prompt, fine-tune, edit settings) each.
+"""A protocol's sections as pure data: the model, dataset, fine-tune, edit, scoring,
+regression and per-method settings, each a strict pydantic model that checks its own
+fields. The grid and the root (``grid.py``, ``root.py``) are built on these.
 Nothing here imports torch, so ``sine-bench schema`` and validation stay cheap.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .grid_spec import GridSpec
-from .protocol_fields import (
-    _HXW,
-    _SAFE_ID,
+from .fields import (
+    SAFE_ID,
     PathText,
     Seed,
+    StrictModel,
     Text,
-    _nonblank,
-    _path_text,
-    _Strict,
     check_resolution_label,
-)
-from .protocol_files import (
-    ProtocolError,
-    _short,
-    deep_merge,
-    load_protocol,
-    load_raw,
-    parse_protocol,
+    nonblank,
+    parse_hxw,
+    short,
 )
 
 
-class ModelSpec(_Strict):
+class ModelSpec(StrictModel):
     """The base model: 'toy', 'tiny-random', a local diffusers dir or a hub id."""
 
     name: PathText = "toy"
@@ -50,12 +38,12 @@ class ModelSpec(_Strict):
     def _device(cls, value: str) -> str:
         if not re.match(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$", value):
             raise ValueError(
-                f"must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N', got {_short(value)}"
+                f"must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N', got {short(value)}"
             )
         return value
 
 
-class DatasetItem(_Strict):
+class DatasetItem(StrictModel):
     """One source image and the prompts it is edited with."""
 
     id: str
@@ -71,7 +59,7 @@ class DatasetItem(_Strict):
     @classmethod
     def _safe_id(cls, value: str) -> str:
         # ids name files in the run directory (images/source/<id>.png)
-        if not _SAFE_ID.match(value):
+        if not SAFE_ID.match(value):
             raise ValueError(
                 f"item id {value!r} must be 1-128 letters, digits, '.', '_', '+' or '-', "
                 "starting with a letter or digit"
@@ -81,20 +69,20 @@ class DatasetItem(_Strict):
     @field_validator("class_word")
     @classmethod
     def _class_word(cls, value: str) -> str:
-        return _nonblank(value, "class_word")
+        return nonblank(value, "class_word")
 
     @field_validator("prompts")
     @classmethod
     def _prompts(cls, values: list[str]) -> list[str]:
         for index, prompt in enumerate(values):
-            _nonblank(prompt, f"prompt {index}")
+            nonblank(prompt, f"prompt {index}")
         return values
 
     @field_validator("expected")
     @classmethod
     def _expected(cls, values: dict[str, str]) -> dict[str, str]:
         for prompt, caption in values.items():
-            _nonblank(caption, f"expected caption of {prompt!r}")
+            nonblank(caption, f"expected caption of {prompt!r}")
         return values
 
     @model_validator(mode="after")
@@ -107,7 +95,7 @@ class DatasetItem(_Strict):
         return self
 
 
-class DatasetSpec(_Strict):
+class DatasetSpec(StrictModel):
     """A folder with manifest.yaml (``path``: a name under datasets/ or a dir), or items."""
 
     path: PathText | None = None
@@ -120,7 +108,7 @@ class DatasetSpec(_Strict):
         return self
 
 
-class FinetuneSpec(_Strict):
+class FinetuneSpec(StrictModel):
     """Stage 1 settings (defaults: the paper's, SD scale)."""
 
     # sine-lora: a LoRA adapter instead of a UNet copy; sine-lora-patch: the same trained
@@ -154,13 +142,13 @@ class FinetuneSpec(_Strict):
             value.format(class_word="x")
         except (KeyError, IndexError, ValueError, AttributeError) as err:
             raise ValueError(
-                f"prompt_template {_short(value)} may only use the placeholder {{class_word}} "
+                f"prompt_template {short(value)} may only use the placeholder {{class_word}} "
                 f"({err!r}; write other braces as '{{{{' and '}}}}')"
             ) from None
         return value
 
 
-class EditSpec(_Strict):
+class EditSpec(StrictModel):
     """Stage 2 settings; v, K, resolution and seed are usually swept by the grid."""
 
     scheduler: Literal["ddim"] = "ddim"
@@ -181,7 +169,7 @@ class EditSpec(_Strict):
         return check_resolution_label(value)
 
 
-class ScoringSpec(_Strict):
+class ScoringSpec(StrictModel):
     """How edits are compared with their source (paper: 512x512 bicubic)."""
 
     size: str = "source"  # 'source' (the source's own size) or 'HxW'
@@ -190,145 +178,33 @@ class ScoringSpec(_Strict):
     @field_validator("size")
     @classmethod
     def _size(cls, value: str) -> str:
-        match = _HXW.match(value)
-        if value != "source" and not (match and int(match.group(1)) and int(match.group(2))):
+        if value != "source" and parse_hxw(value) is None:
             raise ValueError(
-                f"scoring size must be 'source' or 'HxW' (positive sides), got {_short(value)}"
+                f"scoring size must be 'source' or 'HxW' (positive sides), got {short(value)}"
             )
         return value
 
 
-class Tolerance(_Strict):
+class Tolerance(StrictModel):
     """A metric drifts when |run - baseline| > abs + rel * |baseline|."""
 
     abs: float = Field(0.0, ge=0)
     rel: float = Field(0.0, ge=0)
 
 
-class RegressionSpec(_Strict):
+class RegressionSpec(StrictModel):
     baseline: PathText | None = None
     default: Tolerance = Tolerance(abs=1e-3, rel=1e-2)
     tolerances: dict[str, Tolerance] = {}
 
 
-class MethodSpec(_Strict):
+class MethodSpec(StrictModel):
     """One editing method of ``methods``: fixed knob values, overrides of the edit (and,
     on SINE's fine-tune, finetune) section for it alone, and lists to sweep (its knobs,
-    edit fields, ``finetune.<field>``). Checked against the method (``method_grid``),
+    edit fields, ``finetune.<field>``). Checked against the method (``method_checks``),
     which stores every value as the field parses it."""
 
     knobs: dict[str, Any] = {}
     edit: dict[str, Any] = {}
     finetune: dict[str, Any] = {}
     grid: dict[str, list[Any]] = {}
-
-
-class Protocol(_Strict):
-    """A whole protocol file (after ``include:`` merging)."""
-
-    name: Text
-    model: ModelSpec = ModelSpec()
-    dataset: DatasetSpec
-    finetune: FinetuneSpec = FinetuneSpec()
-    edit: EditSpec = EditSpec()
-    grid: GridSpec = GridSpec()
-    # None: SINE alone, exactly as before methods existed (same keys, same tables)
-    methods: dict[str, MethodSpec] | None = None
-    metrics: list[str] = []
-    scoring: ScoringSpec = ScoringSpec()
-    output: PathText = "runs/{name}"
-    store: PathText = "runs/.store"
-    regression: RegressionSpec = RegressionSpec()
-
-    @field_validator("output")
-    @classmethod
-    def _output_template(cls, value: str) -> str:
-        try:
-            value.format(name="x")
-        except (KeyError, IndexError, ValueError, AttributeError) as err:
-            raise ValueError(
-                f"output {_short(value)} may only use the placeholder {{name}} ({err!r})"
-            ) from None
-        return value
-
-    @model_validator(mode="after")
-    def _output_path(self) -> Protocol:
-        try:
-            _path_text(self.output.format(name=self.name))
-        except ValueError as err:
-            raise ValueError(f"output (with name {_short(self.name)} filled in): {err}") from None
-        return self
-
-    @field_validator("dataset", mode="before")
-    @classmethod
-    def _dataset_shorthand(cls, value):
-        return {"path": value} if isinstance(value, str) else value
-
-    @field_validator("methods", mode="before")
-    @classmethod
-    def _methods_shorthand(cls, value):
-        """``[sine, sdedit]`` or ``{sdedit: }`` mean those methods at their defaults."""
-        if isinstance(value, list):
-            repeated = sorted({str(n) for n in value if value.count(n) > 1})
-            if repeated:
-                raise ValueError(f"lists the method {repeated[0]!r} twice (remove the repeat)")
-            value = {name: {} for name in value}
-        if isinstance(value, dict):
-            value = {name: spec if spec is not None else {} for name, spec in value.items()}
-        return value
-
-    @field_validator("methods")
-    @classmethod
-    def _known_methods(cls, value):
-        from .method_grid import check_methods  # light: no torch
-
-        return value if value is None else check_methods(value)
-
-    @model_validator(mode="after")
-    def _sweeps_fit_methods(self) -> Protocol:
-        if self.methods is not None:
-            from .method_grid import check_protocol_methods
-
-            check_protocol_methods(self)
-        return self
-
-    @field_validator("metrics")
-    @classmethod
-    def _known_metrics(cls, values: list[str]) -> list[str]:
-        from .metrics.registry import check_metric_name  # light: no torch
-
-        for name in values:
-            check_metric_name(name)
-        if len(set(values)) != len(values):
-            raise ValueError("metrics lists a name twice")
-        return values
-
-    @property
-    def output_dir(self) -> Path:
-        return Path(self.output.format(name=self.name))
-
-
-def json_schema() -> dict:
-    return Protocol.model_json_schema()
-
-
-# re-exported: defined in their own modules, imported from here by most callers
-from .cells import Cell, axis_labels, expand_cells, grid_axes, resolve_size  # noqa: E402
-from .dataset import ResolvedItem, resolve_dataset  # noqa: E402
-
-__all__ = [
-    "Cell",
-    "MethodSpec",
-    "Protocol",
-    "ProtocolError",
-    "ResolvedItem",
-    "axis_labels",
-    "expand_cells",
-    "deep_merge",
-    "grid_axes",
-    "load_protocol",
-    "load_raw",
-    "parse_protocol",
-    "resolve_dataset",
-    "resolve_size",
-]
