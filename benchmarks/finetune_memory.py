@@ -99,11 +99,14 @@ def _meta_models():
 def state_bytes(numels: list[int], optimizer: str) -> int:
     """AdamW's two moments for tensors of these sizes: float32 (8 B a value), or
     bitsandbytes 8-bit (1 B each moment + a float32 absmax per 256-value block + the
-    two 256-entry float32 quantisation maps; 32-bit below 4096 values); plus the step."""
+    two 256-entry float32 quantisation maps; 32-bit below 4096 values); torch's AdamW
+    also keeps its step as a float32 tensor (bitsandbytes as a Python int)."""
     total = 0
     for n in numels:
-        if optimizer == "adamw" or n < BNB_MIN_8BIT_SIZE:
+        if optimizer == "adamw":
             total += 8 * n + 4
+        elif n < BNB_MIN_8BIT_SIZE:
+            total += 8 * n
         else:
             blocks = -(-n // BNB_BLOCK)
             total += 2 * n + 2 * 4 * blocks + 2 * 256 * 4
