@@ -84,7 +84,7 @@ def finetune_step(model, variant: str, steps: int, device: str) -> float:
 
 
 def child(args) -> None:
-    from sine_bench.models import load_model
+    from sine_bench.models.loading import load_model
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)

@@ -49,7 +49,7 @@ def protocol(tmp: Path, steps: int, device: str) -> Path:
 
 def call_costs(device: str, repeats: int) -> tuple[float, float]:
     """Seconds per pretrained (batch 2) and fine-tuned (batch 1) toy UNet call."""
-    from sine_bench.models import load_model
+    from sine_bench.models.loading import load_model
 
     model = load_model("toy", device=device)
     ft = stand_in_finetune(model)

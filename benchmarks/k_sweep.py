@@ -15,7 +15,7 @@ import json
 import time
 
 from benchmarks.common import parser, report, setup, stand_in_finetune, sync
-from sine_bench.models import load_model
+from sine_bench.models.loading import load_model
 from sine_bench.sine import EvaluationCounter
 from sine_bench.sine.grid_sampler import EditRequest, sample_grid, sample_one
 

@@ -138,7 +138,7 @@ def child_build(args) -> dict:
 def child_load(args) -> dict:
     """Loading the directory alone (the first part of the fine-tune stage)."""
     start = time.perf_counter()
-    from sine_bench.models import load_model
+    from sine_bench.models.loading import load_model
 
     load_model(args.model_dir, device=args.device, dtype=args.dtype)
     return {"seconds": time.perf_counter() - start}  # (memory-mapped: resident once used)

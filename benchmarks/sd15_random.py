@@ -69,7 +69,7 @@ def sd15_text_encoder():
 
 def build_sd15_random_dir(folder: str | Path, native: int = 512, seed: int = 0) -> dict:
     """Write a diffusers StableDiffusionPipeline directory; returns parameter counts."""
-    from sine_bench.models import save_model
+    from sine_bench.models.loading import save_model
     from sine_bench.sine import DiffusionModel, sd_ddim_scheduler
     from sine_bench.tokenizer import offline_clip_tokenizer
 

@@ -5,10 +5,10 @@ Usage: python scripts/edit-score-wide.py runs/edit-score-wide [--out results/edi
 
 The analysis the protocol fixed before its run: AUROC of edit_score for oracle_faithful,
 each edit counted once, with intervals over source images, on all cells, per seed range,
-per kind of scene and within each method; the share of faithful edits scoring below
-1.1; the per-setting Spearman with the faithful rate; each method's best setting by the
-score against the oracle's. Beside it the same numbers on paper-baselines' committed
-cells at the same methods and settings (imagic left out, as in the protocol).
+per kind of scene, per kind of edit (descriptive) and within each method; the share of
+faithful edits scoring below 1.1; the per-setting Spearman with the faithful rate; each
+method's best setting by the score against the oracle's. Beside it the same numbers on
+paper-baselines' committed cells at exactly the run's method settings and seeds.
 Writes wide.md, subgroups.csv, settings.csv and best.csv.
 """
 
@@ -28,9 +28,11 @@ from sine_bench.report.score_subgroups import (
     setting_rank_table,
     subgroup_table,
 )
+from sine_bench.report.score_validity import setting_columns
 
 COMPARED = ("clip_t[toy]", "st_lpips[alex]")
 ITEM = re.compile(r"s(\d+)-(.+)")
+EDITS = ("background", "object colour", "shape")  # prompt 0, 1, 2 of every item
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -38,6 +40,17 @@ def _read(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise SystemExit(f"error: {path}: no cells table")
     return pd.read_csv(path)
+
+
+def _same_settings(paper: pd.DataFrame, wide: pd.DataFrame) -> pd.DataFrame:
+    """paper-baselines' cells at exactly the wide run's method settings and seeds."""
+    axes = [a for a in setting_columns(wide) if a in paper]
+
+    def label(cells: pd.DataFrame) -> pd.Series:
+        return cells[axes].apply(lambda col: col.map(str)).agg(" | ".join, axis=1)
+
+    keep = label(paper).isin(set(label(wide))) & paper["seed"].isin(set(wide["seed"]))
+    return paper[keep.to_numpy()]
 
 
 def _groups(cells: pd.DataFrame, prefix: str) -> dict[str, pd.Series]:
@@ -50,6 +63,8 @@ def _groups(cells: pd.DataFrame, prefix: str) -> dict[str, pd.Series]:
             groups[f"{prefix}: seeds {r} M+"] = ranges == r
         for kind in ("plain", "same-shape", "three", "striped"):
             groups[f"{prefix}: {kind}"] = parsed[1] == kind
+    for index, edit in enumerate(EDITS):  # paper-toy's edits, in its order
+        groups[f"{prefix}: {edit} edits"] = cells["prompt_index"] == index
     for method in sorted(cells["method"].dropna().unique()):
         groups[f"{prefix}: {method}"] = cells["method"] == method
     return groups
@@ -119,7 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     wide = _read(args.run)
     paper = _read(args.paper_toy)
-    paper = paper[paper["method"].isin(wide["method"].unique())]  # imagic left out
+    paper = _same_settings(paper, wide)
     score = score_column(wide)
     subgroups = pd.concat(
         [
@@ -151,7 +166,8 @@ def main() -> None:
         "# edit_score on a wider toy world (protocols/edit-score-wide.yaml, run once)",
         "",
         f"Run: `{args.run}`, {len(wide)} cells, {len(once)} edits once each "
-        f"({once['item'].nunique()} scenes); comparison: `{args.paper_toy}` without imagic. "
+        f"({once['item'].nunique()} scenes); comparison: `{args.paper_toy}` "
+        f"at the same method settings and seeds ({len(once_per_edit(paper))} edits). "
         "AUROC for oracle_faithful = 1, 95% intervals resampling source images.",
         "",
         "## Per cell",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .errors import one_line
+from .errors import InputError, one_line
 from .metrics.families import family_record
 from .metrics.names import family_of
 from .protocol.sections import RegressionSpec, Tolerance
@@ -26,7 +26,7 @@ from .runner.finished import run_dir_problem, where
 from .runner.store import write_atomic
 
 
-class CompareError(ValueError):
+class CompareError(InputError):
     """A run directory or baseline that cannot be read."""
 
 

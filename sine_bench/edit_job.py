@@ -16,14 +16,18 @@ import torch
 
 from . import METHOD_VERSION, __version__
 from .environment import device_description, git_commit, library_versions
+from .errors import InputError
 from .images import frames_note, load_image_with_notes, save_png_atomic, write_text_atomic
-from .models import load_model
+from .models.loading import load_model
 from .sine import FinetuneSettings, PatchSettings, finetune, save_finetune, sine_edit
 from .sine.patches import default_patch_grid
 
 
 @dataclass
-class EditJob:
+class OneImageEdit:
+    """The `edit` command's job: one image fine-tuned once, then edited with each prompt
+    (not a protocol's ``methods.EditJob``, which is one keyed edit of a run)."""
+
     image: Path
     prompts: list[str]
     class_word: str
@@ -48,14 +52,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "prompt"
 
 
-def run_edit_job(job: EditJob) -> dict:
+def run_edit_job(job: OneImageEdit) -> dict:
     """Run the job; returns the record also written to ``out/edit.json``."""
     if not job.prompts:
-        raise ValueError("at least one --prompt is required")
+        raise InputError("--prompt: at least one is required")
     if not 0.0 <= job.v <= 1.0:
-        raise ValueError(f"v must be in [0, 1], got {job.v}")
+        raise InputError(f"--v: v must be in [0, 1], got {job.v}")
     if not 0 <= job.k <= 1000:
-        raise ValueError(f"K must be in [0, 1000], got {job.k}")
+        raise InputError(f"--k: K must be in [0, 1000], got {job.k}")
     source, input_notes = load_image_with_notes(job.image)
     input_notes = input_notes + frames_note(job.image)  # recorded, not a conversion
     model = load_model(job.model, device=job.device)

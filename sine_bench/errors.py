@@ -4,7 +4,9 @@ Exit 2: bad input (a protocol, dataset, option or file the user must change).
 Exit 1: the environment failed (disk full, a read-only or unwritable location, a
 worker or cluster gone); the store keeps every finished entry, so a rerun after the
 fix recomputes nothing that had finished. 130 / 143: interrupted by SIGINT / SIGTERM.
-Every one of them prints one line on stderr.
+Every one of them prints one line on stderr. Exit 2 and 1 are decided by two bases,
+``InputError`` and ``EnvironmentFailure``: every error class of the package derives
+from exactly one of them (``Interrupted`` has its own codes).
 
 Libraries report a failing write in different ways: ``OSError`` (Python, PIL,
 pyarrow), ``SafetensorError('... (os error 28)')`` (safetensors' Rust writer), or a
@@ -30,8 +32,20 @@ _RUST_OS_ERROR = re.compile(r"os error (\d+)")
 _TEXT_ERRNO = {os.strerror(code): code for code in SPACE | ACCESS}
 
 
+class InputError(ValueError):
+    """Bad input (exit 2): a protocol, dataset, option or file the user must change.
+
+    Every such error of sine-bench subclasses this, so the CLI maps one base, not a
+    list of classes (tests/test_errors.py walks them). The message is one line naming
+    the field or file and how to fix it."""
+
+
 class EnvironmentFailure(RuntimeError):
     """The machine, not the input, failed (exit 1). The message is one line."""
+
+    def details(self) -> list[str]:
+        """Lines printed before the error line (e.g. one per failed job)."""
+        return []
 
 
 class Interrupted(BaseException):
@@ -114,7 +128,11 @@ def _chain(err: BaseException) -> list[BaseException]:
     return chain
 
 
-def one_line(err: BaseException) -> str:
-    """The first line of an error's message (its type name when it has none)."""
+def one_line(err: BaseException, *, typed: bool = False) -> str:
+    """The first line of an error's message (its type name when it has none);
+    ``typed``: prefixed with its type name (how a failed job of a worker is reported)."""
     text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+    line = text.splitlines()[0] if text else ""
+    if typed and line:
+        return f"{type(err).__name__}: {line}"
+    return line or type(err).__name__

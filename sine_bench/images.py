@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from .errors import InputError
 from .fileio import make_temp_file, write_atomic
 
 # Pillow's decompression-bomb limit (about 89 megapixels): larger files are refused
@@ -31,7 +32,7 @@ _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 _WITH_ALPHA = {"RGBA", "RGBa", "LA", "La", "PA"}
 
 
-class ImageInputError(ValueError):
+class ImageInputError(InputError):
     """An input image is missing, unreadable, or unusable (too large, too small)."""
 
 

@@ -12,8 +12,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import InputError
 
-class UnsupportedModelError(ValueError):
+
+class UnsupportedModelError(InputError):
     """The checkpoint is of a family (pipeline class) sine-bench cannot run."""
 
 

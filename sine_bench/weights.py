@@ -1,4 +1,4 @@
-"""The pretrained weights a protocol needs: whether they are cached, and fetching them.
+"""Pretrained weights: whether they are in the local caches, and fetching them.
 
 ``plan`` and ``run`` never touch the network. They look for every weight in the local
 caches (the Hugging Face hub cache, torch's hub cache) with plain file checks, which
@@ -11,7 +11,9 @@ all, to be run where there is a network (a login node):
 Weights: the Stable Diffusion checkpoint of a hub model id; OpenAI CLIP ViT-B/32 for
 ``clip_*[ViT-B-32/openai]``; torchvision's ImageNet AlexNet / VGG16 for standard LPIPS.
 LPIPS is optional: without it ``lpips[alex]`` is scored by the shipped shift-tolerant
-network and labelled ``st_lpips[alex]``, so plan only notes it.
+network and labelled ``st_lpips[alex]``, so plan only notes it. Which files a metric
+backbone reads is its record's (``metrics.backbones``); what a protocol needs is
+``runner.weights_check``. This module imports neither.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def tiny_model():
-    from sine_bench.tiny_random import build_tiny_random
+    from sine_bench.models.tiny_random import build_tiny_random
 
     return build_tiny_random(seed=0)
 
@@ -89,7 +89,7 @@ def toy_smoke_here(tmp_path: Path) -> Path:
     protocol = tmp_path / "toy-smoke-here.yaml"
     here = {
         "include": str(ROOT / "protocols" / "toy-smoke.yaml"),
-        "dataset": str(ROOT / "datasets" / "toy-demo"),
+        "dataset": str(ROOT / "datasets" / "toy-main"),
         "output": str(tmp_path / "run"),
         "store": str(tmp_path / "store"),
     }

@@ -4,8 +4,8 @@ import warnings
 import pytest
 import torch
 
-from sine_bench import hf_compat
-from sine_bench.models import load_model
+from sine_bench.models.loading import load_model
+from sine_bench.sine import hf_compat
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sine_bench.cli import app
-from sine_bench.model_family import UnsupportedModelError, check_family
-from sine_bench.models import check_model, load_model, model_family, save_model
+from sine_bench.model_family import UnsupportedModelError, check_family, check_model, model_family
+from sine_bench.models.loading import load_model, save_model
 from tests.conftest import write_protocol
 
 runner = CliRunner()

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sine_bench.models import UnknownModelError, load_model, save_model
+from sine_bench.models.loading import UnknownModelError, load_model, save_model
 from sine_bench.sine import FinetunedModel, sine_edit
 
 
@@ -43,7 +43,7 @@ def _geometry_in_subprocess(cache, *names) -> list[str]:
 
     code = (
         "import sys\n"
-        "from sine_bench.models import model_geometry\n"
+        "from sine_bench.models.loading import model_geometry\n"
         "from sine_bench.weights import MissingWeightsError\n"
         "for name in sys.argv[1:]:\n"
         "    try: print(model_geometry(name))\n"
@@ -63,7 +63,7 @@ def test_hub_geometry_offline_without_cache_and_from_cache(tmp_path):
     sample size), and an unknown uncached id is a missing weight (no network lookup)."""
     import json
 
-    from sine_bench.models import KNOWN_HUB_GEOMETRY
+    from sine_bench.models.loading import KNOWN_HUB_GEOMETRY
 
     assert KNOWN_HUB_GEOMETRY["stabilityai/stable-diffusion-2-1"] == (768, 8)
     cached = tmp_path / "cache"
@@ -85,7 +85,7 @@ def test_bfloat16_on_a_gpu_without_it_is_refused_at_plan_time(monkeypatch):
     """A precision the device cannot compute (so cannot train) in stops in one line."""
     import torch
 
-    from sine_bench.models import UnsupportedPrecisionError, check_precision
+    from sine_bench.models.loading import UnsupportedPrecisionError, check_precision
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)

@@ -4,6 +4,9 @@ committed baseline."""
 from sine_bench import compare as gate
 from tests.conftest import ROOT
 
+# the widest 95% interval (over source images) the headline faithful rate may have
+WIDEST_HEADLINE_INTERVAL = 0.65
+
 
 def test_toy_smoke_passes_its_committed_baseline(toy_smoke_local):
     out = toy_smoke_local
@@ -57,3 +60,25 @@ def test_toy_smoke_reports_the_edit_score(toy_smoke_local):
     best = frontier[frontier["best"]].iloc[0]
     assert best[score] > max(copied[score], pretrained[score])
     assert score in (toy_smoke_local / "report.html").read_text()
+
+
+def test_toy_smoke_headline_interval_is_informative(toy_smoke_local):
+    """issue 24: the best setting's faithful rate rests on five source images (three not
+    square), so its interval says something; the run's last lines name the best setting
+    and both references, and summary/resolution.md gives each source size its frontier."""
+    import json
+
+    import pandas as pd
+
+    from sine_bench.report.resolution import run_summary_lines
+
+    frontier = pd.read_csv(toy_smoke_local / "frontier.csv").fillna({"role": ""})
+    best = frontier[frontier["best"]].iloc[0]
+    assert best["images"] == 5
+    assert best["oracle_faithful_hi"] - best["oracle_faithful_lo"] <= WIDEST_HEADLINE_INTERVAL
+    axes = json.loads((toy_smoke_local / "manifest.json").read_text())["axes"]
+    lines = run_summary_lines(toy_smoke_local, axes)
+    text = "\n".join(lines)
+    assert "best setting" in text and "fine-tuned only" in text and "pretrained only" in text
+    assert sum("W:H" in line for line in lines) == 4  # 64x64, 64x96, 96x64, 64x128
+    assert "## 64x128 (W:H 2:1)" in (toy_smoke_local / "summary" / "resolution.md").read_text()

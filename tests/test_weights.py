@@ -91,7 +91,7 @@ def _fake_hub_snapshot(cache, repo: str, files: dict) -> str:
 def test_a_cached_hub_pipeline_runs_from_the_cache_alone(tmp_path, tiny_model, monkeypatch):
     from huggingface_hub import constants
 
-    from sine_bench.models import save_model
+    from sine_bench.models.loading import save_model
     from sine_bench.runner.run import run_protocol
 
     save_model(tiny_model, tmp_path / "saved")

@@ -13,6 +13,7 @@ from .base import (
     PlannedCell,
     Training,
 )
+from .references import finetuned_reference, pretrained_reference
 from .registry import (
     count_evaluations,
     get_method,
@@ -32,6 +33,8 @@ __all__ = [
     "PlannedCell",
     "Training",
     "check_knob",
+    "finetuned_reference",
+    "pretrained_reference",
     "count_evaluations",
     "get_method",
     "method_names",

@@ -130,7 +130,7 @@ class PlannedCell:
 
 
 class Runtime(Protocol):
-    """What the runner lends a method computing edits (``Stages`` implements it)."""
+    """What the runner lends a method computing edits (``runner.context.LoadedModels``)."""
 
     @property
     def model(self) -> DiffusionModel: ...
@@ -141,8 +141,9 @@ class Runtime(Protocol):
 
 
 def sampling_settings(cell: Cell, *, batched: bool) -> dict:
-    """The edit section's settings every method's key carries (SINE's historical order:
-    guidance, steps, eta, scheduler, [batch_size,] height, width, seed). ``batched``:
+    """The edit section's settings every method's key carries (guidance, steps, eta,
+    scheduler, [batch_size,] height, width, seed; keys pinned by
+    tests/runner/test_key_pins.py). ``batched``:
     the sampler batches grid rows, so batch_size can change the last bits."""
     e = cell.edit
     common: dict[str, Any] = dict(guidance=e.guidance, steps=e.steps, eta=e.eta)
@@ -160,6 +161,7 @@ class Method:
     trains: ClassVar[str]  # what it trains and under which key, in words
     knobs: ClassVar[tuple[Knob, ...]] = ()
     uses_sine_finetune: ClassVar[bool] = False  # the protocol's finetune section applies
+    edits_read_source: ClassVar[bool] = True  # its edit jobs carry the source's item and path
     version: ClassVar[str] = "1"  # part of its keys: bump when its pixels change
 
     def plan_cell(self, ctx: CellContext) -> PlannedCell:
@@ -170,6 +172,14 @@ class Method:
         inversion, ...); the default: everything that loads the same artifact at one size."""
         s = job.settings
         return (job.finetune or "", job.item or "", s["height"], s["width"], s["steps"])
+
+    def edit_units(self, jobs: Sequence[EditJob]) -> list[tuple[tuple[EditJob, ...], int]]:
+        """Its edit jobs grouped into units, each with its batch size, in a deterministic
+        order; the default: one unit per ``unit_group``, batch size 1."""
+        groups: dict[tuple, list[EditJob]] = {}
+        for job in jobs:
+            groups.setdefault(self.unit_group(job), []).append(job)
+        return [(tuple(groups[g]), 1) for g in sorted(groups, key=str)]
 
     def count(self, jobs: Sequence[EditJob]) -> dict[str, int]:
         """UNet evaluations of ``jobs`` computed as one unit (``shared``) and each alone
@@ -182,9 +192,28 @@ class Method:
         """Final latents (1, C, h, w) of every job, in order; UNet rows go in ``counter``."""
         raise NotImplementedError
 
-    # methods that train an artifact of their own (``trainer`` = the method's name)
+    # methods that train (``trainer`` = the method's name; SINE's fine-tune is "sine")
     def training_steps(self, settings: dict) -> int:
+        """Forward + backward steps of one training job with ``settings``."""
         return int(settings["steps"])
+
+    def training_label(self, settings: dict) -> str:
+        """How ``plan`` names one of its training jobs."""
+        return self.name
+
+    def training_preparation(
+        self,
+        training: Training,
+        source_hw: tuple[int, int],
+        native: int,
+        factor: int,
+        notes: list[str],
+    ) -> dict:
+        """What preparing the training input does beyond the identity (part of its key);
+        the default: a resize of the source to ``training.input_size``."""
+        from .preparation import resize_preparation
+
+        return resize_preparation(source_hw, training.input_size or source_hw, notes)
 
     def train(
         self, model: DiffusionModel, image: torch.Tensor, job: FinetuneJob, folder: Path
@@ -210,5 +239,6 @@ class Method:
         return tuple(k for k in self.knobs if not k.edit_field)
 
     def column(self, knob: str) -> str:
-        """The table column of a knob: SINE's v and K as they always were."""
+        """The table column of a knob: an edit field's bare name (SINE's v and K, the
+        columns of every run table), else ``<method>.<knob>``."""
         return knob if self.knob(knob).edit_field else f"{self.name}.{knob}"

@@ -107,7 +107,7 @@ class Imagic(Method):
         from diffusers import UNet2DConditionModel
         from safetensors.torch import load_file
 
-        from ..hf_compat import dtype_kwargs
+        from ..sine.hf_compat import dtype_kwargs
 
         unet = UNet2DConditionModel.from_pretrained(
             folder / "unet", use_safetensors=True, **dtype_kwargs("diffusers", torch.float32)

@@ -2,10 +2,10 @@
 encoding, the whole image, or a LoRA adapter), then sample with model-based guidance
 (v on the pretrained model while t > K).
 
-Its keys are the harness's original ones (a protocol without ``methods`` is SINE and
-keeps every stored fine-tune and edit): the fine-tune key covers image, model, training
-prompt and FinetuneSettings; the edit key the fine-tune key, prompt, v, K and the
-sampling settings. Edits of one fine-tune are computed by ``sine.grid_sampler``
+A protocol without ``methods`` is SINE. The fine-tune key covers image, model, training
+prompt, FinetuneSettings and the input preparation; the edit key the fine-tune key,
+prompt, v, K and the sampling settings (pinned: tests/methods/test_sine_keys.py,
+tests/runner/test_key_pins.py). Edits of one fine-tune are computed by ``sine.grid_sampler``
 (K sweeps share their trajectory prefixes, ``batch_size`` rows per UNet call).
 """
 
@@ -14,10 +14,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .base import CellContext, Edit, EditJob, Knob, Method, PlannedCell, Training, sampling_settings
+from .base import (
+    CellContext,
+    Edit,
+    EditJob,
+    FinetuneJob,
+    Knob,
+    Method,
+    PlannedCell,
+    Training,
+    sampling_settings,
+)
+from .preparation import input_preparation
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
+    import torch
+
     from ..protocol.sections import FinetuneSpec
+    from ..sine import DiffusionModel
 
 
 def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
@@ -82,6 +98,7 @@ class Sine(Method):
         Knob("K", int, 400, 0, 1000, "guide with the fine-tuned model while t > K", True),
     )
     uses_sine_finetune = True
+    edits_read_source = False
 
     def plan_cell(self, ctx: CellContext) -> PlannedCell:
         training = sine_training(ctx)
@@ -94,6 +111,21 @@ class Sine(Method):
         s = job.settings
         shape = (job.finetune or "", s["height"], s["width"], s["steps"], s["eta"])
         return shape + (s["scheduler"], s.get("batch_size", 1))
+
+    def edit_units(self, jobs: Sequence[EditJob]) -> list[tuple[tuple[EditJob, ...], int]]:
+        """The grid sampler's units: same fine-tune and sampler settings, whole trunks
+        (edits differing only in K share their prefix), ``batch_size`` trunks per unit."""
+        groups: dict[tuple, dict[tuple, list[EditJob]]] = {}
+        for job in jobs:
+            trunk = edit_request(job).trunk
+            groups.setdefault(self.unit_group(job), {}).setdefault(trunk, []).append(job)
+        units = []
+        for shape in sorted(groups, key=str):
+            trunks = list(groups[shape].values())
+            batch = shape[-1]
+            for i in range(0, len(trunks), batch):
+                units.append((tuple(j for trunk in trunks[i : i + batch] for j in trunk), batch))
+        return units
 
     def count(self, jobs: Sequence[EditJob]) -> dict[str, int]:
         """3 evaluations per guided DDIM step (t > K, v < 1), 2 otherwise; ``shared``
@@ -125,3 +157,29 @@ class Sine(Method):
             batch_size=s.get("batch_size", 1),
             counter=counter,
         )
+
+    # its training: the fine-tune of sine/ (stored by save_finetune, PE settings included)
+    def train(
+        self, model: DiffusionModel, image: torch.Tensor, job: FinetuneJob, folder: Path
+    ) -> None:
+        from ..sine import FinetuneSettings, finetune, save_finetune
+
+        settings = FinetuneSettings.from_dict(job.settings)
+        save_finetune(finetune(model, image, job.prompt, settings, progress=False), folder)
+
+    def load_trained(self, folder: Path, model: DiffusionModel):
+        from ..sine import load_finetune
+
+        return load_finetune(folder, model).model
+
+    def training_label(self, settings: dict) -> str:
+        """sine-full, sine-patch, sine-lora or sine-lora-patch (the finetune.method)."""
+        kind = "sine-lora" if settings.get("lora") else "sine"
+        if settings.get("patches"):
+            return f"{kind}-patch"
+        return kind if settings.get("lora") else "sine-full"
+
+    def training_preparation(self, training, source_hw, native, factor, notes) -> dict:
+        """SINE's rule (``preparation.input_preparation``): the source to the training size
+        or the patch canvas, crops to the training size."""
+        return input_preparation(source_hw, native, factor, training.settings, notes)

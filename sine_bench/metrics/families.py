@@ -66,6 +66,39 @@ def _family(name: str, module: str, *args, **kwargs) -> MetricFamily:
 
 
 _CLIP, _LPIPS, _PIXEL = ("clip",), ("lpips",), ()
+# metric -> (range, direction of closeness to the source, min side)
+_PIE_PIXEL = {
+    "psnr": (0, 100, "higher", 1),
+    "mse": (0, 1, "lower", 1),
+    "ssim": (-1, 1, "higher", SSIM_SIDE),
+}
+
+
+def pie_region_records() -> list[MetricFamily]:
+    """PIE-Bench's region metrics, ``{metric}_{region}_{profile}`` (metrics/pie_pixel.py).
+
+    Background ones are fidelity (closer to the source is better); edit-region ones are
+    diagnostics with no better direction (an edit is meant to change that region).
+    """
+    out = []
+    for metric, (lower, upper, direction, side) in _PIE_PIXEL.items():
+        for region in ("bg", "edit"):
+            for profile in ("pie", "corrected"):
+                out.append(
+                    MetricFamily(
+                        f"{metric}_{region}_{profile}",
+                        "sine_bench.metrics.pie_pixel:region_pixel",
+                        lower,
+                        upper,
+                        direction if region == "bg" else None,
+                        "fidelity",
+                        _PIXEL,
+                        side,
+                    )
+                )
+    return out
+
+
 _RECORDS = (
     _family("clip_t", "clip", -100, 100, "higher", "alignment", _CLIP),
     _family("clip_t_src", "clip", -100, 100, "higher", "alignment", _CLIP),
@@ -129,6 +162,7 @@ _RECORDS = (
     _family("oracle_offset", "oracle", 0, 1, "lower", "oracle"),
     _family("oracle_structure", "oracle", 0, 1, "higher", "oracle"),
     _family("oracle_faithful", "oracle", 0, 1, "higher", "oracle"),
+    *pie_region_records(),
 )
 FAMILIES: Registry[MetricFamily] = Registry(
     "metric family", MetricError, {record.name: record for record in _RECORDS}

@@ -26,10 +26,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
+
 NETS = ("alex", "vgg")  # torchvision ImageNet backbones (sine_bench.weights fetches them)
 
 
-class LpipsUnavailableError(RuntimeError):
+class LpipsUnavailableError(InputError):
     """No pretrained LPIPS network can be loaded offline."""
 
 

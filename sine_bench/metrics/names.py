@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 
+from ..errors import InputError
 
-class MetricError(ValueError):
+
+class MetricError(InputError):
     """An unknown metric name, or a metric whose backbone cannot be loaded."""
 
 

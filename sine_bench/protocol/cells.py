@@ -177,10 +177,10 @@ def method_axes(protocol: Protocol, name: str) -> tuple[EditSpec, FinetuneSpec, 
     knobs = {k.name: k.default for k in method.own_knobs()}
     knobs |= {k: v for k, v in spec.knobs.items() if k in knobs}
     axes: dict[str, Axis] = {}
-    if name == "sine":
-        for field in SINE_EDIT_FIELDS:
-            values = getattr(grid, field) or grid.edit.get(field) or [getattr(edit, field)]
-            axes[field] = Axis(field, "edit", field, tuple(values))
+    # knobs that are edit fields (SINE's v and K) are swept by the protocol's own grid
+    for field in (k.name for k in method.knobs if k.edit_field):
+        values = getattr(grid, field, None) or grid.edit.get(field) or [getattr(edit, field)]
+        axes[field] = Axis(field, "edit", field, tuple(values))
     axes["resolution"] = Axis(
         "resolution", "edit", "resolution", tuple(grid.resolution or [edit.resolution])
     )

@@ -12,12 +12,14 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ..errors import InputError
 
-class ProtocolError(ValueError):
+
+class ProtocolError(InputError):
     """A protocol or dataset manifest is invalid; the message is one line naming the field."""
 
 
-class MethodError(ValueError):
+class MethodError(InputError):
     """An unknown method or knob, or a setting a method cannot run with."""
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import InputError
 from ..metrics.names import family_of
 
 
-class ReproductionError(ValueError):
+class ReproductionError(InputError):
     """A run directory without a cells table, or tables the analysis cannot use."""
 
 

@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 from .stats import CLUSTER, cluster_bootstrap
 
 METRICS = ("oracle_faithful", "oracle_edit_success", "oracle_structure", "oracle_offset")
 PIVOTED = ("oracle_faithful", "oracle_edit_success", "oracle_structure")  # markdown pivots
 
 
-class EditSizeUnavailable(ValueError):
+class EditSizeUnavailable(InputError):
     """The cells cannot be graded by edit size (the message says why)."""
 
 

@@ -40,6 +40,10 @@ def aspect_label(size: str) -> str:
     return f"{size} (W:H {ratio.numerator}:{ratio.denominator})"
 
 
+def _images(n: int) -> str:
+    return f"{n} source image" + ("" if n == 1 else "s")
+
+
 def has_sizes(cells: pd.DataFrame) -> bool:
     """True when the run's sources come in more than one size."""
     return SOURCE_SIZE in cells and cells[SOURCE_SIZE].nunique(dropna=True) > 1
@@ -139,7 +143,7 @@ def to_markdown(tables: dict[str, pd.DataFrame]) -> str:
         shown = [c for c in (*columns.shown, EXTRA) if c in table]
         axes = table.attrs["axes"]
         images = int(table["images"].max()) if len(table) else 0
-        lines += ["", f"## {aspect_label(size)}: {images} source images", ""]
+        lines += ["", f"## {aspect_label(size)}: {_images(images)}", ""]
         lines.append("| | setting | role | n | " + " | ".join(shown) + " |")
         lines.append("|---|---|---|---|" + "---|" * len(shown))
         for _, row in shown_rows(table).iterrows():
@@ -195,7 +199,7 @@ def run_summary_lines(run_dir: Path, axes: list[str]) -> list[str]:
     lines = terminal_lines(table)
     if not lines:
         return []
-    lines = [f"frontier ({int(table['images'].max())} source images):", *lines]
+    lines = [f"frontier ({_images(int(table['images'].max()))}):", *lines]
     per_size = run_dir / "summary" / "resolution_frontier.csv"
     if per_size.is_file():
         sizes = _read(per_size, axes)
@@ -237,6 +241,6 @@ def html_section(run_dir: Path, axes: list[str]) -> str:
             cells += [_fmt(row, c) for c in shown]
             rows.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         images = int(part["images"].max())
-        parts.append(f"<h3>{html.escape(aspect_label(str(size)))}: {images} source images</h3>")
+        parts.append(f"<h3>{html.escape(aspect_label(str(size)))}: {_images(images)}</h3>")
         parts.append(f"<div class=wide><table class=frontier>{''.join(rows)}</table></div>")
     return "\n".join(parts)

@@ -1,10 +1,11 @@
 """Executors run a stage's jobs. The local one runs them in order in this process.
 
-The seam for a distributed executor: ``map`` receives picklable jobs and a function
-(a bound method of ``Stages``). The Ray executor (``ray_executor.py``, imported only
-when asked for, so the CLI never imports ray) ships the jobs to workers that each
-build their own ``Stages`` (so each loads the model once) and relies on the store's
-per-key locks, which make concurrent workers safe on a shared filesystem.
+The seam for a distributed executor: ``map`` receives picklable jobs and a function,
+for a stage a ``stages.StageCall`` (the stage's name and the run's context). The Ray
+executor (``ray_executor.py``, imported only when asked for, so the CLI never imports
+ray) ships the stage's name and the run (``WorkerRun``: plan, store root) to workers
+that each build their own context once (so each loads the model once) and relies on
+the store's per-key locks, which make concurrent workers safe on a shared filesystem.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Protocol, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import EnvironmentFailure
+from ..errors import EnvironmentFailure, InputError
 from ..registry import Registry
 
 J = TypeVar("J")
@@ -49,15 +50,15 @@ class LocalExecutor:
         return results
 
 
-class ExecutorError(RuntimeError):
+class ExecutorError(InputError):
     """An executor cannot be used as asked (unknown, or ray not installed): exit 2."""
 
 
-class ClusterError(ExecutorError, EnvironmentFailure):
+class ClusterError(EnvironmentFailure):
     """The cluster failed: cannot be joined, has no room, lost every worker: exit 1."""
 
 
-class JobsFailed(RuntimeError):
+class JobsFailed(EnvironmentFailure):
     """Some jobs of a stage failed while the others finished (and are in the store).
 
     Raised after the whole stage ran, so a rerun only has the failed jobs left to do.

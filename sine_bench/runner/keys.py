@@ -59,7 +59,7 @@ def model_identity(
 
 def _weights_identity(name: str, revision: str, seed: int) -> dict[str, str]:
     if name == "tiny-random":
-        from ..tiny_random import build_tiny_random
+        from ..models.tiny_random import build_tiny_random
 
         model = build_tiny_random(seed)
         configs = {
@@ -88,9 +88,9 @@ def _weights_identity(name: str, revision: str, seed: int) -> dict[str, str]:
             "weights": weights.hexdigest()[:20],
         }
     if name == "toy":
-        from ..models import _toy_dir
+        from ..model_family import TOY_DIR
 
-        return {"kind": "toy", "weights": _dir_identity(_toy_dir())}
+        return {"kind": "toy", "weights": _dir_identity(TOY_DIR)}
     if Path(name).is_dir():
         return {"kind": "local", "weights": _dir_identity(Path(name))}
     return {"kind": "hub", "id": name, "revision": _hub_identity(name, revision)}
@@ -100,7 +100,7 @@ def finetune_key(
     image_sha: str, model_id: dict, prompt: str, settings: dict, preparation: dict | None = None
 ) -> str:
     """``preparation``: how the training input is made from the file where that is not the
-    identity (``plan.input_preparation``); absent otherwise, so such keys never moved."""
+    identity (``methods.preparation``); absent otherwise, so such keys stay as they are."""
     identity = {
         "stage": "finetune",
         "method_version": METHOD_VERSION,

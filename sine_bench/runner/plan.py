@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InputError
 from ..methods import (
     CellContext,
     Edit,
@@ -19,39 +20,23 @@ from ..methods import (
     FinetuneJob,
     MethodError,
     Training,
+    count_evaluations,
+    finetuned_reference,
     get_method,
+    pretrained_reference,
 )
-from ..methods.pretrained import reference_edit
-from ..methods.registry import count_evaluations
-from ..methods.sine import edit_request, finetune_settings, memorized_edit, sine_training
+from ..methods.preparation import resize_preparation
 from ..metrics.registry import MetricName, check_metric_name
 from ..protocol.cells import MAX_CELLS, Cell, check_grid_size, expand_cells
-from ..protocol.dataset import ResolvedItem, resolve_dataset
+from ..protocol.dataset import ResolvedItem, read_dataset
 from ..protocol.root import Protocol
 from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
-from .sources import (
-    INPUT_PREPARATION,
-    check_source_images,
-    input_preparation,
-    resize_preparation,
-)
-
-__all__ = [  # re-exported
-    "INPUT_PREPARATION",
-    "MAX_CELLS",
-    "check_grid_size",
-    "EditJob",
-    "FinetuneJob",
-    "check_source_images",
-    "edit_request",
-    "finetune_settings",
-    "input_preparation",
-]
+from .sources import check_source_images
 
 MAX_SIDE = 4096  # largest output side, pixels
 
 
-class PlanError(ValueError):
+class PlanError(InputError):
     """The protocol is valid but cannot run (e.g. a resolution the model cannot make)."""
 
 
@@ -66,7 +51,7 @@ class EditUnit:
     finetune: str | None
     jobs: tuple[EditJob, ...]
     batch_size: int
-    sampler: str = "sine"  # the method whose code computes the unit
+    sampler: str = "sine"  # the method whose code computes the unit (its ``run_unit``)
 
 
 @dataclass
@@ -97,6 +82,8 @@ class RunPlan:
     image_notes: dict[str, list[str]] = field(default_factory=dict)  # item -> conversions
     # item -> how its inputs are read with unchanged pixels (frames, masks): never keyed
     input_notes: dict[str, list[str]] = field(default_factory=dict)
+    # what was read: source file, items, content hash, preparation (the run manifest's)
+    dataset: dict = field(default_factory=dict)
 
 
 def _check_size(label: str, h: int, w: int, factor: int) -> None:
@@ -122,14 +109,15 @@ def _check_size(label: str, h: int, w: int, factor: int) -> None:
 def build_plan(
     protocol: Protocol, root: Path = Path("."), max_cells: int | None = MAX_CELLS
 ) -> RunPlan:
-    """Resolve items, keys and jobs. Reads images; loads no weights (except tiny-random's
-    config, which builds in milliseconds). A grid over ``max_cells`` is refused first."""
-    from ..models import check_model, check_precision, model_geometry
+    """Resolve items, keys and jobs of a protocol whose model family ``preflight`` has
+    checked. Reads images; loads no weights (except tiny-random's config, which builds
+    in milliseconds). A grid over ``max_cells`` is refused first."""
+    from ..models.loading import check_precision, model_geometry
 
-    check_model(protocol.model.name, protocol.model.revision)  # e.g. SDXL: refused here
     check_precision(protocol.model.dtype, protocol.model.device)
     native, factor = model_geometry(protocol.model.name, protocol.model.revision)
-    items = {i.spec.id: i for i in resolve_dataset(protocol, root)}
+    dataset = read_dataset(protocol, root)
+    items = {i.spec.id: i for i in dataset.items}
     check_grid_size(protocol, items.values(), max_cells)
     metrics = [check_metric_name(m) for m in protocol.metrics]
     sizes, notes, remarks = check_source_images(items, metrics, protocol.scoring.size)
@@ -138,6 +126,7 @@ def build_plan(
     model_id = model_identity(spec.name, spec.revision, spec.seed, spec.dtype)
     plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics, sizes)
     plan.image_notes, plan.input_notes = notes, remarks
+    plan.dataset = dataset.record()
     needs = {n for m in metrics for n in m.info.needs}
 
     references: list[dict[str, str]] = []
@@ -171,12 +160,10 @@ def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> tuple[CellPlan, di
     entry = CellPlan(cell, training_key, keyed(planned.edit))
     own: dict[str, str] = {}
     if needs & {"reference", "anchors"}:
-        own["pretrained"] = keyed(reference_edit(cell))
+        own["pretrained"] = keyed(pretrained_reference(ctx))
     if "anchors" in needs:  # the copy end: SINE's fine-tuned-only sample, for every method
-        sine = sine_training(ctx)
-        own["finetuned"] = _edit_job(
-            plan, cell, memorized_edit(ctx, sine), _add_training(plan, cell, sine)
-        )
+        training, memorized = finetuned_reference(ctx)
+        own["finetuned"] = _edit_job(plan, cell, memorized, _add_training(plan, cell, training))
     if "reference" in needs:
         entry.reference = own["pretrained"]
     if "memorized" in needs and planned.memorized is not None:  # the method's own
@@ -223,12 +210,11 @@ def attach_anchors(plan: RunPlan, references: list[dict[str, str]]) -> None:
 
 
 def _training_preparation(plan: RunPlan, item: str, training: Training) -> dict:
-    """What preparing the training input does beyond the identity (``sources``): SINE's
-    rule for its fine-tune, a resize to ``training.input_size`` for a method's own."""
+    """What preparing the training input does beyond the identity, by the rule of the
+    method that trains (``Method.training_preparation``)."""
     size, notes = plan.image_sizes[item], plan.image_notes.get(item, [])
-    if training.trainer == "sine":
-        return input_preparation(size, plan.native, plan.factor, training.settings, notes)
-    return resize_preparation(size, training.input_size or size, notes)
+    trainer = get_method(training.trainer)
+    return trainer.training_preparation(training, size, plan.native, plan.factor, notes)
 
 
 def _edit_job(plan: RunPlan, cell: Cell, edit: Edit, training_key: str) -> str:
@@ -245,39 +231,26 @@ def _edit_job(plan: RunPlan, cell: Cell, edit: Edit, training_key: str) -> str:
         )
         base, finetune = digest(source | ({"preparation": prepared} if prepared else {})), None
     key = edit_key(base, edit.prompt, edit.settings)
-    image = plan.items[cell.item].image_path if edit.sampler != "sine" else None
-    item = cell.item if edit.sampler != "sine" else None
+    reads = get_method(edit.sampler).edits_read_source
+    image = plan.items[cell.item].image_path if reads else None
+    item = cell.item if reads else None
     job = EditJob(key, edit.kind, finetune, edit.prompt, edit.settings, edit.sampler, item, image)
     plan.edits.setdefault(key, job)
     return key
 
 
 def edit_units(edits: Iterable[EditJob]) -> list[EditUnit]:
-    """Group edits into units. SINE's grid sampler: same fine-tune and sampler settings,
-    whole trunks (edits differing only in K), ``batch_size`` trunks per unit. Other
-    methods: one unit per their ``unit_group``. Deterministic order."""
-    edits = list(edits)
-    groups: dict[tuple, dict[tuple, list[EditJob]]] = {}
-    sine = get_method("sine")
-    for job in (j for j in edits if j.sampler == "sine"):
-        trunk = edit_request(job).trunk
-        groups.setdefault(sine.unit_group(job), {}).setdefault(trunk, []).append(job)
+    """Group edits into units, each method its own (``Method.edit_units``: SINE's grid
+    sampler batches whole K trunks); deterministic order, so a resumed run batches
+    exactly as a fresh one."""
+    by_sampler: dict[str, list[EditJob]] = {}
+    for job in edits:
+        by_sampler.setdefault(job.sampler, []).append(job)
     units = []
-    for shape in sorted(groups, key=str):
-        trunks = list(groups[shape].values())
-        batch = shape[-1]
-        for i in range(0, len(trunks), batch):
-            jobs = tuple(j for trunk in trunks[i : i + batch] for j in trunk)
+    for sampler in sorted(by_sampler):
+        for jobs, batch in get_method(sampler).edit_units(by_sampler[sampler]):
             key = digest(sorted(j.key for j in jobs))
-            units.append(EditUnit(key, jobs[0].finetune, jobs, batch))
-    others: dict[tuple, list[EditJob]] = {}
-    for job in (j for j in edits if j.sampler != "sine"):
-        group = (job.sampler, *get_method(job.sampler).unit_group(job))
-        others.setdefault(group, []).append(job)
-    for group in sorted(others, key=str):
-        jobs = tuple(others[group])
-        key = digest(sorted(j.key for j in jobs))
-        units.append(EditUnit(key, jobs[0].finetune, jobs, 1, group[0]))
+            units.append(EditUnit(key, jobs[0].finetune, jobs, batch, sampler))
     return units
 
 

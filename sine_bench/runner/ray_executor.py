@@ -1,4 +1,4 @@
-"""Run a stage's jobs on a Ray cluster: long-lived workers, each with its own ``Stages``.
+"""Run a stage's jobs on a Ray cluster: long-lived workers, each with its own run context.
 
 What goes over the wire is small: the plan once per worker (a Ray object, fetched on
 the worker's first job), then picklable jobs and their picklable results. Weights
@@ -11,7 +11,7 @@ A worker that dies loses only the job it was running: the job is retried on a fr
 worker (``retries`` times) and otherwise reported in ``JobsFailed`` once the rest of
 the stage has finished. A replacement that the cluster cannot start within
 ``schedule_timeout`` seconds (its node is gone and nothing else has room) is given up:
-the run goes on with the workers it has, and stops with an ``ExecutorError`` when none
+the run goes on with the workers it has, and stops with a ``ClusterError`` when none
 is left, instead of waiting forever. An exception raised by a job is reported the same way (it is
 not retried: it would fail again).
 
@@ -23,19 +23,21 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import ray
 from ray.exceptions import RayError, RayTaskError
 
+from ..errors import one_line
 from .executors import ClusterError, JobsFailed
-from .ray_worker import StageWorker, one_line
+from .ray_worker import StageWorker
+from .stages import StageCall
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -125,7 +127,9 @@ class RayExecutor:
             ray.init(address=address, **(kwargs | init_kwargs))
         except (ConnectionError, RuntimeError, ValueError) as err:
             where = self.address or os.environ.get("RAY_ADDRESS") or "a local cluster"
-            raise ClusterError(f"cannot start or join Ray at {where}: {one_line(err)}") from None
+            raise ClusterError(
+                f"cannot start or join Ray at {where}: {one_line(err, typed=True)}"
+            ) from None
         self._owns_ray = True
 
     def close(self) -> None:
@@ -149,11 +153,10 @@ class RayExecutor:
         asks no worker, so it answers while they are busy)."""
         return [s.pid for s in self._slots if s.pid is not None]
 
-    def _gpus(self, target: Any) -> float:
+    def _gpus(self, fn: Callable) -> float:
         if self.num_gpus is not None:
             return self.num_gpus
-        plan = getattr(target, "plan", None)
-        device = str(getattr(getattr(getattr(plan, "protocol", None), "model", None), "device", ""))
+        device = str(fn.ctx.plan.protocol.model.device) if isinstance(fn, StageCall) else ""
         if device.startswith("cuda"):
             return 1.0
         if device == "auto" and ray.cluster_resources().get("GPU", 0) > 0:
@@ -191,14 +194,25 @@ class RayExecutor:
 
     def _replace(self, slot: _Slot, gpus: float) -> bool:
         """A fresh worker in ``slot``; False (and the slot dropped) if none could start
-        within ``schedule_timeout``; ExecutorError if that leaves no worker at all."""
+        within ``schedule_timeout``; ClusterError if that leaves no worker at all. A
+        replacement that dies while starting is not one: another is tried meanwhile."""
         _kill(slot.handle)
-        handle = self._new_handle(gpus)
-        started, _ = ray.wait([handle.info.remote()], timeout=self.schedule_timeout)
-        if started:
+        deadline = time.monotonic() + self.schedule_timeout
+        while (left := deadline - time.monotonic()) > 0:
+            handle = self._new_handle(gpus)
+            info = handle.info.remote()
+            started, _ = ray.wait([info], timeout=left)
+            if not started:
+                _kill(handle)
+                break
+            try:
+                ray.get(info)
+            except RayError:  # died as it started (placed on a node being lost): not a worker
+                _kill(handle)
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+                continue
             slot.handle, slot.group, slot.pid, slot.busy = handle, None, None, False
             return True
-        _kill(handle)
         self._slots.remove(slot)
         if not self._slots:
             resources = ray.available_resources()
@@ -212,31 +226,17 @@ class RayExecutor:
 
     # ---------------------------------------------------------------- context
     def _context_for(self, fn: Callable) -> _Context:
-        """What workers need to run ``fn``: for a bound method of a Stages-like object
-        (``plan`` and ``store``) the plan, store root and class; else ``fn`` itself."""
-        target = getattr(fn, "__self__", None)
+        """What workers need to run ``fn``: for a ``StageCall``, its stage and the run
+        (``WorkerRun``: plan and store root, shipped once per run); else ``fn`` itself."""
+        stage = fn.stage if isinstance(fn, StageCall) else None
+        target = fn.ctx if isinstance(fn, StageCall) else fn
         current = self._context
-        same = current is not None and current.target is (fn if target is None else target)
-        if same:
-            if target is not None:
-                current.method = fn.__name__
+        if current is not None and current.target is target:
+            current.method = stage
             return current
         token = uuid.uuid4().hex
-        if target is not None and hasattr(target, "plan") and hasattr(target, "store"):
-            from .. import __version__
-
-            context = {
-                "kind": "stages",
-                "cls": type(target),
-                "plan": target.plan,
-                "root": str(Path(target.store.root).resolve()),
-                "cwd": os.getcwd(),
-                "version": __version__,
-            }
-            self._context = _Context(token, [ray.put(context)], fn.__name__, target)
-        else:
-            boxed = [ray.put({"kind": "function", "fn": fn})]
-            self._context = _Context(token, boxed, None, fn)
+        shipped = fn.worker_run() if isinstance(fn, StageCall) else fn
+        self._context = _Context(token, [ray.put(shipped)], stage, target)
         return self._context
 
     # ---------------------------------------------------------------- map
@@ -246,8 +246,7 @@ class RayExecutor:
         if not jobs:
             return []
         context = self._context_for(fn)
-        target = getattr(fn, "__self__", None)
-        gpus = self._gpus(target)
+        gpus = self._gpus(fn)
         capacity = self._capacity(gpus)
         pending = self._batches(stage, jobs, capacity)
         self._ensure_slots(min(capacity, sum(len(q) for q in pending.values())), gpus)
@@ -276,7 +275,7 @@ class RayExecutor:
                     try:
                         reply = ray.get(ref)
                     except RayTaskError as err:  # the worker could not set up (not a job)
-                        reason = one_line(err.cause) if err.cause else one_line(err)
+                        reason = one_line(err.cause or err, typed=True)
                         failures += [(k, reason) for k in keys]
                         advance(len(keys), failed=len(keys))
                         continue

@@ -1,4 +1,4 @@
-"""The worker side of the Ray executor: one actor per slot, running ``Stages`` methods.
+"""The worker side of the Ray executor: one actor per slot, running stage jobs.
 
 Imported only by ``ray_executor`` (ray is an optional extra).
 """
@@ -13,15 +13,17 @@ from typing import Any
 
 import ray
 
-from .executors import ExecutorError
+from ..errors import one_line
+from .stages import StageCall, WorkerRun
 
 # --------------------------------------------------------------------------- worker side
 
 
 @ray.remote
 class StageWorker:
-    """One worker slot. Builds the driver's ``Stages`` once per run (so the model and the
-    last fine-tune stay loaded across jobs and stages) and runs its methods on jobs."""
+    """One worker slot. Builds the run's context once per run from the driver's
+    ``WorkerRun`` (so the model and the last training stay loaded across jobs and
+    stages) and runs the named stage's jobs on it, or a plain function shipped as is."""
 
     def __init__(self, threads: int):
         import torch
@@ -33,14 +35,14 @@ class StageWorker:
     def info(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "node": socket.gethostname()}
 
-    def run(self, token: str, boxed_context: list, method: str | None, jobs: list) -> dict:
+    def run(self, token: str, boxed: list, stage: str | None, jobs: list) -> dict:
         """Run ``jobs`` one by one; one job's exception does not cost the others."""
         if token != self._token:
             self._target = None  # a new run: drop the previous one's model first
-            self._target = _build_target(ray.get(boxed_context[0]))
+            shipped = ray.get(boxed[0])
+            self._target = shipped.context() if isinstance(shipped, WorkerRun) else shipped
             self._token = token
-        target = self._target
-        call = target if method is None else getattr(target, method)
+        call = self._target if stage is None else StageCall(stage, self._target)
         outcomes = []
         for job in jobs:
             try:
@@ -48,29 +50,5 @@ class StageWorker:
             except Exception as err:  # reported to the driver, which fails the job
                 last = traceback.extract_tb(err.__traceback__)[-1]
                 where = f" at {Path(last.filename).name}:{last.lineno}"
-                outcomes.append(("error", f"{one_line(err)}{where}"))
+                outcomes.append(("error", f"{one_line(err, typed=True)}{where}"))
         return {"pid": os.getpid(), "outcomes": outcomes}
-
-
-def _build_target(context: dict) -> Any:
-    """The object whose methods run the jobs: the driver's ``Stages`` rebuilt on the plan
-    and store, or a plain function shipped as is."""
-    if context["kind"] == "function":
-        return context["fn"]
-    from .. import __version__
-    from .executors import LocalExecutor
-    from .store import Store
-
-    if context["version"] != __version__:
-        raise ExecutorError(
-            f"worker has sine-bench {__version__}, the driver {context['version']}: "
-            "install the same version on every node"
-        )
-    if os.path.isdir(context["cwd"]):  # relative paths in the plan mean the driver's
-        os.chdir(context["cwd"])
-    return context["cls"](context["plan"], Store(context["root"]), LocalExecutor(progress=False))
-
-
-def one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__

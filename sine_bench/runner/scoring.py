@@ -1,8 +1,9 @@
 """The score stage: every (cell, metric) and (group, metric) job, keyed and locked.
 
-A mixin of ``Stages`` (it reads ``plan``, ``store``, ``executor``, ``stats`` and
-``backbones`` and the edit stage's ``edit_image``): scoring is the stage with the most
-inputs to gather (source, edit, mask, references), so it lives on its own.
+Scoring is the stage with the most inputs to gather (source, edit, mask, references);
+its keys are functions of the plan alone (``score_context``, ``score_keys``), so the
+plan-time tools (``plan``'s summary, an interrupt's tally, tests/runner/test_key_pins.py)
+compute them without a store or a model.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -21,8 +23,9 @@ from ..images import image_size, open_image
 from ..metrics import backbones, registry
 from ..metrics.inputs import CellInputs
 from ..protocol.fields import hxw
+from .context import RunContext, StageStats
 from .keys import digest, file_sha256, score_key
-from .plan import CellPlan
+from .plan import CellPlan, RunPlan
 
 RESAMPLE = {
     "bicubic": Image.BICUBIC,
@@ -33,20 +36,9 @@ RESAMPLE = {
 
 
 @dataclass
-class StageStats:
-    total: int = 0
-    cached: int = 0
-    computed: int = 0
-    seconds: float = 0.0
-    unet_evaluations: int = 0  # edits: UNet forward passes sampling in this run
-    unet_evaluations_finetuned: int = 0  # edits: the part by fine-tuned models
-    training_steps: int = 0  # fine-tunes: forward + backward steps run in this run
-
-
-@dataclass
 class CellScores:
     """One cell's metric values and what scoring them did: returned rather than recorded
-    on ``Stages``, so an executor may score cells in other processes."""
+    on the run's context, so an executor may score cells in other processes."""
 
     values: dict[str, float] = field(default_factory=dict)
     computed: int = 0
@@ -54,62 +46,79 @@ class CellScores:
     backbones: dict[str, dict[str, str]] = field(default_factory=dict)  # label -> resolved
 
 
-class ScoringStage:
-    """Score every cell of ``self.plan`` (see the module docstring)."""
+def score_context(plan: RunPlan, cell: CellPlan) -> dict:
+    """What every cell-scope score key of ``cell`` covers besides its edit and metric."""
+    item = plan.items[cell.cell.item]
+    mask_path = item.mask_for(cell.cell.prompt)
+    mask = file_sha256(mask_path) if mask_path else None
+    context = {
+        "scoring": plan.protocol.scoring.model_dump(),
+        "source": plan.image_sha[cell.cell.item],
+        "mask": mask,
+        "source_text": item.spec.source,
+        "target": item.spec.expected.get(cell.cell.prompt, cell.cell.prompt),
+        "reference": cell.reference,
+        "memorized": cell.memorized,
+    }
+    notes = plan.image_notes.get(cell.cell.item)
+    if notes:  # the loader converted the source (EXIF, 16-bit, ICC, alpha): other pixels
+        context["source_decoded"] = notes
+    return context
 
-    # ------------------------------------------------------------------ score
-    def score_all(self) -> list[dict[str, float]]:
+
+def score_keys(plan: RunPlan, cell: CellPlan, context: dict | None = None) -> dict[str, str]:
+    """Each cell-scope metric's score key (its text -> key) for one cell."""
+    context = context or score_context(plan, cell)
+    keys = {}
+    for metric in (m for m in plan.metrics if m.info.scope == "cell"):
+        own = context | registry.score_identity(metric)
+        if "anchors" in metric.info.needs:  # only its key: other metrics stay cached
+            own["anchors"] = cell.anchors
+        keys[metric.text] = score_key(cell.edit, metric.text, own)
+    return keys
+
+
+@dataclass
+class ScoreStage:
+    """Score every cell of the run's plan (see the module docstring)."""
+
+    ctx: RunContext
+    name: ClassVar[str] = "score"
+
+    @property
+    def plan(self) -> RunPlan:
+        return self.ctx.plan
+
+    @property
+    def store(self):
+        return self.ctx.store
+
+    def run(self) -> list[dict[str, float]]:
         """Per cell, {column label: value} for every metric; counts one job per
         (cell, metric) or (group, metric)."""
-        stats = self.stats.setdefault("score", StageStats())
+        from .stages import StageCall
+
+        stats = self.ctx.stage_stats(self.name)
         start = time.perf_counter()
         rows = []
-        for scored in self.executor.map("score", self.plan.cells, self._score_cell):
+        call = StageCall(self.name, self.ctx)
+        for scored in self.ctx.executor.map(self.name, self.plan.cells, call):
             stats.computed += scored.computed
             stats.cached += scored.cached
-            self.backbones.update(scored.backbones)
+            self.ctx.backbones.update(scored.backbones)
             rows.append(scored.values)
         for metric in (m for m in self.plan.metrics if m.info.scope == "group"):
-            self._score_group(metric, rows)
+            self._score_group(metric, rows, stats)
         stats.seconds += time.perf_counter() - start
         stats.total = stats.cached + stats.computed
         return rows
 
-    def _context(self, cell: CellPlan) -> dict:
-        item = self.plan.items[cell.cell.item]
-        mask_path = item.mask_for(cell.cell.prompt)
-        mask = file_sha256(mask_path) if mask_path else None
-        context = {
-            "scoring": self.plan.protocol.scoring.model_dump(),
-            "source": self.plan.image_sha[cell.cell.item],
-            "mask": mask,
-            "source_text": item.spec.source,
-            "target": item.spec.expected.get(cell.cell.prompt, cell.cell.prompt),
-            "reference": cell.reference,
-            "memorized": cell.memorized,
-        }
-        notes = self.plan.image_notes.get(cell.cell.item)
-        if notes:  # the loader converted the source (EXIF, 16-bit, ICC, alpha): other pixels
-            context["source_decoded"] = notes
-        return context
-
-    def score_keys(self, cell: CellPlan, context: dict | None = None) -> dict[str, str]:
-        """Each cell-scope metric's score key (its text -> key) for one cell."""
-        context = context or self._context(cell)
-        keys = {}
-        for metric in (m for m in self.plan.metrics if m.info.scope == "cell"):
-            own = context | registry.score_identity(metric)
-            if "anchors" in metric.info.needs:  # only its key: other metrics stay cached
-                own["anchors"] = cell.anchors
-            keys[metric.text] = score_key(cell.edit, metric.text, own)
-        return keys
-
-    def _score_cell(self, cell: CellPlan) -> CellScores:
+    def run_job(self, cell: CellPlan) -> CellScores:
         """Read the cell's stored scores (checked: a damaged one is set aside) and compute
         the missing ones under the edit's lock, so two runs sharing a store never
         compute a score twice."""
-        context = self._context(cell)
-        keys = self.score_keys(cell, context)
+        context = score_context(self.plan, cell)
+        keys = score_keys(self.plan, cell, context)
         scored = CellScores()
         records = {m: r for m, k in keys.items() if (r := self.store.read_json("scores", k))}
         if len(records) < len(keys):
@@ -138,7 +147,7 @@ class ScoringStage:
             scored.values[record["label"]] = _from_json(record["value"])
         return scored
 
-    def _score_group(self, metric, rows: list[dict]) -> None:
+    def _score_group(self, metric, rows: list[dict], stats: StageStats) -> None:
         drop = metric.info.pools_over  # the axis whose cells share one value
         groups: dict[str, list[int]] = defaultdict(list)
         for index, cell in enumerate(self.plan.cells):
@@ -147,11 +156,10 @@ class ScoringStage:
             if drop != "prompt":
                 ident["prompt"] = cell.cell.prompt_index
             groups[digest(ident)].append(index)
-        stats = self.stats["score"]
         for members in groups.values():
             edit_keys = sorted(self.plan.cells[i].edit for i in members)
             key = score_key(digest(edit_keys), metric.text, registry.score_identity(metric))
-            self.group_score_keys.add(key)
+            self.ctx.group_score_keys.add(key)
             record = self.store.read_json("scores", key)  # checked: damaged is set aside
             computed = False
             if record is None:
@@ -162,13 +170,13 @@ class ScoringStage:
                         computed = True
             stats.computed += computed
             stats.cached += not computed
-            self.backbones[record["label"]] = record.get("backbones", {})
+            self.ctx.backbones[record["label"]] = record.get("backbones", {})
             for i in members:
                 rows[i][record["label"]] = _from_json(record["value"])
 
     def _write_group_score(self, metric, key: str, first: int, edit_keys: list[str]) -> dict:
         size = self._score_size(self.plan.cells[first])
-        edits = [self._load01(self.edit_image(k), size) for k in edit_keys]
+        edits = [self._load01(self.ctx.edit_image(k), size) for k in edit_keys]
         value = registry.scorer(metric)(metric, edits)
         record = {"label": registry.column_label(metric), "value": _finite_or_nan(value)}
         record["backbones"] = _resolved_backbones(metric)
@@ -199,15 +207,15 @@ class ScoringStage:
             keep = self._load01(mask_path, size, mode="L") < 0.5
         return CellInputs(
             source=self._load01(item.image_path, size),
-            edit=self._load01(self.edit_image(cell.edit), size),
+            edit=self._load01(self.ctx.edit_image(cell.edit), size),
             prompt=cell.cell.prompt,
             source_text=item.spec.source,
             target_caption=context["target"],
             keep=keep,
-            reference=self._load01(self.edit_image(cell.reference), size)
+            reference=self._load01(self.ctx.edit_image(cell.reference), size)
             if cell.reference
             else None,
-            memorized=self._load01(self.edit_image(cell.memorized), size)
+            memorized=self._load01(self.ctx.edit_image(cell.memorized), size)
             if cell.memorized
             else None,
             **self._anchor_inputs(cell, size),
@@ -217,7 +225,7 @@ class ScoringStage:
         if not cell.anchors:
             return {}
         return {
-            f"anchors_{kind}": [self._load01(self.edit_image(k), size) for k in keys]
+            f"anchors_{kind}": [self._load01(self.ctx.edit_image(k), size) for k in keys]
             for kind, keys in cell.anchors.items()
         }
 

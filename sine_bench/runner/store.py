@@ -159,7 +159,7 @@ class Store:
         if not (tmp.is_dir() and lock_path.exists()):
             if young:
                 return False
-            _remove(tmp)
+            remove_path(tmp)
             return True
         with open(lock_path, "a") as handle:
             try:
@@ -167,7 +167,7 @@ class Store:
             except BlockingIOError:
                 return False
             try:
-                _remove(tmp)
+                remove_path(tmp)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         return True
@@ -214,7 +214,8 @@ class Store:
         return verdict.record if verdict.state in ("ok", "legacy") else None
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Remove a file or a folder tree (a symlink itself, never what it points to)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:

@@ -23,18 +23,20 @@ from .ownership import is_run_dir
 ENTRIES_FILE = "store-entries.json"  # in every run directory
 
 
-def write_store_entries(folder: Path, stages, plots_key: str) -> None:
-    """List in run directory ``folder`` every store entry the run read (``stages``: the
-    run's ``Stages``)."""
-    plan = stages.plan
-    scores = {k for cell in plan.cells for k in stages.score_keys(cell).values()}
+def write_store_entries(folder: Path, ctx, plots_key: str) -> None:
+    """List in run directory ``folder`` every store entry the run read (``ctx``: the
+    run's ``context.RunContext``)."""
+    from .scoring import score_keys
+
+    plan = ctx.plan
+    scores = {k for cell in plan.cells for k in score_keys(plan, cell).values()}
     entries = {
         "finetunes": sorted(plan.finetunes),
         "edits": sorted(plan.edits),
-        "scores": sorted(scores | stages.group_score_keys),
+        "scores": sorted(scores | ctx.group_score_keys),
         "plots": [plots_key],
     }
-    record = {"store": str(stages.store.root.absolute()), "entries": entries}
+    record = {"store": str(ctx.store.root.absolute()), "entries": entries}
     write_atomic(folder / ENTRIES_FILE, json.dumps(record, indent=1))
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import EnvironmentFailure
 from ..protocol.fields import ProtocolError
 from . import integrity
-from .store import Store, _remove
+from .store import Store, remove_path
 from .store_entries import references, run_dir_leftovers
 
 
@@ -111,7 +111,7 @@ def gc_store(root: Path, yes: bool = False) -> GcReport:
         report.runs = len(refs.runs)
         for stage in integrity.STAGES:
             report.leftovers += store.leftovers(stage)
-        for out in refs.runs:
+        for out in refs.runs + refs.gone:  # gone: perhaps a first write that was killed
             report.leftovers += run_dir_leftovers(out)
         report.quarantined = sorted((root / "quarantine").glob("*/*"))
         if refs.unlisted:
@@ -129,7 +129,7 @@ def gc_store(root: Path, yes: bool = False) -> GcReport:
         report.bytes = sum(_size(p) for p in doomed)
         if yes:
             for path in doomed:
-                _remove(path)
+                remove_path(path)
             for record in _registrations_of(root, refs.gone):
                 record.unlink(missing_ok=True)
             report.removed = True

@@ -1,9 +1,11 @@
 """The validation pass that ``plan`` and ``run`` share: every check needing no compute.
 
-Three layers, in order: the protocol's fields (``load_protocol``: types, ranges,
-grid semantics, prompts), the plan (``build_plan``: the model family and precision,
-the dataset's files, images that decode within limits and are big enough for the
-metrics, output sizes the VAE can make, cache keys), then ``CHECKS``: small functions
+Four layers, in order, each check run once: the protocol's fields (``load_protocol``:
+types, ranges, grid semantics, prompts); what needs no heavy import (the output folder
+is free or a previous run's, the model family, and for a run the cached weights: a
+second, before torch loads); the plan (``build_plan``: precision, the dataset's files,
+images that decode within limits and are big enough for the metrics, output sizes the
+VAE can make, cache keys); then ``CHECKS``: small functions
 of the plan, each raising one error (one line naming the field or file, with how to
 fix it) or returning warnings. A run calls this before its first
 training step, so everything that can be found up front is found there.
@@ -24,9 +26,9 @@ from pathlib import Path
 
 from ..errors import ACCESS, SPACE, EnvironmentFailure, fix_hint
 from ..protocol.fields import ProtocolError, hxw
-from ..protocol.loading import load_protocol
 from ..protocol.root import Protocol
 from .plan import MAX_CELLS, MAX_SIDE, PlanError, RunPlan, build_plan
+from .preflight import Preflight, preflight
 
 Check = Callable[[RunPlan], Iterable[str]]  # raises on an error; yields warnings
 
@@ -39,6 +41,7 @@ class Validated:
 
     plan: RunPlan
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. optional weights not cached
 
 
 # --------------------------------------------------------------------------- derived values
@@ -122,7 +125,8 @@ def check_prompts(plan: RunPlan) -> list[str]:
     the first 77 tokens (start and end included) and silently drops the rest."""
     from transformers.utils import logging as hf_logging
 
-    from ..models import model_tokenizer
+    from ..methods import get_method
+    from ..models.loading import model_tokenizer
 
     spec = plan.protocol.model
     key = (spec.name, spec.revision)
@@ -135,11 +139,12 @@ def check_prompts(plan: RunPlan) -> list[str]:
         for index, prompt in enumerate(item.spec.prompts):
             texts.setdefault(prompt, f"item {item_id!r} prompt {index}")
     for job in plan.finetunes.values():
-        if job.trainer == "sine":
-            texts.setdefault(job.prompt, f"finetune.prompt_template for item {job.item!r}")
-    for job in plan.edits.values():  # what other methods feed the text encoder
-        if job.sampler != "sine":
-            texts.setdefault(job.prompt, f"method {job.sampler!r} prompt for item {job.item!r}")
+        where = "finetune.prompt_template"  # the protocol's finetune section made it
+        if not get_method(job.trainer).uses_sine_finetune:
+            where = f"method {job.trainer!r} training prompt"
+        texts.setdefault(job.prompt, f"{where} for item {job.item!r}")
+    for job in plan.edits.values():  # what methods feed the text encoder beyond the above
+        texts.setdefault(job.prompt, f"method {job.sampler!r} prompt for item {job.item!r}")
         if "source" in job.settings:  # ddim-inversion inverts with the description
             texts.setdefault(job.settings["source"], f"item {job.item!r} source description")
     warnings = []
@@ -211,16 +216,9 @@ def _inside(a: Path, b: Path) -> bool:
     return a == b or b in a.parents
 
 
-def check_output_dir(out: Path) -> None:
-    """A run replaces its output folder: refuse one sine-bench did not make, or one that
-    holds anything beside a run (``ownership.py``)."""
-    from .ownership import check_replaceable
-
-    check_replaceable(out)
-
-
 def check_output(plan: RunPlan) -> list[str]:
-    """The output folder is a previous run's (or free), and its parent takes writes."""
+    """The output is not inside the store (nor it inside the output), and its parent
+    takes writes (that it is free or a previous run's ``preflight`` checked first)."""
     protocol: Protocol = plan.protocol
     out, store = protocol.output_dir, Path(protocol.store)
     if _inside(store, out):
@@ -232,8 +230,7 @@ def check_output(plan: RunPlan) -> list[str]:
         raise ProtocolError(
             f"output {str(out)!r} is inside store {protocol.store!r} (put it elsewhere)"
         )
-    check_output_dir(out)
-    folder = _existing_ancestor(out, "output")
+    folder = _existing_ancestor(out, "output")  # free or a previous run's: ``preflight``
     if folder == out.absolute():  # a previous run's folder: it is replaced in its parent
         folder = folder.parent
     _probe_writable(folder, "output")
@@ -260,9 +257,9 @@ def _estimated_store_bytes(plan: RunPlan) -> tuple[int, int]:
 def _weights_bytes(name: str) -> int:
     """Bytes of a fine-tune's UNet + text encoder, measured on the base model's files
     when they are on disk (toy, a local folder); 0 when not known."""
-    from ..models import _toy_dir
+    from ..model_family import TOY_DIR
 
-    folder = _toy_dir() if name == "toy" else Path(name)
+    folder = TOY_DIR if name == "toy" else Path(name)
     if name == "tiny-random" or not folder.is_dir():
         return 0
     parts = [folder / "unet", folder / "text_encoder"]
@@ -320,19 +317,21 @@ WEIGHT_CHECKS: list[Check] = [check_backbones]
 
 
 def validate(
-    protocol: str | Path | Protocol,
+    protocol: str | Path | Protocol | Preflight,
     checks: Iterable[Check] | None = None,
     *,
     load_weights: bool = True,
     max_cells: int | None = MAX_CELLS,
 ) -> Validated:
-    """Load (if given a path), plan and check a protocol; raise the first error found.
-    ``checks`` replaces CHECKS (and WEIGHT_CHECKS, which run only with ``load_weights``);
-    a grid over ``max_cells`` cells (None: no bound) is refused before it is built."""
-    if not isinstance(protocol, Protocol):
-        protocol = load_protocol(protocol)
-    plan = build_plan(protocol, max_cells=max_cells)
-    result = Validated(plan)
+    """Load (if given a path), preflight (unless given a ``Preflight``), plan and check a
+    protocol; raise the first error found. ``checks`` replaces CHECKS (and
+    WEIGHT_CHECKS, which run only with ``load_weights``, as does the check that every
+    weight a run needs is cached); a grid over ``max_cells`` cells (None: no bound) is
+    refused before it is built."""
+    if not isinstance(protocol, Preflight):
+        protocol = preflight(protocol, weights=load_weights, max_cells=max_cells)
+    plan = build_plan(protocol.protocol, max_cells=None)  # its size: checked by preflight
+    result = Validated(plan, notes=protocol.notes)
     if checks is None:
         checks = [*CHECKS, *(WEIGHT_CHECKS if load_weights else [])]
     for check in checks:

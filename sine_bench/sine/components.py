@@ -12,8 +12,10 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from ..errors import InputError
 
-class ResolutionError(ValueError):
+
+class ResolutionError(InputError):
     """An output size the model cannot produce."""
 
 

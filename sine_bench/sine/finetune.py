@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import CLIPTextModel
 
-from ..hf_compat import dtype_kwargs
+from ..errors import InputError
 from .components import DiffusionModel
+from .hf_compat import dtype_kwargs
 from .lora import LoraSettings, LoraView, add_lora, attach_lora, detach_lora, save_lora
 from .memory import OPTIMIZERS, pretrained_offloaded, trainable_optimizer
 from .patches import PatchSettings, crop_canvas, resize_image, sample_crop_box, to_canvas
@@ -43,7 +44,7 @@ FINETUNE_FILENAME = "sine_finetune.json"
 LORA_FOLDER = "unet_lora"
 
 
-class FinetuneDivergedError(RuntimeError):
+class FinetuneDivergedError(InputError):
     """The training loss became NaN or infinite."""
 
 

@@ -159,14 +159,6 @@ def attach_lora(
     return LoraView(base)
 
 
-def adapter_bytes(folder: str | Path) -> int:
-    return (Path(folder) / ADAPTER_FILENAME).stat().st_size
-
-
-def lora_parameter_count(unet: nn.Module) -> int:
-    return sum(p.numel() for name, p in unet.named_parameters() if f".{ADAPTER}." in name)
-
-
 __all__ = [
     "LoraSettings",
     "LoraView",

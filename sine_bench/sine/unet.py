@@ -31,7 +31,8 @@ import torch
 from diffusers import UNet2DConditionModel
 from torch import nn
 
-from ..hf_compat import dtype_kwargs
+from ..errors import InputError
+from .hf_compat import dtype_kwargs
 from .position import (
     CropBox,
     PositionEncodingConfig,
@@ -57,7 +58,7 @@ Encoding settings: sine_position_encoding.json.
 """
 
 
-class PositionEncodingError(ValueError):
+class PositionEncodingError(InputError):
     """A fine-tune's position encoding does not match the model it is loaded into."""
 
 

@@ -245,10 +245,6 @@ def _multiset_match(wanted: list[str], got: list[str]) -> float:
     return hits / len(wanted)
 
 
-def _stated(wanted: str | None, got: str) -> float:
-    return 1.0 if wanted is None else float(got == wanted)
-
-
 def agreement(reading: Reading, caption: str | CaptionFacts) -> Agreement:
     """How far a reading agrees with each attribute a caption asserts.
 

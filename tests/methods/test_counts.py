@@ -7,9 +7,10 @@ from diffusers import UNet2DConditionModel
 
 from sine_bench.methods import get_method
 from sine_bench.protocol.loading import load_protocol
+from sine_bench.runner.context import RunContext
 from sine_bench.runner.executors import LocalExecutor
+from sine_bench.runner.finetune_stage import FinetuneStage
 from sine_bench.runner.plan import build_plan, unet_evaluations
-from sine_bench.runner.stages import Stages
 from sine_bench.runner.store import Store
 from sine_bench.sine import EvaluationCounter
 from tests.conftest import write_protocol
@@ -34,8 +35,8 @@ def counted(tmp_path_factory, one_thread):
     grid = {"v": None, "K": None, "resolution": ["64x96"], "seeds": [0]}
     path = write_protocol(tmp, grid=grid, methods=METHODS, edit={"steps": 5}, metrics=[])
     plan = build_plan(load_protocol(path))
-    stages = Stages(plan, Store(tmp / "store"), LocalExecutor(progress=False))
-    stages.finetune_all()
+    ctx = RunContext(plan, Store(tmp / "store"), LocalExecutor(progress=False))
+    FinetuneStage(ctx).run()
     rows = [0]
     forward = UNet2DConditionModel.forward
 
@@ -49,7 +50,7 @@ def counted(tmp_path_factory, one_thread):
         for unit in plan.units:
             rows[0] = 0
             counter = EvaluationCounter()
-            get_method(unit.sampler).run_unit(stages, list(unit.jobs), counter)
+            get_method(unit.sampler).run_unit(ctx.models, list(unit.jobs), counter)
             planned = unet_evaluations(unit.jobs)["shared"]
             out.append((unit.sampler, planned, rows[0], counter.total))
     return out

@@ -38,7 +38,7 @@ def test_imagic_trains_in_float32_and_moves_the_weights(bfloat16_run):
     from diffusers import UNet2DConditionModel
     from safetensors.torch import load_file
 
-    from sine_bench.models import load_model
+    from sine_bench.models.loading import load_model
 
     _, tmp = bfloat16_run
     folders = [p.parent for p in (tmp / "store").rglob("imagic.json")]
@@ -61,7 +61,7 @@ def test_imagic_after_a_lora_fine_tune_trains_the_plain_base(tmp_path, source_im
     from diffusers import UNet2DConditionModel
 
     from sine_bench.methods import FinetuneJob, get_method
-    from sine_bench.models import load_model
+    from sine_bench.models.loading import load_model
     from sine_bench.sine.lora import LoraSettings, add_lora, has_lora
 
     model = load_model("tiny-random", device="cpu")

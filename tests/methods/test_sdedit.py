@@ -18,9 +18,9 @@ import torch
 
 from sine_bench.methods import get_method, steps
 from sine_bench.protocol.loading import load_protocol
+from sine_bench.runner.context import RunContext
 from sine_bench.runner.executors import LocalExecutor
 from sine_bench.runner.plan import build_plan
-from sine_bench.runner.stages import Stages
 from sine_bench.runner.store import Store
 from sine_bench.sine import EvaluationCounter
 from tests.conftest import write_protocol
@@ -31,7 +31,7 @@ SEEDS = [20_002_000, 20_002_001]
 
 @pytest.fixture(scope="module")
 def sdedit(tmp_path_factory, one_thread):
-    """(stages, {(item, strength or 'pretrained', seed): final latent})."""
+    """(run context, {(item, strength or 'pretrained', seed): final latent})."""
     tmp = tmp_path_factory.mktemp("sdedit")
     data = toy_dataset(tmp / "data", SEEDS)
     methods = {"pretrained": {}, "sdedit": {"grid": {"strength": [0.0, 1.0]}}}
@@ -39,15 +39,16 @@ def sdedit(tmp_path_factory, one_thread):
     overrides = dict(model={"name": "toy"}, dataset=str(data), methods=methods, grid=grid)
     path = write_protocol(tmp, **overrides, edit={"steps": 10, "guidance": 5.0}, metrics=[])
     plan = build_plan(load_protocol(path))
-    stages = Stages(plan, Store(tmp / "store"), LocalExecutor(progress=False))
+    ctx = RunContext(plan, Store(tmp / "store"), LocalExecutor(progress=False))
     out = {}
     for unit in plan.units:
-        latents = get_method(unit.sampler).run_unit(stages, list(unit.jobs), EvaluationCounter())
+        method = get_method(unit.sampler)
+        latents = method.run_unit(ctx.models, list(unit.jobs), EvaluationCounter())
         for job, z in zip(unit.jobs, latents, strict=True):
             cell = next(c.cell for c in plan.cells if c.edit == job.key)
             how = job.settings.get("strength", "pretrained")
             out[(cell.item, how, job.settings["seed"])] = z
-    return stages, out
+    return ctx, out
 
 
 def _source(stages, item):
@@ -58,7 +59,7 @@ def _source(stages, item):
 
 def test_strength_zero_is_the_vae_round_trip(sdedit):
     stages, out = sdedit
-    model = stages.model
+    model = stages.models.model
     for item in stages.plan.items:
         source = _source(stages, item)
         round_trip = steps.source_latent(model, source, 64, 64)
@@ -69,7 +70,7 @@ def test_strength_zero_is_the_vae_round_trip(sdedit):
 
 def test_strength_one_is_a_pretrained_sample_but_for_the_source_leak(sdedit):
     stages, out = sdedit
-    model = stages.model
+    model = stages.models.model
     prompt = next(iter(stages.plan.items.values())).spec.prompts[0]
     cond, uncond = model.encode_text([prompt]), model.encode_text([""])
     item = next(iter(stages.plan.items))
@@ -90,7 +91,7 @@ def test_strength_one_is_a_pretrained_sample_but_for_the_source_leak(sdedit):
 def test_the_leak_keeps_strength_one_near_the_same_seeds_pretrained_sample(sdedit):
     """Over both scenes and seeds: nearer than another seed's sample, but not equal."""
     stages, out = sdedit
-    decode = stages.model.decode
+    decode = stages.models.model.decode
     same, other = [], []
     for item in stages.plan.items:
         for seed in (0, 1):

@@ -6,21 +6,30 @@ import hashlib
 
 import yaml
 
+from sine_bench.methods.preparation import input_preparation
+from sine_bench.methods.sine import finetune_settings
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.keys import edit_key, finetune_key
-from sine_bench.runner.plan import build_plan, finetune_settings, input_preparation
+from sine_bench.runner.plan import build_plan
 from tests.conftest import ROOT
 
 TOY_SMOKE = ROOT / "protocols" / "toy-smoke.yaml"
 
-# protocols/toy-smoke.yaml's keys as main computed them at bdf0f0e, without methods/
-# (toy-smoke on datasets/toy-demo; its wide source's fine-tune keyed with issue 13's
-# input preparation, an antialiased downscale). They change only with the toy weights,
-# the toy-smoke images, METHOD_VERSION or the input preparation: update them then,
-# never for a change of the harness.
-TOY_SMOKE_FINETUNES = ["1833ac17142334d45281", "26d965e41faf17b13d2d", "a26441046128d725c08e"]
-TOY_SMOKE_EDITS = ("db6136998b16507e", 116)  # sha256 of the sorted keys, first 16; count
-TOY_SMOKE_UNITS = "936bf80fe2af1390"
+# protocols/toy-smoke.yaml's keys, without methods/ (toy-smoke on datasets/toy-main; its
+# non-square sources' fine-tunes keyed with issue 13's input preparation, an antialiased
+# downscale). Last changed by issue 24 (five sources, 10 DDIM steps, batches of 8, one
+# seed): the three original fine-tunes kept their keys. They change only with the toy
+# weights, the toy-smoke images or settings, METHOD_VERSION or the input preparation:
+# update them then, never for a change of the harness.
+TOY_SMOKE_FINETUNES = [
+    "1833ac17142334d45281",
+    "26d965e41faf17b13d2d",
+    "5648f4d10b7d868856e1",
+    "7c21f67b438990da2fc1",
+    "a26441046128d725c08e",
+]
+TOY_SMOKE_EDITS = ("c0d5bdf259735914", 95)  # sha256 of the sorted keys, first 16; count
+TOY_SMOKE_UNITS = "20b53e4ec8d1a455"
 
 
 def _short(keys) -> str:
@@ -51,7 +60,10 @@ def test_sine_cells_follow_the_historical_key_recipe():
         ft = finetune_key(plan.image_sha[cell.item], plan.model_id, prompt, settings, prepared)
         e = cell.edit
         edit = dict(v=e.v, K=e.K, guidance=e.guidance, steps=e.steps, eta=e.eta)
-        edit |= dict(scheduler=e.scheduler, height=cell.height, width=cell.width, seed=e.seed)
+        edit |= dict(scheduler=e.scheduler)
+        if e.batch_size > 1:  # batched grid rows can change the last bits: in the key
+            edit |= dict(batch_size=e.batch_size)
+        edit |= dict(height=cell.height, width=cell.width, seed=e.seed)
         assert (entry.finetune, entry.edit) == (ft, edit_key(ft, cell.prompt, edit))
 
 

@@ -21,20 +21,16 @@ PINS = ROOT / "tests" / "data" / "protocol_keys.json"
 
 def planned_keys(path: Path) -> dict[str, str]:
     """A digest per kind of key of everything ``path`` plans (sorted, so order-free)."""
-    from types import SimpleNamespace
-
     from sine_bench.metrics import registry
     from sine_bench.protocol.loading import load_protocol
     from sine_bench.runner.keys import digest, score_key
     from sine_bench.runner.plan import build_plan
-    from sine_bench.runner.scoring import ScoringStage
+    from sine_bench.runner.scoring import score_context, score_keys
 
     plan = build_plan(load_protocol(path), ROOT)
-    stage = SimpleNamespace(plan=plan)
     cell_scores = []
     for cell in plan.cells:
-        context = ScoringStage._context(stage, cell)
-        cell_scores += ScoringStage.score_keys(stage, cell, context).values()
+        cell_scores += score_keys(plan, cell, score_context(plan, cell)).values()
     group_scores = []
     for metric in (m for m in plan.metrics if m.info.scope == "group"):
         drop = "prompt" if metric.family == "prompt_insensitivity" else "seed"

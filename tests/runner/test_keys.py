@@ -1,8 +1,8 @@
 """Keys: anything that can change an artifact's bytes changes its key."""
 
+from sine_bench.methods.sine import finetune_settings
 from sine_bench.protocol.sections import FinetuneSpec
 from sine_bench.runner.keys import digest, edit_key, finetune_key, model_identity
-from sine_bench.runner.plan import finetune_settings
 
 
 def _ft_key(**changes):
@@ -54,7 +54,7 @@ def test_tiny_random_identity_is_stable_and_seeded():
 def test_input_preparation_enters_only_the_keys_it_changes():
     """Antialiased downscales and normalised decoding (preparation 2) change a fine-tune's
     input only where it downscales or converts: only those keys move."""
-    from sine_bench.runner.plan import input_preparation
+    from sine_bench.methods.preparation import input_preparation
 
     full = finetune_settings(FinetuneSpec(method="sine-full"), 64, 4)
     patch = finetune_settings(FinetuneSpec(method="sine-patch"), 64, 4)  # canvas 32*4 = 128

@@ -137,13 +137,13 @@ def test_the_measured_size_is_the_planned_size(tmp_path, overrides):
 
 
 def test_large_grid_plans_past_the_bound_and_the_listing_is_truncated(tmp_path, monkeypatch):
-    import sine_bench.cli
+    import sine_bench.cli.runs as plan_command
 
     path = _big_grid(tmp_path, seeds=1, v=[0.1, 0.2, 0.3], K=[0, 100, 200, 300])
-    monkeypatch.setattr(sine_bench.cli, "MAX_CELLS", 20)  # 3 prompts x 3 x 4 = 36 cells
+    monkeypatch.setattr(plan_command, "MAX_CELLS", 20)  # 3 prompts x 3 x 4 = 36 cells
     refused = runner.invoke(app, ["plan", str(path)])
     assert refused.exit_code == 2 and "36 cells" in refused.output
-    monkeypatch.setattr(sine_bench.cli, "PLAN_LISTED", 10)
+    monkeypatch.setattr(plan_command, "PLAN_LISTED", 10)
     shown = runner.invoke(app, ["plan", str(path), "--large-grid"])
     assert shown.exit_code == 0, shown.output
     lines = shown.output.splitlines()

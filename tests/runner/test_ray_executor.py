@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sine_bench.cli import app
-from sine_bench.runner.executors import EXECUTORS, ExecutorError, JobsFailed
+from sine_bench.runner.executors import EXECUTORS, ClusterError, JobsFailed
 from tests.conftest import ROOT, help_in_fresh_interpreter, toy_smoke_here, write_protocol
 
 
@@ -158,9 +158,40 @@ def test_no_worker_left_is_a_clear_error(retries, tmp_path, monkeypatch):
     monkeypatch.setattr(ex, "schedule_timeout", 2.0)
     ex._ensure_slots(2, 0.0)
     monkeypatch.setattr(ex, "_new_handle", _unschedulable_worker)
-    with pytest.raises(ExecutorError, match="no worker is left.*did not start within 2 s"):
+    with pytest.raises(ClusterError, match="no worker is left.*did not start within 2 s"):
         ex.map("edit", list(range(4)), every_worker_dies_on_its_first_job)
     assert ex._slots == []
+
+
+class _DiesAtStart:
+    def info(self):
+        os._exit(1)  # the process is gone before it ever reports
+
+
+def test_a_replacement_that_dies_while_starting_is_not_used(ray_cluster, retries, tmp_path):
+    """A replacement can die as it starts (placed on a node being lost); it is not taken
+    for a worker: another is started, and the retried job runs."""
+    work = _dies_once(str(tmp_path / "died"), doomed=5)
+    ex = retries(1)
+    real = ex._new_handle
+    made: list[str] = []
+
+    def first_replacement_dies(gpus: float):
+        made.append("dies" if not made else "works")
+        if made[-1] == "dies":
+            return ray_cluster.remote(num_cpus=1, max_restarts=0)(_DiesAtStart).remote()
+        return real(gpus)
+
+    ex._ensure_slots(2, 0.0)
+    ex.retried.clear()
+    original = ex._new_handle
+    ex._new_handle = first_replacement_dies
+    try:
+        assert ex.map("edit", list(range(8)), work) == list(range(8))
+    finally:
+        ex._new_handle = original
+    assert made == ["dies", "works"] and len(ex._slots) == 2
+    assert [(stage, key) for stage, key, _ in ex.retried] == [("edit", "5")]
 
 
 def test_job_exception_fails_only_that_job(ex):

@@ -31,14 +31,14 @@ def _unet_out(unet, seed=0):
 @pytest.fixture(scope="module")
 def tiny_model():
     """A private tiny model: these tests attach adapters to its UNet."""
-    from sine_bench.tiny_random import build_tiny_random
+    from sine_bench.models.tiny_random import build_tiny_random
 
     return build_tiny_random(seed=0)
 
 
 def build_plain_output():
     """The pretrained tiny UNet's output on ``_unet_out``'s inputs (a fresh copy)."""
-    from sine_bench.tiny_random import build_tiny_random
+    from sine_bench.models.tiny_random import build_tiny_random
 
     return _unet_out(build_tiny_random(seed=0).unet)
 
@@ -133,9 +133,9 @@ def test_lora_with_patches_trains_with_a_gated_position_encoding(source_image, t
     """sine-lora-patch: the adapter and the position encoding live on the shared base
     UNet, both on only inside the fine-tuned model's view; saved and reloaded they give
     the same edits, and a mismatched G is refused."""
+    from sine_bench.models.tiny_random import build_tiny_random
     from sine_bench.sine import PositionEncodingError
     from sine_bench.sine.unet import PE_FILENAME, position_encoding_config
-    from sine_bench.tiny_random import build_tiny_random
 
     model = build_tiny_random(seed=0)
     plain = _unet_out(model.unet)

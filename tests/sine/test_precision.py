@@ -4,7 +4,7 @@ as large as in float32 (not rounded away), the loss stays finite, edits run."""
 import pytest
 import torch
 
-from sine_bench.models import load_model
+from sine_bench.models.loading import load_model
 from sine_bench.sine import (
     FinetuneDivergedError,
     FinetuneSettings,

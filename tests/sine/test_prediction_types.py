@@ -134,9 +134,10 @@ def test_sd2_style_v_prediction_model_fine_tunes_towards_the_velocity(source_ima
     """A tiny SD 2.x-style model (v-prediction, linear projections, GELU text encoder)
     round-trips through a diffusers directory with its prediction type, and fine-tuning it
     lowers the velocity loss on the training image."""
-    from sine_bench.models import load_model, model_family, save_model
+    from sine_bench.model_family import model_family
+    from sine_bench.models.loading import load_model, save_model
+    from sine_bench.models.tiny_random import build_tiny_random_sd2
     from sine_bench.sine import FinetuneSettings, finetune
-    from sine_bench.tiny_random import build_tiny_random_sd2
 
     save_model(build_tiny_random_sd2(seed=0), tmp_path / "sd2")
     model = load_model(str(tmp_path / "sd2"), device="cpu")

@@ -9,7 +9,7 @@ keeps the blue background, SINE's guided edits turn it green and keep both objec
 import pytest
 import torch
 
-from sine_bench.models import load_model
+from sine_bench.models.loading import load_model
 from sine_bench.sine import FinetuneSettings, finetune, sine_edit
 from sine_bench.toy.evaluate import to_uint8
 from sine_bench.toy.oracle import read_image

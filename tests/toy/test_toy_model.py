@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from sine_bench.cli import app
-from sine_bench.models import load_model
+from sine_bench.models.loading import load_model
 from sine_bench.toy.evaluate import text_to_image_accuracy, vae_psnr
 
 # measured here on these 8 samples: background 1.0, colour 1.0, count 1.0, shape 0.83
@@ -40,7 +40,7 @@ def test_reduced_eval_clears_loose_bars(toy):
 
 
 def test_random_model_fails_the_reduced_bars(toy):
-    from sine_bench.tiny_random import build_tiny_random
+    from sine_bench.models.tiny_random import build_tiny_random
 
     broken = load_model("toy", device="cpu")
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from sine_bench.cli import app
-from sine_bench.models import load_model
+from sine_bench.models.loading import load_model
 
 
 def test_quick_training_writes_a_loadable_pipeline(tmp_path, monkeypatch):

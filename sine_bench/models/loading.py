@@ -12,20 +12,19 @@ from pathlib import Path
 
 import torch
 
-from .hf_compat import dtype_kwargs
-from .model_family import (
+from ..errors import InputError
+from ..model_family import (
     BUILTIN_MODELS,
     TOY_DIR,
     check_family,
-    check_model,
     is_hub_id,
     local_family,
-    model_family,
 )
-from .sine.components import DiffusionModel, sd_ddim_scheduler
+from ..sine.components import DiffusionModel
+from ..sine.hf_compat import dtype_kwargs
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(InputError):
     """The model name is neither built in, a local diffusers dir, nor a hub id."""
 
 
@@ -53,12 +52,8 @@ def check_precision(dtype: str, device: str = "auto") -> None:
         )
 
 
-class UnsupportedPrecisionError(ValueError):
+class UnsupportedPrecisionError(InputError):
     """A model.dtype the device cannot compute (and train) in."""
-
-
-def _toy_dir() -> Path:
-    return TOY_DIR
 
 
 def load_diffusers_dir(
@@ -105,18 +100,18 @@ def load_model(
 
         model = build_tiny_random(seed)
     elif name == "toy":
-        if not (_toy_dir() / "model_index.json").exists():
+        if not (TOY_DIR / "model_index.json").exists():
             raise UnknownModelError(
                 "model 'toy': the embedded toy-world weights are not in this installation "
-                f"({_toy_dir()} is missing)"
+                f"({TOY_DIR} is missing)"
             )
-        model = load_diffusers_dir(_toy_dir(), torch_dtype)
+        model = load_diffusers_dir(TOY_DIR, torch_dtype)
     elif Path(name).is_dir():
         if not (Path(name) / "model_index.json").exists():
             raise UnknownModelError(f"model {name!r}: directory has no model_index.json")
         model = load_diffusers_dir(name, torch_dtype)
     elif is_hub_id(name):
-        from .weights import MissingWeightsError, fetch_command, model_weights
+        from ..weights import MissingWeightsError, fetch_command, model_weights
 
         folder = model_weights(name, revision)[0].cached_path()
         if folder is None:
@@ -184,7 +179,7 @@ def model_geometry(name: str, revision: str = "main") -> tuple[int, int]:
             len(tiny_vae().config.block_out_channels) - 1
         )
     if name == "toy" or Path(name).is_dir():
-        folder = _toy_dir() if name == "toy" else Path(name)
+        folder = TOY_DIR if name == "toy" else Path(name)
         if not (folder / "model_index.json").exists():
             what = "the embedded toy-world weights are not in this installation"
             raise UnknownModelError(
@@ -197,7 +192,7 @@ def model_geometry(name: str, revision: str = "main") -> tuple[int, int]:
         if cached is None and name in KNOWN_HUB_GEOMETRY:
             return KNOWN_HUB_GEOMETRY[name]
         if cached is None:
-            from .weights import MissingWeightsError, fetch_command, model_weights
+            from ..weights import MissingWeightsError, fetch_command, model_weights
 
             raise MissingWeightsError(model_weights(name, revision), fetch_command(model=name))
         unet, vae = cached
@@ -216,12 +211,12 @@ def model_tokenizer(name: str, revision: str = "main"):
     encoder uses (77 tokens), built offline."""
     from transformers import CLIPTokenizer
 
-    from .tokenizer import offline_clip_tokenizer
+    from ..tokenizer import offline_clip_tokenizer
 
     if name == "tiny-random":
         return offline_clip_tokenizer()
     if name == "toy" or Path(name).is_dir():
-        folder = _toy_dir() if name == "toy" else Path(name)
+        folder = TOY_DIR if name == "toy" else Path(name)
         return CLIPTokenizer.from_pretrained(folder / "tokenizer")
     from huggingface_hub import try_to_load_from_cache
 
@@ -248,16 +243,3 @@ def save_model(model: DiffusionModel, path: str | Path) -> None:
         requires_safety_checker=False,
     )
     pipe.save_pretrained(str(path))
-
-
-__all__ = [
-    "BUILTIN_MODELS",
-    "check_model",
-    "model_family",
-    "DiffusionModel",
-    "is_hub_id",
-    "load_model",
-    "save_model",
-    "sd_ddim_scheduler",
-    "resolve_device",
-]

@@ -1,6 +1,6 @@
 """``sine-bench store verify`` and ``sine-bench store gc`` (runner/store_maintenance.py).
 
-Kept out of ``cli.py`` (which registers it); heavy libraries never load here.
+Registered by ``app.py``; heavy libraries never load here.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from .cli_errors import error_contract, fail
-from .errors import EXIT_ENVIRONMENT
+from ..errors import EXIT_ENVIRONMENT
+from .contract import error_contract, fail
 
 app = typer.Typer(
     help="Check a store's entries against their digests, or clean it.",
@@ -36,7 +36,7 @@ def verify(
 ) -> None:
     """Hash every entry and compare it with the digest recorded when it was written;
     exit 1 if damaged entries remain."""
-    from .runner.store_maintenance import verify_store
+    from ..runner.store_maintenance import verify_store
 
     with error_contract():
         report = verify_store(store, repair=repair)
@@ -72,7 +72,7 @@ def gc(
 ) -> None:
     """Remove temp leftovers of killed runs, quarantined entries and entries that no
     registered run directory lists (a dry run unless --yes)."""
-    from .runner.store_maintenance import gc_store
+    from ..runner.store_maintenance import gc_store
 
     with error_contract():
         report = gc_store(store, yes=yes)

@@ -1,7 +1,9 @@
 """How every command fails: one line on stderr and the exit code of docs/errors.md.
 
-2: bad input; 1: the environment (disk, permissions, cluster); 130 / 143: SIGINT /
-SIGTERM. ``error_contract`` wraps a command's body; only a bug keeps its traceback.
+2: bad input (``InputError``); 1: the environment (``EnvironmentFailure``, and the
+OSErrors libraries raise for disk, permissions, devices); 130 / 143: SIGINT / SIGTERM.
+``error_contract`` wraps a command's body and maps those bases, no list of classes;
+only a bug keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from contextlib import contextmanager
 
 import typer
 
-from .errors import (
+from ..errors import (
     EXIT_ENVIRONMENT,
     EXIT_INPUT,
     EXIT_SIGNAL_BASE,
     EnvironmentFailure,
+    InputError,
     Interrupted,
     environment_message,
     fix_hint,
@@ -65,8 +68,10 @@ def error_contract(after_interrupt: str = NOTHING_WRITTEN) -> Iterator[None]:
         typer.echo(f"interrupted (SIGINT): {after_interrupt}", err=True)
         raise typer.Exit(EXIT_SIGNAL_BASE + signal.SIGINT) from None
     except EnvironmentFailure as err:
+        for line in err.details():
+            typer.echo(line, err=True)
         fail(one_line(err), EXIT_ENVIRONMENT)
-    except _input_errors() as err:
+    except InputError as err:
         fail(one_line(err))
     except OSError as err:  # the machine: a file vanished, a device failed, ...
         message = environment_message(err)
@@ -84,29 +89,3 @@ def error_contract(after_interrupt: str = NOTHING_WRITTEN) -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous)
         if previous_int is not None:
             signal.signal(signal.SIGINT, previous_int)
-
-
-# Errors that mean bad input (exit 2, one line): module -> class. Only modules already
-# imported are looked at (an error class whose module never loaded cannot have been
-# raised), so a bad input fails in a second without importing torch or diffusers.
-_INPUT_ERRORS = (
-    ("sine_bench.sine.finetune", "FinetuneDivergedError"),
-    ("sine_bench.protocol.fields", "ProtocolError"),
-    ("sine_bench.images", "ImageInputError"),
-    ("sine_bench.metrics.registry", "MetricError"),
-    ("sine_bench.models", "UnknownModelError"),
-    ("sine_bench.model_family", "UnsupportedModelError"),
-    ("sine_bench.models", "UnsupportedPrecisionError"),
-    ("sine_bench.runner.plan", "PlanError"),
-    ("sine_bench.sine.components", "ResolutionError"),
-    ("sine_bench.compare", "CompareError"),
-    ("sine_bench.protocol.fields", "MethodError"),
-)
-
-
-def _input_errors() -> tuple[type[Exception], ...]:
-    """The bad-input error classes of the modules loaded so far."""
-    import sys
-
-    loaded = (getattr(sys.modules.get(module), name, None) for module, name in _INPUT_ERRORS)
-    return tuple(cls for cls in loaded if isinstance(cls, type))

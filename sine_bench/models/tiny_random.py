@@ -11,9 +11,9 @@ import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from .sine.components import DiffusionModel, sd_ddim_scheduler
-from .tokenizer import offline_clip_tokenizer
-from .toy.architecture import toy_vae
+from ..sine.components import DiffusionModel, sd_ddim_scheduler
+from ..tokenizer import offline_clip_tokenizer
+from ..toy.architecture import toy_vae
 
 
 def tiny_vae() -> AutoencoderKL:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .cli_errors import error_contract, fail
+from .contract import error_contract, fail
 
 app = typer.Typer(help="The embedded toy world: train, evaluate, render.", no_args_is_help=True)
 
@@ -38,7 +38,7 @@ def train(
 
 
 def _train(out, stage, quick, vae_steps, unet_steps, n_scenes, seed) -> dict:
-    from .toy.train import ToyRecipe, train_toy_model, with_overrides
+    from ..toy.train import ToyRecipe, train_toy_model, with_overrides
 
     results = {}
     if stage in ("all", "sd"):
@@ -48,7 +48,7 @@ def _train(out, stage, quick, vae_steps, unet_steps, n_scenes, seed) -> dict:
         )
         results["sd"] = train_toy_model(out / "sd", recipe, out / "sd.work")
     if stage in ("all", "clip"):
-        from .toy.train_clip import SHIPPED_SCHEDULE, train_toy_clip
+        from ..toy.train_clip import SHIPPED_SCHEDULE, train_toy_clip
 
         schedule = (5,) if quick else SHIPPED_SCHEDULE  # later phases resume the earlier
         for steps in schedule:
@@ -66,16 +66,16 @@ def evaluate(
     evaluators: Annotated[bool, typer.Option(help="Also measure toy CLIP and LPIPS.")] = True,
 ) -> None:
     """Measure the toy model (oracle on samples, VAE PSNR) and evaluators against their bars."""
-    from .models import load_model
-    from .toy.evaluate import BARS, evaluate_toy_model
+    from ..models.loading import load_model
+    from ..toy.evaluate import BARS, evaluate_toy_model
 
     with error_contract():
         loaded = load_model(model)
         results = evaluate_toy_model(loaded, n=n, steps=steps, progress=not as_json)
     bars = dict(BARS)
     if evaluators:
-        from .toy.evaluator_quality import BARS as EVAL_BARS
-        from .toy.evaluator_quality import evaluator_quality
+        from ..toy.evaluator_quality import BARS as EVAL_BARS
+        from ..toy.evaluator_quality import evaluator_quality
 
         quality = evaluator_quality(n=min(n, 200))
         quality.pop("bars_met", None)
@@ -109,9 +109,9 @@ def render(
     """Render one toy scene (laid out for the canvas aspect) and print its caption."""
     from PIL import Image
 
-    from .images import save_png_atomic
-    from .toy.scenes import random_scene
-    from .toy.scenes import render as render_scene
+    from ..images import save_png_atomic
+    from ..toy.scenes import random_scene
+    from ..toy.scenes import render as render_scene
 
     if height < 1 or width < 1:
         fail(f"--height/--width: must be positive, got {height}x{width} (e.g. 64)")

@@ -1,0 +1,5 @@
+"""``python -m sine_bench.cli``: the same as the ``sine-bench`` command."""
+
+from .app import main
+
+main()

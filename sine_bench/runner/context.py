@@ -1,0 +1,132 @@
+"""What the fine-tune, edit and score stages share, declared in one place.
+
+A stage is a small object over a ``RunContext``: the plan, the store, the executor that
+runs its jobs, the statistics every stage adds to, the metric backbones scoring
+resolved, and the loaded models (``LoadedModels``, the runtime lent to methods). A Ray
+worker builds its own context from the plan and the store root (``StageCall``), so the
+driver's and the workers' stages are the same code on the same data. A stage trusts a
+stored entry only after ``Store.check`` (its digest): a damaged one is set aside and
+computed again, also when it is found damaged or gone later in the run
+(``LoadedModels.trained``, ``RunContext.edit_image``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..methods import EditJob
+from .executors import Executor
+from .plan import RunPlan, unet_evaluations
+from .store import Store, StoreDamaged
+
+STAGES = ("fine-tune", "edit", "score")
+
+
+@dataclass
+class StageStats:
+    total: int = 0
+    cached: int = 0
+    computed: int = 0
+    seconds: float = 0.0
+    unet_evaluations: int = 0  # edits: UNet forward passes sampling in this run
+    unet_evaluations_finetuned: int = 0  # edits: the part by fine-tuned models
+    training_steps: int = 0  # fine-tunes: forward + backward steps run in this run
+
+
+class LoadedModels:
+    """The base model (loaded on first use) and one training artifact at a time, loaded
+    from the store: what ``methods.base.Runtime`` promises a method computing edits.
+    Edits always load their training from the store (never an in-memory copy), so a
+    resumed run and an uninterrupted one compute from the same bytes."""
+
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        self._model: Any = None
+        self._trained: tuple[str, Any] | None = None
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            from ..models.loading import load_model
+
+            _quiet_hf_progress()
+            spec = self.ctx.plan.protocol.model
+            self._model = load_model(
+                spec.name,
+                device=spec.device,
+                dtype=spec.dtype,
+                seed=spec.seed,
+                revision=spec.revision,
+            )
+        return self._model
+
+    def trained(self, key: str) -> Any:
+        """The training artifact stored under ``key``, loaded by the method that trained
+        it (``Method.load_trained``); one is kept at a time. One damaged or gone since
+        the fine-tune stage (``Store.check``) is trained again first."""
+        from ..methods import get_method
+        from .finetune_stage import FinetuneStage
+
+        if self._trained is None or self._trained[0] != key:
+            self._trained = None  # free the previous one before loading the next
+            store, job = self.ctx.store, self.ctx.plan.finetunes[key]
+            if not store.check("finetunes", key):
+                FinetuneStage(self.ctx).run_job(job)
+            folder = store.path("finetunes", key)
+            self._trained = (key, get_method(job.trainer).load_trained(folder, self.model))
+        return self._trained[1]
+
+
+@dataclass
+class RunContext:
+    """Everything the stages of one run share (and nothing else: a stage declares no
+    state of its own beyond it)."""
+
+    plan: RunPlan
+    store: Store
+    executor: Executor
+    stats: dict[str, StageStats] = field(default_factory=dict)
+    backbones: dict[str, dict[str, str]] = field(default_factory=dict)  # label -> resolved
+    group_score_keys: set[str] = field(default_factory=set)  # read by this run
+    models: LoadedModels = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.models = LoadedModels(self)
+
+    def stage_stats(self, stage: str) -> StageStats:
+        return self.stats.setdefault(stage, StageStats())
+
+    def edit_image(self, key: str) -> Path:
+        """The stored edit's PNG, checked; an edit damaged or gone since the edit stage
+        (another process, a disk) is computed again with its unit, never an input error."""
+        from .edit_stage import EditStage
+
+        if not self.store.check("edits", key):
+            unit = next(u for u in self.plan.units if any(j.key == key for j in u.jobs))
+            EditStage(self).run_job(unit)
+            if not self.store.check("edits", key):
+                raise StoreDamaged(
+                    f"store entry {self.store.path('edits', key)}: missing after computing "
+                    "it again (check the store's disk, then rerun)"
+                )
+        return self.store.path("edits", key) / "edit.png"
+
+
+def edit_evaluations(store: Store, job: EditJob) -> int:
+    """Recorded UNet evaluations of a stored edit (or the planned count)."""
+    meta = store.path("edits", job.key) / "edit.json"
+    if meta.exists():
+        return int(json.loads(meta.read_text())["unet_evaluations"])
+    return unet_evaluations([job])["naive"]
+
+
+def _quiet_hf_progress() -> None:
+    """diffusers/transformers draw a bar per save/load; ours per stage is enough."""
+    import diffusers.utils.logging as dlog
+    import transformers.utils.logging as tlog
+
+    dlog.disable_progress_bar()
+    tlog.disable_progress_bar()

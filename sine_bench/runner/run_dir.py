@@ -1,0 +1,148 @@
+"""The run directory: assembled in a temporary sibling folder and swapped into place.
+
+A failed or killed run never leaves a half-written run directory (the store keeps
+every finished fine-tune, edit and score for the next attempt). What it holds:
+docs/architecture.md, "A run directory holds".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ..errors import EnvironmentFailure, environment_message
+from ..fileio import apply_umask_modes, copy_file, make_temp_dir
+from ..protocol.cells import axis_labels
+from .context import RunContext
+from .costs import cell_costs
+from .integrity import DIGEST_FILE
+from .keys import digest
+from .ownership import write_marker
+from .plan import RunPlan
+from .store import Store, write_atomic
+from .store_entries import register_run, sweep_run_dir_leftovers, write_store_entries
+
+
+def cells_frame(
+    plan: RunPlan, scores: list[dict[str, float]], costs: list[dict] | None = None
+) -> pd.DataFrame:
+    """One row per cell: identity, its method, grid axes (empty where an axis is not its
+    method's), keys, image path, cost (with ``methods``) and every metric."""
+    axes = axis_labels(plan.protocol)
+    costs = costs or [{} for _ in plan.cells]
+    rows = []
+    for entry, values, cost in zip(plan.cells, scores, costs, strict=True):
+        cell = entry.cell
+        row = {
+            "cell_id": f"{cell.item}-p{cell.prompt_index}-{entry.edit[:10]}",
+            "item": cell.item,
+            "prompt_index": cell.prompt_index,
+            "prompt": cell.prompt,
+            "method": cell.method,
+            **{axis: None for axis in axes},
+            **cell.axis_dict,
+            "height": cell.height,
+            "width": cell.width,
+            "source_size": _size_label(plan.image_sizes.get(cell.item)),
+            "finetune_key": entry.finetune,
+            "edit_key": entry.edit,
+        }
+        row["image"] = f"images/edits/{row['cell_id']}.png"
+        rows.append(row | cost | values)
+    return pd.DataFrame(rows)
+
+
+def _size_label(hw: tuple[int, int] | None) -> str | None:
+    """The source image's 'HxW' as loaded (oriented): what per-aspect tables group by."""
+    return f"{hw[0]}x{hw[1]}" if hw else None
+
+
+def _swap_into_place(tmp: Path, final: Path) -> None:
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Path) -> None:
+    """Everything a run directory holds, then report.html, swapped in atomically (after
+    sweeping what a killed write of the same output left); the store records the run."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with ctx.store.lock("run-dirs", digest(str(out.absolute()))):  # one writer per output
+        register_run(ctx.store, out)  # first: gc finds what a killed write leaves
+        sweep_run_dir_leftovers(out)
+        _write_run_dir(ctx, scores, manifest, out)
+
+
+def _write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Path) -> None:
+    from ..report.html import write_report
+    from ..report.tables import metric_columns, write_tables
+
+    plan = ctx.plan
+    tmp = make_temp_dir(out.parent, prefix=f".{out.name}.tmp-")
+    try:
+        costs = cell_costs(plan, ctx.store) if plan.protocol.methods else None
+        cells = cells_frame(plan, scores, costs)
+        axes = axis_labels(plan.protocol)
+        for item_id, item in plan.items.items():
+            dest = tmp / "images" / "source" / f"{item_id}.png"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _png_copy(item.image_path, dest)
+        for entry, (_, row) in zip(plan.cells, cells.iterrows(), strict=True):
+            dest = tmp / row["image"]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if not dest.exists():  # two cells with one edit key ('native' == 'source-aspect')
+                copy_file(ctx.edit_image(entry.edit), dest)
+        resolved = plan.protocol.model_dump(mode="json")
+        write_atomic(tmp / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
+        write_tables(cells, axes, tmp)
+        plots = _plots(ctx.store, cells, metric_columns(cells, axes), axes, tmp / "plots")
+        write_store_entries(tmp, ctx, plots)
+        manifest = manifest | {"axes": axes, "store_repairs": list(ctx.store.repairs)}
+        write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1, default=str))
+        write_report(tmp)
+        write_marker(tmp)  # last: it lists what the run wrote (ownership.py)
+        apply_umask_modes(tmp)
+        _swap_into_place(tmp, out)
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        message = environment_message(err, where=f"run directory {out}")
+        named = isinstance(err, EnvironmentFailure)  # e.g. a store entry, named already
+        if message is not None and isinstance(err, Exception) and not named:
+            raise EnvironmentFailure(message) from err
+        raise
+
+
+def _plots(
+    store: Store, cells: pd.DataFrame, metrics: list[str], axes: list[str], out: Path
+) -> str:
+    """Plots are a pure function of the cells table: cached in the store under its hash
+    (drawing them is the slowest part of an all-cached rerun)."""
+    from ..report.plots import PLOTS_VERSION, write_plots
+
+    csv = cells.to_csv(index=False)
+    key = digest({"cells": csv, "metrics": metrics, "axes": axes, "v": PLOTS_VERSION})
+    if not store.check("plots", key):  # checked: a damaged set is set aside and redrawn
+        with store.lock("plots", key):
+            if not store.done("plots", key):
+                with store.write_dir("plots", key) as folder:
+                    write_plots(cells, metrics, folder, axes)
+    # copies (copytree's copy2), never links; the digest record stays in the store
+    shutil.copytree(store.path("plots", key), out, ignore=shutil.ignore_patterns(DIGEST_FILE))
+    return key
+
+
+def _png_copy(src: Path, dest: Path) -> None:
+    """Sources are re-encoded as PNG (as the fine-tune saw them: oriented, 8-bit sRGB, on
+    white) so the report can inline them whatever their format."""
+    from ..images import open_image
+
+    open_image(src)[0].save(dest, format="PNG")
