@@ -36,7 +36,7 @@ PROMPT, EDIT = "a photo of a sks dog", "a photo of a dog wearing a hat"
 
 def build_model(tiny: bool, device: str, dtype: str):
     """The tiny random model, or SD-1.5's architecture with random weights on ``device``."""
-    from sine_bench.models import load_model
+    from sine_bench.models.loading import load_model
 
     if tiny:
         return load_model("tiny-random", device=device, dtype=dtype)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sine_bench.models import load_model
+from sine_bench.models.loading import load_model
 from sine_bench.sine import FinetuneSettings, finetune
 from sine_bench.sine import memory as memory_module
 from sine_bench.sine.memory import (
