@@ -65,17 +65,23 @@ def decode_mask(runs: list[int], where: str) -> np.ndarray:
 
 def square_512(path: Path) -> np.ndarray | None:
     """The source centre-cropped to a square and resized to 512 (RGB uint8), or None
-    when it already is 512x512 (then the file is used as it is)."""
-    from ..images import open_image
+    when it already is 512x512 (read from the header: a rotation keeps a square square;
+    the file is then used as is)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as header:
+            if header.size == (SIDE, SIDE):
+                return None
+    except (OSError, UnidentifiedImageError, ValueError):
+        pass  # open_image says what is wrong with it, in its one line
+    from ..images import open_image  # imports torch: only for sources that need cropping
 
     image, _ = open_image(path, "RGB")
-    if image.size == (SIDE, SIDE):
-        return None
+    image, _ = open_image(path, "RGB")
     w, h = image.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
-    from PIL import Image
-
     square = image.crop((left, top, left + side, top + side)).resize((SIDE, SIDE), Image.BICUBIC)
     return np.asarray(square, dtype=np.uint8)
 

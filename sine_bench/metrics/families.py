@@ -163,6 +163,19 @@ _RECORDS = (
     _family("oracle_structure", "oracle", 0, 1, "higher", "oracle"),
     _family("oracle_faithful", "oracle", 0, 1, "higher", "oracle"),
     *pie_region_records(),
+    # PIE-Bench's DINO self-similarity structure distance, two profiles (docs/metrics.md)
+    *(
+        MetricFamily(
+            f"structure_dist_{profile}",
+            "sine_bench.metrics.structure_dist:structure_dist",
+            0,
+            4,
+            "lower",
+            "fidelity",
+            ("dino",),
+        )
+        for profile in ("pie", "corrected")
+    ),
 )
 FAMILIES: Registry[MetricFamily] = Registry(
     "metric family", MetricError, {record.name: record for record in _RECORDS}

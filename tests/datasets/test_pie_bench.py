@@ -118,7 +118,10 @@ def test_malformed_input_is_one_line_naming_file_and_entry(tmp_path, damage, mes
 def test_a_plan_lists_items_by_prompts_with_the_decoded_masks_and_records_the_dataset(
     tmp_path, monkeypatch
 ):
+    from sine_bench.protocol.cells import axis_labels
+    from sine_bench.report.tables import metric_columns
     from sine_bench.runner.plan import build_plan
+    from sine_bench.runner.run_dir import cells_frame
 
     mapping = write_pie_bench(tmp_path / "pie")
     monkeypatch.chdir(tmp_path)
@@ -141,4 +144,7 @@ def test_a_plan_lists_items_by_prompts_with_the_decoded_masks_and_records_the_da
         decoded = np.asarray(Image.open(mask)) // 255
         np.testing.assert_array_equal(decoded, reference_decode(mapping[cell.cell.item]["mask"]))
     assert plan.dataset["items"] == 2 and len(plan.dataset["content_hash"]) == 64
+    cells = cells_frame(plan, [{"psnr_masked": 1.0} for _ in plan.cells])
+    assert list(cells["edit_type"]) == ["1", "1"]
+    assert metric_columns(cells, axis_labels(protocol)) == ["psnr_masked"]
     assert plan.dataset["preparation"].startswith("pie-bench: masks decoded")
