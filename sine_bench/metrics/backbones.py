@@ -140,6 +140,21 @@ BACKBONES: dict[str, Registry[Backbone]] = {
             _lpips_identity("vgg"),
             (_torchvision("vgg", TORCHVISION + "vgg16-397923af.pth"),),
         ),
+        # PIE-Bench's LPIPS; standard only (no shift-tolerant SqueezeNet ships)
+        Backbone(
+            "lpips",
+            "squeeze",
+            _lazy("sine_bench.metrics.lpips_backend", "load_lpips_squeeze"),
+            lambda: f"lpips[squeeze]:{_package_version('lpips')}",
+            (
+                Weight(
+                    "torchvision",
+                    "squeeze",
+                    "",
+                    source=TORCHVISION + "squeezenet1_1-b8a52dc0.pth",
+                ),
+            ),
+        ),
     ),
     "dino": _records(
         "dino",

@@ -163,6 +163,21 @@ _RECORDS = (
     _family("oracle_structure", "oracle", 0, 1, "higher", "oracle"),
     _family("oracle_faithful", "oracle", 0, 1, "higher", "oracle"),
     *pie_region_records(),
+    # PIE-Bench's region LPIPS (metrics/pie_lpips.py); edit-region ones are diagnostics
+    *(
+        MetricFamily(
+            f"lpips_{region}_{profile}",
+            "sine_bench.metrics.pie_lpips:region_lpips",
+            0,
+            INF,
+            "lower" if region == "bg" else None,
+            "fidelity",
+            _LPIPS,
+            LPIPS_SIDE,
+        )
+        for region in ("bg", "edit")
+        for profile in ("pie", "corrected")
+    ),
     # PIE-Bench's DINO self-similarity structure distance, two profiles (docs/metrics.md)
     *(
         MetricFamily(
