@@ -9,7 +9,8 @@ all, to be run where there is a network (a login node):
     sine-bench fetch-weights PROTOCOL.yaml
 
 Weights: the Stable Diffusion checkpoint of a hub model id; OpenAI CLIP ViT-B/32 for
-``clip_*[ViT-B-32/openai]``; torchvision's ImageNet AlexNet / VGG16 for standard LPIPS.
+``clip_*[ViT-B-32/openai]``; torchvision's ImageNet AlexNet / VGG16 for standard LPIPS;
+DINO ViT-B/8 through timm for ``structure_dist_*[dino-vitb8]``.
 LPIPS is optional: without it ``lpips[alex]`` is scored by the shipped shift-tolerant
 network and labelled ``st_lpips[alex]``, so plan only notes it. Which files a metric
 backbone reads is its record's (``metrics.backbones``); what a protocol needs is
@@ -25,6 +26,7 @@ from pathlib import Path
 from .errors import EnvironmentFailure
 
 OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+TIMM_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm reads from its hub repo
 PIPELINE_PARTS = ("unet", "vae", "text_encoder")  # folders that hold weights
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
@@ -47,9 +49,10 @@ class MissingWeightsError(WeightsError):
 
 @dataclass(frozen=True)
 class Weight:
-    """One set of pretrained weights: ``kind`` is hub-pipeline, open_clip or torchvision.
+    """One set of pretrained weights: ``kind`` is hub-pipeline, open_clip, timm or
+    torchvision.
 
-    ``source`` says where the files come from: the hub repo open_clip downloads from,
+    ``source`` says where the files come from: the hub repo open_clip or timm downloads from,
     or torchvision's URL (whose file name the torch hub cache keeps); the metric
     backbone records declare it."""
 
@@ -65,6 +68,7 @@ class Weight:
         return {
             "hub-pipeline": f"Stable Diffusion checkpoint {self.name}@{self.revision}",
             "open_clip": f"open_clip {self.name}",
+            "timm": f"timm {self.name}",
             "torchvision": f"torchvision ImageNet {self.name}net weights",
         }[self.kind]
 
@@ -74,6 +78,8 @@ class Weight:
             return hub_snapshot(self.name, self.revision)
         if self.kind == "open_clip":
             return open_clip_file(self.source)
+        if self.kind == "timm":
+            return hub_file(self.source, TIMM_FILES)
         return torchvision_file(self.source)
 
     def fetch(self) -> Path:
@@ -82,6 +88,8 @@ class Weight:
             return _fetch_pipeline(self.name, self.revision)
         if self.kind == "open_clip":
             return _fetch_open_clip(self)
+        if self.kind == "timm":
+            return _fetch_timm(self)
         return _fetch_torchvision(self)
 
 
@@ -112,9 +120,14 @@ def hub_snapshot(name: str, revision: str = "main") -> Path | None:
 
 def open_clip_file(repo: str) -> Path | None:
     """The cached checkpoint open_clip downloads from the hub repo ``repo``."""
+    return hub_file(repo, OPEN_CLIP_FILES)
+
+
+def hub_file(repo: str, filenames: tuple[str, ...]) -> Path | None:
+    """The first of ``filenames`` cached from the hub repo ``repo`` (None if none is)."""
     from huggingface_hub import try_to_load_from_cache
 
-    for filename in OPEN_CLIP_FILES:
+    for filename in filenames:
         found = try_to_load_from_cache(repo, filename)
         if isinstance(found, str) and Path(found).is_file():
             return Path(found)
@@ -202,6 +215,15 @@ def _fetch_open_clip(weight: Weight) -> Path:
     _online_or_fail()
     arch, tag = weight.name.split("/")
     download_pretrained(get_pretrained_cfg(arch, tag))
+    return _fetched(weight)
+
+
+def _fetch_timm(weight: Weight) -> Path:
+    """timm's checkpoint file from its hub repo (the one ``hub_file`` then finds)."""
+    from huggingface_hub import hf_hub_download
+
+    _online_or_fail()
+    hf_hub_download(weight.source, TIMM_FILES[0])
     return _fetched(weight)
 
 

@@ -1,6 +1,6 @@
 """Test-only backbones, registered under the name 'test-fake' (never a default).
 
-They are cheap deterministic stand-ins with the CLIP / LPIPS interfaces the metrics
+They are cheap deterministic stand-ins with the CLIP / LPIPS / DINO interfaces the metrics
 use, so metric plumbing can be tested without any trained network.
 """
 
@@ -44,9 +44,21 @@ class FakeLpips:
         return [F.adaptive_avg_pool2d(images01.float() * 2 - 1, 8)]
 
 
+class FakeDino:
+    """Keys: per 8x8 patch, its mean colour and position (a CLS of the image mean)."""
+
+    def keys(self, x: torch.Tensor) -> torch.Tensor:
+        patches = F.avg_pool2d(x.float(), 8).flatten(2).transpose(1, 2)  # B, tokens, 3
+        cls = x.float().mean(dim=(2, 3))[:, None]
+        tokens = torch.cat([cls, patches], dim=1)
+        position = torch.linspace(-1, 1, tokens.shape[1])[None, :, None].expand(len(x), -1, 1)
+        return torch.cat([tokens, position], dim=-1)
+
+
 def register_fakes() -> None:
     register_backbone("clip", "test-fake", FakeClip)
     register_backbone("lpips", "test-fake", FakeLpips)
+    register_backbone("dino", "test-fake", FakeDino)
 
 
 FAKE_METRICS = [

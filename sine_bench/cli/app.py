@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from . import edit, info, results, runs, store, toy, weights
+from . import datasets, edit, info, results, runs, store, toy, weights
 
 app = typer.Typer(
     name="sine-bench",
@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+app.add_typer(datasets.app, name="datasets")
 app.add_typer(store.app, name="store")
 app.add_typer(toy.app, name="toy")
 app.command("fetch-weights")(weights.fetch_weights)

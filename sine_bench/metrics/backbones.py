@@ -5,7 +5,8 @@ scores), what identifies its weights without loading them (that string enters ev
 score key, so retrained weights never reuse stale scores), and the pretrained weight
 files to fetch. CLIP backbones have ``.encode_images(images01 (B,3,H,W))`` and
 ``.encode_texts(list[str])`` returning L2-normalised embeddings; LPIPS backbones have
-``.name`` (``lpips[alex]`` or ``st_lpips[alex]``) and ``__call__(a01, b01) -> (B,)``.
+``.name`` (``lpips[alex]`` or ``st_lpips[alex]``) and ``__call__(a01, b01) -> (B,)``;
+DINO backbones have ``.keys(normalised images) -> (B, tokens, dim)`` (metrics/dino.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .names import MetricError
 class Backbone:
     """One backbone: factory, identity (for score keys) and the weights it reads."""
 
-    kind: str  # "clip" or "lpips"
+    kind: str  # "clip", "lpips" or "dino"
     name: str
     factory: Callable[[], Any]
     identity: Callable[[], str] | None = None  # None: "kind:name" (shipped test fakes)
@@ -71,6 +72,14 @@ def _open_clip_identity() -> str:
     return "open_clip:ViT-B-32/openai:quickgelu:" + _package_version("open_clip_torch")
 
 
+def _open_clip_l14_identity() -> str:
+    return "open_clip:ViT-L-14/openai:quickgelu:" + _package_version("open_clip_torch")
+
+
+def _dino_identity() -> str:
+    return "timm:vit_base_patch8_224.dino:" + _package_version("timm")
+
+
 def standard_weights_cached(kind: str, name: str) -> bool:
     """Whether every pretrained file of a backbone is in the local cache (file checks)."""
     weights = BACKBONES[kind].get(name).weights
@@ -103,7 +112,13 @@ def _records(kind: str, *records: Backbone) -> Registry[Backbone]:
 OPENAI_CLIP = Weight(
     "open_clip", "ViT-B-32/openai", "", source="timm/vit_base_patch32_clip_224.openai"
 )
+OPENAI_CLIP_L14 = Weight(
+    "open_clip", "ViT-L-14/openai", "", source="timm/vit_large_patch14_clip_224.openai"
+)
 TORCHVISION = "https://download.pytorch.org/models/"
+# timm's pretrained config of vit_base_patch8_224.dino names this hub repo (DINO's own
+# ViT-B/8 checkpoint, converted): pinned by tests/metrics/test_structure_dist.py
+DINO_VITB8 = Weight("timm", "vit_base_patch8_224.dino", "", source="timm/vit_base_patch8_224.dino")
 BACKBONES: dict[str, Registry[Backbone]] = {
     "clip": _records(
         "clip",
@@ -114,6 +129,15 @@ BACKBONES: dict[str, Registry[Backbone]] = {
             _lazy("sine_bench.metrics.clip", "load_open_clip", arch="ViT-B-32"),
             _open_clip_identity,
             (OPENAI_CLIP,),
+        ),
+        # PIE-Bench's CLIP score network (its torchmetrics CLIPScore loads the same
+        # OpenAI weights from openai/clip-vit-large-patch14)
+        Backbone(
+            "clip",
+            "ViT-L-14/openai",
+            _lazy("sine_bench.metrics.clip", "load_open_clip", arch="ViT-L-14"),
+            _open_clip_l14_identity,
+            (OPENAI_CLIP_L14,),
         ),
     ),
     "lpips": _records(
@@ -131,6 +155,31 @@ BACKBONES: dict[str, Registry[Backbone]] = {
             _lazy("sine_bench.metrics.lpips_backend", "load_lpips", net="vgg"),
             _lpips_identity("vgg"),
             (_torchvision("vgg", TORCHVISION + "vgg16-397923af.pth"),),
+        ),
+        # PIE-Bench's LPIPS; standard only (no shift-tolerant SqueezeNet ships)
+        Backbone(
+            "lpips",
+            "squeeze",
+            _lazy("sine_bench.metrics.lpips_backend", "load_lpips_squeeze"),
+            lambda: f"lpips[squeeze]:{_package_version('lpips')}",
+            (
+                Weight(
+                    "torchvision",
+                    "squeeze",
+                    "",
+                    source=TORCHVISION + "squeezenet1_1-b8a52dc0.pth",
+                ),
+            ),
+        ),
+    ),
+    "dino": _records(
+        "dino",
+        Backbone(
+            "dino",
+            "dino-vitb8",
+            _lazy("sine_bench.metrics.dino", "load_dino", name="dino-vitb8"),
+            _dino_identity,
+            (DINO_VITB8,),
         ),
     ),
 }

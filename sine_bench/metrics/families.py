@@ -163,6 +163,37 @@ _RECORDS = (
     _family("oracle_structure", "oracle", 0, 1, "higher", "oracle"),
     _family("oracle_faithful", "oracle", 0, 1, "higher", "oracle"),
     *pie_region_records(),
+    # PIE-Bench's CLIP scores (metrics/pie_clip.py): clamped at 0
+    _family("clip_whole_pie", "pie_clip", 0, 100, "higher", "alignment", _CLIP),
+    _family("clip_edited_pie", "pie_clip", 0, 100, "higher", "alignment", _CLIP),
+    # PIE-Bench's region LPIPS (metrics/pie_lpips.py); edit-region ones are diagnostics
+    *(
+        MetricFamily(
+            f"lpips_{region}_{profile}",
+            "sine_bench.metrics.pie_lpips:region_lpips",
+            0,
+            INF,
+            "lower" if region == "bg" else None,
+            "fidelity",
+            _LPIPS,
+            LPIPS_SIDE,
+        )
+        for region in ("bg", "edit")
+        for profile in ("pie", "corrected")
+    ),
+    # PIE-Bench's DINO self-similarity structure distance, two profiles (docs/metrics.md)
+    *(
+        MetricFamily(
+            f"structure_dist_{profile}",
+            "sine_bench.metrics.structure_dist:structure_dist",
+            0,
+            4,
+            "lower",
+            "fidelity",
+            ("dino",),
+        )
+        for profile in ("pie", "corrected")
+    ),
 )
 FAMILIES: Registry[MetricFamily] = Registry(
     "metric family", MetricError, {record.name: record for record in _RECORDS}

@@ -126,6 +126,21 @@ def _shift_tolerant_lpips(net: str) -> torch.nn.Module:
     return model
 
 
+def load_lpips_squeeze(device: str = "cpu") -> LpipsMetric:
+    """Standard LPIPS on SqueezeNet 1.1 (PIE-Bench's): no shipped substitute exists, so
+    torchvision's ImageNet weights must be cached (``sine-bench fetch-weights``)."""
+    import dataclasses
+
+    from ..weights import MissingWeightsError, fetch_command
+    from .backbones import BACKBONES
+
+    if not backbone_weights_cached("squeeze"):
+        (weight,) = BACKBONES["lpips"].get("squeeze").weights
+        weight = dataclasses.replace(weight, needed_by="lpips backbone squeeze")
+        raise MissingWeightsError([weight], fetch_command(metrics=("lpips_bg_pie[squeeze]",)))
+    return LpipsMetric(_standard_lpips("squeeze"), "lpips[squeeze]", device=device)
+
+
 def load_lpips(
     net: str = "alex", resize: int | None = None, resample: str = "bicubic", device: str = "cpu"
 ) -> LpipsMetric:

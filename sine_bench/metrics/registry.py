@@ -19,8 +19,8 @@ from .families import FAMILIES
 from .metric_name import MetricName
 from .names import MetricError, strict_parts
 
-EXAMPLE = {"clip": "toy", "lpips": "alex"}  # a backbone of each kind, for error hints
-WHAT = {"clip": "clip", "lpips": "lpipsnet"}
+EXAMPLE = {"clip": "toy", "lpips": "alex", "dino": "dino-vitb8"}  # for error hints
+WHAT = {"clip": "clip", "lpips": "lpipsnet", "dino": "dino"}
 
 
 def min_side(name: MetricName) -> int:

@@ -8,6 +8,8 @@ them (``runner.plan``) and by the validation pass (``runner.validate``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..registry import Registry, suggest
 from .fields import ProtocolError, short
 from .root import Protocol
-from .sections import DatasetItem
+from .sections import DatasetItem, DatasetSpec
 from .strict_yaml import read_yaml_file
 
 
@@ -35,16 +37,39 @@ class ResolvedItem:
         return self.prompt_masks.get(prompt, self.mask_path)
 
 
+@dataclass(frozen=True)
+class DatasetRequest:
+    """What a format reads: the folder, the protocol's dataset section (its options),
+    and ``derived``, the folder where a format writes files it derives from the
+    distributed ones (decoded masks, cropped sources), each named by its content so a
+    file there is never stale and never half-written."""
+
+    folder: Path
+    spec: DatasetSpec
+    derived: Path
+
+
+@dataclass
+class DatasetRead:
+    """A format's answer: items (paths relative to the folder, or absolute), the file
+    messages about them name, the distributed files read (their bytes make the content
+    hash), and what preparing them does beyond reading (recorded in the run manifest)."""
+
+    items: list[DatasetItem]
+    source: str
+    files: list[Path]
+    preparation: str = ""
+
+
 class DatasetFormat(typing.Protocol):
     """A way a folder holds a dataset. ``marker`` names what makes a folder one of its
-    own (for the error when none is found); ``read`` returns its items, paths relative
-    to the folder, and the file that messages about them should name."""
+    own (for the error when none is found)."""
 
     marker: str
 
     def recognises(self, folder: Path) -> bool: ...
 
-    def read(self, folder: Path) -> tuple[list[DatasetItem], str]: ...
+    def read(self, request: DatasetRequest) -> DatasetRead: ...
 
 
 class ManifestFormat:
@@ -55,8 +80,8 @@ class ManifestFormat:
     def recognises(self, folder: Path) -> bool:
         return (folder / self.marker).is_file()
 
-    def read(self, folder: Path) -> tuple[list[DatasetItem], str]:
-        manifest = folder / self.marker
+    def read(self, request: DatasetRequest) -> DatasetRead:
+        manifest = request.folder / self.marker
         raw = read_yaml_file(manifest, ProtocolError) or {}
         if not isinstance(raw, dict):
             kind = type(raw).__name__
@@ -74,23 +99,40 @@ class ManifestFormat:
                 raise ProtocolError(f"{manifest}: unknown field 'items.{where}' ({hint})") from None
             message = first["msg"].removeprefix("Value error, ")
             raise ProtocolError(f"{manifest}: items.{where}: {message}") from None
-        return items, str(manifest)
+        return DatasetRead(items, str(manifest), [manifest])
 
 
 # formats in the order they are tried on a dataset folder; a new format is one entry
+# ("module:attr" entries load on first use)
 DATASET_FORMATS: Registry[DatasetFormat] = Registry(
-    "dataset format", ProtocolError, {"manifest": ManifestFormat()}
+    "dataset format",
+    ProtocolError,
+    {
+        "manifest": ManifestFormat(),
+        "pie-bench": "sine_bench.datasets.pie_bench:FORMAT",
+        "tedbench": "sine_bench.datasets.tedbench:FORMAT",
+        "csv": "sine_bench.datasets.csv_folder:FORMAT",
+    },
 )
 
 
-def read_folder(spec_path: str, folder: Path) -> tuple[list[DatasetItem], str]:
-    """The items of the first format that recognises ``folder``."""
+def read_folder(request: DatasetRequest) -> DatasetRead:
+    """The items of the format the spec names, else of the first that recognises the
+    folder."""
+    spec, folder = request.spec, request.folder
+    if spec.format is not None:
+        fmt = DATASET_FORMATS.get(spec.format)
+        if not fmt.recognises(folder):
+            raise ProtocolError(
+                f"dataset {spec.path!r}: format {spec.format!r} needs {fmt.marker} in {folder}"
+            )
+        return fmt.read(request)
     formats = [DATASET_FORMATS.get(name) for name in DATASET_FORMATS.names()]
     for fmt in formats:
         if fmt.recognises(folder):
-            return fmt.read(folder)
+            return fmt.read(request)
     markers = " or ".join(f.marker for f in formats)
-    raise ProtocolError(f"dataset {spec_path!r}: no {markers} in {folder}")
+    raise ProtocolError(f"dataset {spec.path!r}: no {markers} in {folder}")
 
 
 def resolved_path(path: Path, what: str) -> Path:
@@ -104,18 +146,48 @@ def resolved_path(path: Path, what: str) -> Path:
         ) from None
 
 
-def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[ResolvedItem]:
-    """Items with absolute paths, read by the dataset's format. Checks files exist (not
-    contents)."""
+@dataclass
+class ResolvedDataset:
+    """The items with absolute paths, the dataset's content hash (the bytes of every
+    distributed file read, by path relative to the folder, and the selection), and
+    what preparing the files does."""
+
+    items: list[ResolvedItem]
+    source: str
+    content_hash: str
+    preparation: str = ""
+
+    def record(self) -> dict:
+        """What a run manifest records about its dataset."""
+        return {
+            "source": self.source,
+            "items": len(self.items),
+            "content_hash": self.content_hash,
+            "preparation": self.preparation,
+        }
+
+
+def derived_folder(protocol: Protocol) -> Path:
+    """Where formats write derived files: beside the protocol's store entries (the
+    store's own stages and gc leave it alone)."""
+    return Path(protocol.store) / "datasets"
+
+
+def read_dataset(protocol: Protocol, root: Path = Path(".")) -> ResolvedDataset:
+    """Items with absolute paths, read by the dataset's format and filtered to
+    ``types``. Checks files exist (not contents)."""
     spec = protocol.dataset
     if spec.items is not None:
         items, base, source = spec.items, root, "protocol dataset.items"
+        read = DatasetRead(items, source, [])
     else:
         folder = Path(spec.path)
         if not folder.is_dir() and (root / "datasets" / spec.path).is_dir():
             folder = root / "datasets" / spec.path
-        items, source = read_folder(spec.path, folder)
-        base = folder
+        read = read_folder(DatasetRequest(folder, spec, derived_folder(protocol)))
+        items, source, base = read.items, read.source, folder
+    if spec.types is not None:
+        items = _of_types(items, spec.types, source)
     if not items:
         raise ProtocolError(f"{source}: the dataset has no items")
     ids = [i.id for i in items]
@@ -134,4 +206,43 @@ def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[Resolved
             if path is not None and not path.is_file():
                 raise ProtocolError(f"{source}: item {item.id!r}: mask file not found: {path}")
         resolved.append(ResolvedItem(item, image, mask, prompt_masks))
-    return resolved
+    content = _content_hash(read, base, resolved, spec.types)
+    return ResolvedDataset(resolved, source, content, read.preparation)
+
+
+def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[ResolvedItem]:
+    """Items with absolute paths (``read_dataset`` without its hash)."""
+    return read_dataset(protocol, root).items
+
+
+def _of_types(items: list[DatasetItem], types: list[str], source: str) -> list[DatasetItem]:
+    known = sorted({i.edit_type for i in items if i.edit_type is not None})
+    if not known:
+        raise ProtocolError(f"{source}: dataset.types selects edit types, but no item has one")
+    unknown = [t for t in types if t not in known]
+    if unknown:
+        raise ProtocolError(f"dataset.types: no item has edit type {unknown[0]!r} (known: {known})")
+    return [i for i in items if i.edit_type in types]
+
+
+def _content_hash(
+    read: DatasetRead, base: Path, items: list[ResolvedItem], types: list[str] | None
+) -> str:
+    """sha256 over the files read and the selected items' own files (sources and
+    masks the format did not derive), each by its path relative to the folder, and
+    the selection: equal for the same bytes wherever the folder lies."""
+    from ..runner.keys import file_sha256
+
+    files = set(read.files)
+    for item in items:
+        files.update(p for p in (item.image_path, item.mask_path, *item.prompt_masks.values()) if p)
+    folder = base.resolve()
+    shas = {}
+    for path in sorted(files):
+        resolved = path.resolve()
+        if resolved.is_relative_to(folder):
+            shas[str(resolved.relative_to(folder))] = file_sha256(resolved)
+    specs = [i.spec.model_dump(mode="json", exclude={"image", "mask", "masks"}) for i in items]
+    payload = {"files": shas, "items": specs, "types": types}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..registry import suggest
 from .fields import (
     SAFE_ID,
     PathText,
@@ -54,6 +55,7 @@ class DatasetItem(StrictModel):
     mask: PathText | None = None  # white = region the edit may change; metrics keep the rest
     masks: dict[str, PathText] = {}  # prompt -> the mask of that edit (instead of ``mask``)
     expected: dict[str, str] = {}  # prompt -> caption the edit should satisfy (oracle)
+    edit_type: str | None = None  # the dataset's edit category (PIE-Bench "0".."9"); a column
 
     @field_validator("id")
     @classmethod
@@ -96,15 +98,40 @@ class DatasetItem(StrictModel):
 
 
 class DatasetSpec(StrictModel):
-    """A folder with manifest.yaml (``path``: a name under datasets/ or a dir), or items."""
+    """A dataset folder (``path``: a name under datasets/ or a dir) read by ``format``
+    (default: the first format that recognises it), or inline ``items``; ``types``
+    keeps the items of those edit types only (PIE-Bench's "0".."9")."""
 
     path: PathText | None = None
     items: list[DatasetItem] | None = None
+    format: str | None = None
+    types: list[str] | None = Field(None, min_length=1)
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _types_as_text(cls, values):
+        # PIE-Bench writes its ids as text ("1"); a protocol may write them as numbers
+        if isinstance(values, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
+        return values
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is not None:
+            from .dataset import DATASET_FORMATS
+
+            if value not in DATASET_FORMATS:
+                hint = suggest(value, DATASET_FORMATS.names())
+                raise ValueError(f"unknown dataset format {value!r} ({hint})")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
         if (self.path is None) == (self.items is None):
             raise ValueError("give exactly one of 'path' (a dataset folder) or 'items'")
+        if self.items is not None and self.format is not None:
+            raise ValueError("'format' reads a folder: give 'path' with it, not 'items'")
         return self
 
 
@@ -125,7 +152,12 @@ class FinetuneSpec(StrictModel):
     train_text_encoder: bool | None = None
     lora_rank: int = Field(8, ge=1, le=4096)
     lora_alpha: float | None = Field(None, gt=0)  # None = rank (adapter scale 1)
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = False  # the UNet's and a trained text encoder's
+    # memory levers of a full fine-tune (docs/performance.md, "Memory levers"); each one
+    # enters the fine-tune key only when set
+    optimizer: Literal["adamw", "adamw-8bit"] = "adamw"  # adamw-8bit: bitsandbytes
+    step_in_backward: bool = False  # per-parameter AdamW steps inside backward
+    offload_pretrained: bool = False  # pretrained UNet / text encoder in host memory
     seed: Seed = 0
 
     @field_validator("prompt_template")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..metrics.families import family_record, sign_of
 from .cells import metric_column
-from .stats import CLUSTER, cluster_mean_ci
+from .stats import CLUSTER, cluster_mean_ci, count_once
 
 FINE_TUNED_ONLY = "fine-tuned only"
 PRETRAINED_ONLY = "pretrained only"
@@ -94,8 +94,6 @@ def higher_is_better(column: str) -> bool:
 def settings_table(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     """One row per setting: its axes, role, n, images, and per shown metric its mean and
     a 95% interval over source images; ``frontier`` and ``best`` flags."""
-    from .tables import count_once
-
     columns = Columns.of(cells)
     by = setting_axes(cells, axes)
     cells = count_once(cells, axes)  # a deterministic method's seeds: one image

@@ -28,7 +28,7 @@ from .validity import FAITHFUL, FIDELITY_FAMILIES, family, per_run_and_pooled, s
 
 NOT_SETTINGS = frozenset(
     {"cell_id", "item", "prompt_index", "prompt", "seed", "height", "width", "source_size"}
-    | {"finetune_key", "edit_key", "image", "run", "run_dir"}
+    | {"finetune_key", "edit_key", "image", "run", "run_dir", "edit_type"}
 )
 COMPARED_FAMILIES = (*families_with("joint"), "clip_t", *FIDELITY_FAMILIES)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 BOOTSTRAP_SAMPLES = 2000
 CLUSTER = "item"  # the cells-table column naming the source image
@@ -84,3 +85,18 @@ def cluster_bootstrap(
     p = min(1.0, max(2 * min(below, above), 1 / BOOTSTRAP_SAMPLES))
     lo, hi = np.percentile(draws, [2.5, 97.5])
     return Estimate(value, float(lo), float(hi), p, len(groups))
+
+
+def count_once(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """The cells with each distinct edit of a setting, source and prompt counted once.
+
+    A method whose edit does not depend on the seed (ddim-inversion: no seed in its
+    edit key) makes one image however many seeds the grid lists; its seeds' cells share
+    that edit key, and pooling them over seeds would count one image as several
+    (narrower intervals, more weight in a pooled mean). Determinism is read from the
+    keys, not from a method's name; cells whose keys differ are all kept."""
+    if "edit_key" not in cells or "seed" not in axes:
+        return cells
+    same = [a for a in axes if a != "seed" and a in cells]
+    same += [c for c in ("item", "prompt_index", "edit_key") if c in cells]
+    return cells.drop_duplicates(subset=same)

@@ -14,10 +14,10 @@ import pandas as pd
 
 from ..runner.store import write_atomic
 from . import resolution
-from .stats import CLUSTER, cluster_mean_ci
+from .stats import CLUSTER, cluster_mean_ci, count_once
 
 KEY_COLUMNS = ("cell_id", "item", "prompt_index", "prompt", "method", "height", "width")
-KEY_COLUMNS += ("source_size", "finetune_key", "edit_key", "image")
+KEY_COLUMNS += ("source_size", "finetune_key", "edit_key", "image", "edit_type")
 COST_PREFIX = "cost."  # cost columns: summarised as means, never drift-checked
 
 
@@ -31,21 +31,6 @@ def metric_columns(cells: pd.DataFrame, axes: list[str]) -> list[str]:
 
 def cost_columns(cells: pd.DataFrame) -> list[str]:
     return [c for c in cells.columns if c.startswith(COST_PREFIX)]
-
-
-def count_once(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
-    """The cells with each distinct edit of a setting, source and prompt counted once.
-
-    A method whose edit does not depend on the seed (ddim-inversion: no seed in its
-    edit key) makes one image however many seeds the grid lists; its seeds' cells share
-    that edit key, and pooling them over seeds would count one image as several
-    (narrower intervals, more weight in a pooled mean). Determinism is read from the
-    keys, not from a method's name; cells whose keys differ are all kept."""
-    if "edit_key" not in cells or "seed" not in axes:
-        return cells
-    same = [a for a in axes if a != "seed" and a in cells]
-    same += [c for c in ("item", "prompt_index", "edit_key") if c in cells]
-    return cells.drop_duplicates(subset=same)
 
 
 def summarize(

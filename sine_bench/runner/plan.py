@@ -28,7 +28,7 @@ from ..methods import (
 from ..methods.preparation import resize_preparation
 from ..metrics.registry import MetricName, check_metric_name
 from ..protocol.cells import MAX_CELLS, Cell, check_grid_size, expand_cells
-from ..protocol.dataset import ResolvedItem, resolve_dataset
+from ..protocol.dataset import ResolvedItem, read_dataset
 from ..protocol.root import Protocol
 from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
 from .sources import check_source_images
@@ -82,6 +82,8 @@ class RunPlan:
     image_notes: dict[str, list[str]] = field(default_factory=dict)  # item -> conversions
     # item -> how its inputs are read with unchanged pixels (frames, masks): never keyed
     input_notes: dict[str, list[str]] = field(default_factory=dict)
+    # what was read: source file, items, content hash, preparation (the run manifest's)
+    dataset: dict = field(default_factory=dict)
 
 
 def _check_size(label: str, h: int, w: int, factor: int) -> None:
@@ -114,7 +116,8 @@ def build_plan(
 
     check_precision(protocol.model.dtype, protocol.model.device)
     native, factor = model_geometry(protocol.model.name, protocol.model.revision)
-    items = {i.spec.id: i for i in resolve_dataset(protocol, root)}
+    dataset = read_dataset(protocol, root)
+    items = {i.spec.id: i for i in dataset.items}
     check_grid_size(protocol, items.values(), max_cells)
     metrics = [check_metric_name(m) for m in protocol.metrics]
     sizes, notes, remarks = check_source_images(items, metrics, protocol.scoring.size)
@@ -123,6 +126,7 @@ def build_plan(
     model_id = model_identity(spec.name, spec.revision, spec.seed, spec.dtype)
     plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics, sizes)
     plan.image_notes, plan.input_notes = notes, remarks
+    plan.dataset = dataset.record()
     needs = {n for m in metrics for n in m.info.needs}
 
     references: list[dict[str, str]] = []

@@ -35,6 +35,8 @@ def cells_frame(
     method's), keys, image path, cost (with ``methods``) and every metric."""
     axes = axis_labels(plan.protocol)
     costs = costs or [{} for _ in plan.cells]
+    # the dataset's edit category (PIE-Bench's types), a column only where items have one
+    typed = any(item.spec.edit_type is not None for item in plan.items.values())
     rows = []
     for entry, values, cost in zip(plan.cells, scores, costs, strict=True):
         cell = entry.cell
@@ -43,6 +45,7 @@ def cells_frame(
             "item": cell.item,
             "prompt_index": cell.prompt_index,
             "prompt": cell.prompt,
+            **({"edit_type": plan.items[cell.item].spec.edit_type} if typed else {}),
             "method": cell.method,
             **{axis: None for axis in axes},
             **cell.axis_dict,

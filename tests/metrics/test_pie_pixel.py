@@ -95,8 +95,8 @@ def test_both_profiles_match_the_rederived_formulas(metric, region):
     cell = _cell(a, b, edit)
     pie = _score(f"{metric}_{region}_pie", cell)
     corrected = _score(f"{metric}_{region}_corrected", cell)
-    assert pie == pytest.approx(_reference(metric, a, b, region_mask), abs=1e-5)
-    assert corrected == pytest.approx(_corrected(metric, a, b, region_mask), abs=1e-5)
+    assert pie == pytest.approx(_reference(metric, a, b, region_mask), rel=1e-5, abs=1e-12)
+    assert corrected == pytest.approx(_corrected(metric, a, b, region_mask), rel=1e-5, abs=1e-12)
 
 
 def test_pie_mse_is_the_region_mse_diluted_by_the_zeroed_frame():

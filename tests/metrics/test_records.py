@@ -68,7 +68,7 @@ def test_every_backbone_record_is_complete():
             assert (record.kind, record.name) == (kind, name)
             assert callable(record.factory)
             for weight in record.weights:
-                assert weight.kind in ("open_clip", "torchvision") and weight.source
+                assert weight.kind in ("open_clip", "timm", "torchvision") and weight.source
     identity = BACKBONES["clip"].get("ViT-B-32/openai").key_identity()
     assert identity.startswith("open_clip:ViT-B-32/openai:quickgelu:")
 

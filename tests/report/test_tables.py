@@ -57,7 +57,8 @@ def test_a_deterministic_method_counts_each_image_once(tmp_path):
     import json
 
     from sine_bench.report.frontier import settings_table
-    from sine_bench.report.tables import count_once, write_tables
+    from sine_bench.report.stats import count_once
+    from sine_bench.report.tables import write_tables
 
     cells, axes = _methods_cells(), ["method", "v", "seed"]
     counted = count_once(cells, axes)

@@ -1,0 +1,2 @@
+"""Dataset formats beyond manifest.yaml (the benchmarks' own distributed layouts), each
+registered in ``protocol.dataset.DATASET_FORMATS``, and ``sine-bench datasets check``."""
