@@ -49,3 +49,17 @@ def real_arch(session: nox.Session) -> None:
     else:
         session.install("-e", ".")
     session.run(python, "-m", "benchmarks.real_arch_e2e", *session.posargs)
+
+
+@nox.session(name="gpu-check")
+def gpu_check(session: nox.Session) -> None:
+    """Fine-tune and edit time and peak memory at 512x512 for sine-patch and
+    sine-lora-patch in float32, bfloat16 and float16, with and without the memory levers
+    (benchmarks/gpu_check.py; a few minutes on one GPU). Extra arguments go to the
+    script; ``-- --device cpu --tiny`` is the CI form."""
+    python = "python"
+    if session.venv_backend == "none":
+        python = sys.executable
+    else:
+        session.install("-e", ".[memory]")
+    session.run(python, "-m", "benchmarks.gpu_check", *session.posargs)

@@ -27,6 +27,7 @@ LIBRARIES = {
     "pydantic": "pydantic",
     "safetensors": "safetensors",
     "pyyaml": "yaml",
+    "bitsandbytes": "bitsandbytes",  # finetune.optimizer: adamw-8bit
 }
 OPTIONAL_BACKENDS = {
     "open_clip (CLIP metrics)": "open_clip",
@@ -34,6 +35,7 @@ OPTIONAL_BACKENDS = {
     "stlpips_pytorch (shift-tolerant LPIPS)": "stlpips_pytorch",
     "pyarrow (parquet tables)": "pyarrow",
     "peft (LoRA fine-tunes)": "peft",
+    "bitsandbytes (8-bit AdamW fine-tunes)": "bitsandbytes",
     "ray (distributed executor)": "ray",
 }
 

@@ -169,12 +169,15 @@ def test_torchvision_lookup_follows_torch_home(tmp_path, monkeypatch):
 
 def test_pinned_download_locations_match_the_libraries():
     from open_clip.pretrained import get_pretrained_cfg
-    from torchvision.models import AlexNet_Weights, VGG16_Weights
+    from torchvision.models import AlexNet_Weights, SqueezeNet1_1_Weights, VGG16_Weights
 
     hf_hub = get_pretrained_cfg("ViT-B-32", "openai")["hf_hub"].rstrip("/")
     assert _source("clip", "ViT-B-32/openai") == hf_hub
     assert _source("lpips", "alex") == AlexNet_Weights.IMAGENET1K_V1.url
     assert _source("lpips", "vgg") == VGG16_Weights.IMAGENET1K_V1.url
+    hf_hub_l14 = get_pretrained_cfg("ViT-L-14", "openai")["hf_hub"].rstrip("/")
+    assert _source("clip", "ViT-L-14/openai") == hf_hub_l14
+    assert _source("lpips", "squeeze") == SqueezeNet1_1_Weights.IMAGENET1K_V1.url
 
 
 def test_fetch_weights_command(tmp_path, monkeypatch):

@@ -59,6 +59,9 @@ def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
         x0_l1_weight=spec.x0_l1_weight,
         gradient_checkpointing=spec.gradient_checkpointing,
         seed=spec.seed,
+        optimizer=spec.optimizer,
+        step_in_backward=spec.step_in_backward,
+        offload_pretrained=spec.offload_pretrained,
         patches=patches,
         lora=lora,
     )

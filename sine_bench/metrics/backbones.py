@@ -72,6 +72,10 @@ def _open_clip_identity() -> str:
     return "open_clip:ViT-B-32/openai:quickgelu:" + _package_version("open_clip_torch")
 
 
+def _open_clip_l14_identity() -> str:
+    return "open_clip:ViT-L-14/openai:quickgelu:" + _package_version("open_clip_torch")
+
+
 def _dino_identity() -> str:
     return "timm:vit_base_patch8_224.dino:" + _package_version("timm")
 
@@ -108,6 +112,9 @@ def _records(kind: str, *records: Backbone) -> Registry[Backbone]:
 OPENAI_CLIP = Weight(
     "open_clip", "ViT-B-32/openai", "", source="timm/vit_base_patch32_clip_224.openai"
 )
+OPENAI_CLIP_L14 = Weight(
+    "open_clip", "ViT-L-14/openai", "", source="timm/vit_large_patch14_clip_224.openai"
+)
 TORCHVISION = "https://download.pytorch.org/models/"
 # timm's pretrained config of vit_base_patch8_224.dino names this hub repo (DINO's own
 # ViT-B/8 checkpoint, converted): pinned by tests/metrics/test_structure_dist.py
@@ -122,6 +129,15 @@ BACKBONES: dict[str, Registry[Backbone]] = {
             _lazy("sine_bench.metrics.clip", "load_open_clip", arch="ViT-B-32"),
             _open_clip_identity,
             (OPENAI_CLIP,),
+        ),
+        # PIE-Bench's CLIP score network (its torchmetrics CLIPScore loads the same
+        # OpenAI weights from openai/clip-vit-large-patch14)
+        Backbone(
+            "clip",
+            "ViT-L-14/openai",
+            _lazy("sine_bench.metrics.clip", "load_open_clip", arch="ViT-L-14"),
+            _open_clip_l14_identity,
+            (OPENAI_CLIP_L14,),
         ),
     ),
     "lpips": _records(

@@ -163,6 +163,9 @@ _RECORDS = (
     _family("oracle_structure", "oracle", 0, 1, "higher", "oracle"),
     _family("oracle_faithful", "oracle", 0, 1, "higher", "oracle"),
     *pie_region_records(),
+    # PIE-Bench's CLIP scores (metrics/pie_clip.py): clamped at 0
+    _family("clip_whole_pie", "pie_clip", 0, 100, "higher", "alignment", _CLIP),
+    _family("clip_edited_pie", "pie_clip", 0, 100, "higher", "alignment", _CLIP),
     # PIE-Bench's region LPIPS (metrics/pie_lpips.py); edit-region ones are diagnostics
     *(
         MetricFamily(

@@ -152,7 +152,12 @@ class FinetuneSpec(StrictModel):
     train_text_encoder: bool | None = None
     lora_rank: int = Field(8, ge=1, le=4096)
     lora_alpha: float | None = Field(None, gt=0)  # None = rank (adapter scale 1)
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = False  # the UNet's and a trained text encoder's
+    # memory levers of a full fine-tune (docs/performance.md, "Memory levers"); each one
+    # enters the fine-tune key only when set
+    optimizer: Literal["adamw", "adamw-8bit"] = "adamw"  # adamw-8bit: bitsandbytes
+    step_in_backward: bool = False  # per-parameter AdamW steps inside backward
+    offload_pretrained: bool = False  # pretrained UNet / text encoder in host memory
     seed: Seed = 0
 
     @field_validator("prompt_template")

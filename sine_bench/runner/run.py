@@ -113,6 +113,7 @@ def _kept(ctx: RunContext) -> str:
 
 def _run(path, ctx: RunContext, warnings: list[str], started: float, log) -> Path:
     from ..environment import device_description, git_commit, library_versions
+    from ..sine.memory import levers_used
 
     plan, store = ctx.plan, ctx.store
     protocol = plan.protocol
@@ -135,6 +136,9 @@ def _run(path, ctx: RunContext, warnings: list[str], started: float, log) -> Pat
         "metric_backbones": ctx.backbones,
         "unet_evaluations": evaluation_costs(plan, store, ctx.stats),
         "methods": method_costs(plan, store),
+        "finetune_memory_levers": levers_used(
+            j.settings for j in plan.finetunes.values() if j.trainer == "sine"
+        ),
         "all_cached": all(s.computed == 0 for s in ctx.stats.values()),
         "warnings": warnings,
     }

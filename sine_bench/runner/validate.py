@@ -89,6 +89,26 @@ def check_device(plan: RunPlan) -> list[str]:
     return []
 
 
+def check_finetune_levers(plan: RunPlan) -> list[str]:
+    """A fine-tune's memory levers can run here: adamw-8bit's library is installed, and
+    step_in_backward is not paired with float16 (whose gradient scaler needs every
+    gradient before any step)."""
+    from ..sine.memory import missing_optimizer_library
+
+    for job in plan.finetunes.values():
+        if job.trainer != "sine":
+            continue
+        reason = missing_optimizer_library(job.settings.get("optimizer", "adamw"))
+        if reason:
+            raise ProtocolError(f"finetune.optimizer: {reason}")
+        if job.settings.get("step_in_backward") and plan.protocol.model.dtype == "float16":
+            raise ProtocolError(
+                "finetune.step_in_backward: not with model.dtype float16 (its gradient "
+                "scaler must see every gradient before a step); use bfloat16 or float32"
+            )
+    return []
+
+
 # --------------------------------------------------------------------------- prompts
 
 _TOKENIZERS: dict[tuple[str, str], object] = {}
@@ -285,6 +305,7 @@ def check_backbones(plan: RunPlan) -> list[str]:
 CHECKS: list[Check] = [
     check_derived_values,
     check_device,
+    check_finetune_levers,
     check_prompts,
     check_output,
     check_store,

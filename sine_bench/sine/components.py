@@ -48,7 +48,8 @@ class DiffusionModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.unet.parameters()).device
+        """The VAE's device: it stays put while a fine-tune offloads the pretrained UNet."""
+        return next(self.vae.parameters()).device
 
     @property
     def dtype(self) -> torch.dtype:

@@ -24,6 +24,7 @@ from ..errors import InputError
 from .components import DiffusionModel
 from .hf_compat import dtype_kwargs
 from .lora import LoraSettings, LoraView, add_lora, attach_lora, detach_lora, save_lora
+from .memory import OPTIMIZERS, pretrained_offloaded, trainable_optimizer
 from .patches import PatchSettings, crop_canvas, resize_image, sample_crop_box, to_canvas
 from .position import PositionEncodingConfig
 from .precision import MixedPrecision
@@ -62,17 +63,27 @@ class FinetuneSettings:
     seed: int = 0
     patches: PatchSettings | None = None
     lora: LoraSettings | None = None  # sine-lora: train an adapter, not a UNet copy
+    # memory levers (sine/memory.py); at their defaults they are left out of to_dict
+    optimizer: str = "adamw"
+    step_in_backward: bool = False
+    offload_pretrained: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 0:
             raise ValueError(f"fine-tune steps must be >= 0, got {self.steps}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning rate must be > 0, got {self.learning_rate}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
 
     def to_dict(self) -> dict:
+        """The settings as stored and keyed: fields added after the first keys (``lora``,
+        the memory levers) appear only when not at their default, so the keys of
+        fine-tunes that do not use them never moved."""
         data = asdict(self)
-        if self.lora is None:  # keeps the keys of full fine-tunes what they were
-            del data["lora"]
+        for name, default in _LATER_FIELDS.items():
+            if data[name] == default:
+                del data[name]
         return data
 
     @classmethod
@@ -84,6 +95,14 @@ class FinetuneSettings:
             data["lora"] = LoraSettings.from_dict(data["lora"])
         data["betas"] = tuple(data.get("betas", (0.9, 0.999)))
         return cls(**data)
+
+
+_LATER_FIELDS = {
+    "lora": None,
+    "optimizer": "adamw",
+    "step_in_backward": False,
+    "offload_pretrained": False,
+}
 
 
 @dataclass
@@ -169,17 +188,18 @@ def _text_encoder_checkpointing(text_encoder: CLIPTextModel, enable: bool) -> No
     method()
 
 
-def _trainable_copies(model: DiffusionModel, settings: FinetuneSettings):
-    """(UNet, text encoder) to train. Full fine-tunes copy both in float32 (the master
-    weights of mixed precision); a LoRA adapter trains on the resident base UNet (no copy;
-    the adapter is float32); a frozen text encoder is the base one."""
+def _trainable_copies(model: DiffusionModel, settings: FinetuneSettings, device):
+    """(UNet, text encoder) to train, on ``device``. Full fine-tunes copy both in float32
+    (the master weights of mixed precision; one float32 copy each: ``.to`` converts in
+    place of the deep copy); a LoRA adapter trains on the resident base UNet (no copy; the
+    adapter is float32); a frozen text encoder is the base one."""
     if settings.lora is not None:
         unet = model.unet
     else:
-        unet = copy.deepcopy(model.unet).float()
+        unet = copy.deepcopy(model.unet).to(device, torch.float32)
     text_encoder = model.text_encoder
     if settings.train_text_encoder:
-        text_encoder = copy.deepcopy(model.text_encoder).float()
+        text_encoder = copy.deepcopy(model.text_encoder).to(device, torch.float32)
     return unet, text_encoder
 
 
@@ -204,13 +224,17 @@ def finetune(
     """
     detach_lora(model.unet)
     torch.manual_seed(settings.seed)  # dropout and other global-RNG users, if any
-    unet, text_encoder = _trainable_copies(model, settings)
     gated = settings.lora is not None
+    device, offload = model.device, settings.offload_pretrained and not gated
     try:
-        if settings.patches is not None:
-            grid, interpolation = settings.patches.grid, settings.patches.interpolation
-            enable_position_encoding(unet, grid, interpolation, gated=gated)
-        losses, skipped = _train(model, unet, text_encoder, image, prompt, settings, progress)
+        with pretrained_offloaded(model, offload, settings.train_text_encoder):
+            unet, text_encoder = _trainable_copies(model, settings, device)
+            if settings.patches is not None:
+                grid, interpolation = settings.patches.grid, settings.patches.interpolation
+                enable_position_encoding(unet, grid, interpolation, gated=gated)
+            losses, skipped = _train(
+                model, unet, text_encoder, image, prompt, settings, progress, device
+            )
     except BaseException:
         if gated:  # leave the shared base UNet as it was: plain, frozen, in eval mode
             detach_lora(model.unet)
@@ -225,11 +249,17 @@ def finetune(
     return FinetuneResult(model_ft, settings, losses, skipped)
 
 
-def _train(model, unet, text_encoder, image, prompt, settings, progress) -> tuple[list, int]:
+def _train(model, unet, text_encoder, image, prompt, settings, progress, device):
     """The training loop; returns the per-step losses and the steps the float16 gradient
-    scaler skipped (non-finite gradients)."""
+    scaler skipped (non-finite gradients). Gradients are freed right after each step (or,
+    with ``step_in_backward``, as each is applied), never held through the next forward."""
     generator = torch.Generator().manual_seed(settings.seed)
-    precision = MixedPrecision(model.dtype, model.device)
+    precision = MixedPrecision(model.dtype, device)
+    if settings.step_in_backward and precision.scaler.is_enabled():
+        raise ValueError(
+            "finetune.step_in_backward cannot run with model.dtype float16 (its gradient "
+            "scaler must see every gradient before a step): use bfloat16 or float32"
+        )
     unet.train().requires_grad_(settings.lora is None)
     text_encoder.train(settings.train_text_encoder)
     text_encoder.requires_grad_(settings.train_text_encoder)
@@ -241,15 +271,9 @@ def _train(model, unet, text_encoder, image, prompt, settings, progress) -> tupl
     params = list(unet.parameters()) if settings.lora is None else add_lora(unet, settings.lora)
     if settings.train_text_encoder:
         params += list(text_encoder.parameters())
-    optimizer = torch.optim.AdamW(
-        params,
-        lr=settings.learning_rate,
-        betas=settings.betas,
-        weight_decay=settings.weight_decay,
-        eps=settings.adam_epsilon,
-    )
-    source = _TrainingImage(model, image.to(model.device), settings.patches)
-    ids = model.tokenize([prompt])
+    optimizer, stepper = trainable_optimizer(settings, params)
+    source = _TrainingImage(model, image.to(device), settings.patches)
+    ids = model.tokenize([prompt]).to(device)
     losses: list[float] = []
     bar = tqdm(range(settings.steps), desc="fine-tune", disable=not progress)
     try:
@@ -277,12 +301,17 @@ def _train(model, unet, text_encoder, image, prompt, settings, progress) -> tupl
                         f"(lr={settings.learning_rate}{precision.describe()}); "
                         f"{precision.divergence_hint()}"
                     )
-                optimizer.zero_grad(set_to_none=True)
-                precision.step(loss, optimizer)
+                if stepper is not None:
+                    loss.backward()  # each parameter steps in its hook
+                else:
+                    precision.step(loss, optimizer)
+                    optimizer.zero_grad(set_to_none=True)
                 losses.append(value)
                 if step % 10 == 0:
                     bar.set_postfix(loss=f"{value:.4f}")
     finally:
+        if stepper is not None:
+            stepper.remove()
         if settings.gradient_checkpointing:
             unet.disable_gradient_checkpointing()
             if settings.train_text_encoder:

@@ -113,6 +113,25 @@ def test_a_device_this_machine_lacks_is_rejected_up_front(tmp_path):
     assert not (tmp_path / "store").exists()
 
 
+def test_a_memory_lever_that_cannot_run_here_is_rejected_up_front(tmp_path, monkeypatch):
+    from sine_bench.sine import memory
+
+    monkeypatch.setattr(
+        memory,
+        "missing_optimizer_library",
+        lambda name: name == "adamw-8bit" and f"{name} needs x" or None,
+    )
+    path = write_protocol(tmp_path, finetune={"optimizer": "adamw-8bit"})
+    result = runner.invoke(app, ["plan", str(path), "--no-cells"])
+    assert result.exit_code == 2
+    assert "finetune.optimizer: adamw-8bit needs x" in _one_line_error(result)
+    path = write_protocol(tmp_path, model={"dtype": "float16"}, finetune={"step_in_backward": True})
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 2
+    assert "finetune.step_in_backward: not with model.dtype float16" in _one_line_error(result)
+    assert not (tmp_path / "store").exists()
+
+
 # ----------------------------------------------------------------- locations
 
 
