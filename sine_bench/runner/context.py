@@ -13,16 +13,30 @@ computed again, also when it is found damaged or gone later in the run
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..methods import EditJob
-from .executors import Executor
+from ..registry import Registry
+from .executors import ClusterError, Executor, LocalExecutor
 from .plan import RunPlan, unet_evaluations
 from .store import Store, StoreDamaged
 
 STAGES = ("fine-tune", "edit", "score")
+
+# each stage's type by name, loaded on first use: the stages sit above this module
+# (they take a RunContext), and a worker in another process rebuilds one by name
+STAGE_TYPES: Registry[type] = Registry(
+    "stage",
+    LookupError,
+    {
+        "fine-tune": "sine_bench.runner.finetune_stage:FinetuneStage",
+        "edit": "sine_bench.runner.edit_stage:EditStage",
+        "score": "sine_bench.runner.scoring:ScoreStage",
+    },
+)
 
 
 @dataclass
@@ -68,13 +82,12 @@ class LoadedModels:
         it (``Method.load_trained``); one is kept at a time. One damaged or gone since
         the fine-tune stage (``Store.check``) is trained again first."""
         from ..methods import get_method
-        from .finetune_stage import FinetuneStage
 
         if self._trained is None or self._trained[0] != key:
             self._trained = None  # free the previous one before loading the next
             store, job = self.ctx.store, self.ctx.plan.finetunes[key]
             if not store.check("finetunes", key):
-                FinetuneStage(self.ctx).run_job(job)
+                STAGE_TYPES.get("fine-tune")(self.ctx).run_job(job)
             folder = store.path("finetunes", key)
             self._trained = (key, get_method(job.trainer).load_trained(folder, self.model))
         return self._trained[1]
@@ -102,17 +115,57 @@ class RunContext:
     def edit_image(self, key: str) -> Path:
         """The stored edit's PNG, checked; an edit damaged or gone since the edit stage
         (another process, a disk) is computed again with its unit, never an input error."""
-        from .edit_stage import EditStage
-
         if not self.store.check("edits", key):
             unit = next(u for u in self.plan.units if any(j.key == key for j in u.jobs))
-            EditStage(self).run_job(unit)
+            STAGE_TYPES.get("edit")(self).run_job(unit)
             if not self.store.check("edits", key):
                 raise StoreDamaged(
                     f"store entry {self.store.path('edits', key)}: missing after computing "
                     "it again (check the store's disk, then rerun)"
                 )
         return self.store.path("edits", key) / "edit.png"
+
+
+@dataclass
+class StageCall:
+    """``stage``'s per-job function on ``ctx``: calling it runs one job."""
+
+    stage: str
+    ctx: RunContext
+
+    def __call__(self, job: Any) -> Any:
+        return STAGE_TYPES.get(self.stage)(self.ctx).run_job(job)
+
+    def worker_run(self) -> WorkerRun:
+        """What a worker in another process needs to rebuild this call's context."""
+        from .. import __version__
+
+        root = str(Path(self.ctx.store.root).resolve())
+        return WorkerRun(self.ctx.plan, root, os.getcwd(), __version__)
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    """A run as a worker rebuilds it: the plan, the store root (the same path on every
+    node), the driver's working folder (relative paths in the plan mean it) and its
+    sine-bench version (a worker with another one refuses)."""
+
+    plan: RunPlan
+    root: str
+    cwd: str
+    version: str
+
+    def context(self) -> RunContext:
+        from .. import __version__
+
+        if self.version != __version__:
+            raise ClusterError(
+                f"worker has sine-bench {__version__}, the driver {self.version}: "
+                "install the same version on every node"
+            )
+        if os.path.isdir(self.cwd):
+            os.chdir(self.cwd)
+        return RunContext(self.plan, Store(self.root), LocalExecutor(progress=False))
 
 
 def edit_evaluations(store: Store, job: EditJob) -> int:

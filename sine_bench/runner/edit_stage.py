@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from ..images import save_png_atomic
 from ..methods import EditJob, get_method
-from .context import RunContext
+from .context import RunContext, StageCall
 from .plan import EditUnit, unet_evaluations
 
 
@@ -24,7 +24,6 @@ class EditStage:
 
     def run(self) -> None:
         """Run every unit with a missing edit; counts edits (not units) in the stats."""
-        from .stages import StageCall
 
         plan, store = self.ctx.plan, self.ctx.store
         stats = self.ctx.stage_stats(self.name)

@@ -1,7 +1,7 @@
 """Executors run a stage's jobs. The local one runs them in order in this process.
 
 The seam for a distributed executor: ``map`` receives picklable jobs and a function,
-for a stage a ``stages.StageCall`` (the stage's name and the run's context). The Ray
+for a stage a ``context.StageCall`` (the stage's name and the run's context). The Ray
 executor (``ray_executor.py``, imported only when asked for, so the CLI never imports
 ray) ships the stage's name and the run (``WorkerRun``: plan, store root) to workers
 that each build their own context once (so each loads the model once) and relies on

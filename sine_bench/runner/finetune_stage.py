@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from ..images import load_image
 from ..methods import FinetuneJob, get_method, training_steps
-from .context import RunContext
+from .context import RunContext, StageCall
 
 TIMING_FILE = "sine_bench_timing.json"  # in every training folder: its wall time here
 
@@ -25,7 +25,6 @@ class FinetuneStage:
 
     def run(self) -> None:
         """Train every job not in the store yet; counts training steps run here."""
-        from .stages import StageCall
 
         store = self.ctx.store
         for stage in ("finetunes", "edits", "scores", "plots"):  # leftovers of a killed run

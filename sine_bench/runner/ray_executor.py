@@ -35,9 +35,9 @@ import ray
 from ray.exceptions import RayError, RayTaskError
 
 from ..errors import one_line
+from .context import StageCall
 from .executors import ClusterError, JobsFailed
 from .ray_worker import StageWorker
-from .stages import StageCall
 
 J = TypeVar("J")
 R = TypeVar("R")

@@ -14,7 +14,7 @@ from typing import Any
 import ray
 
 from ..errors import one_line
-from .stages import StageCall, WorkerRun
+from .context import StageCall, WorkerRun
 
 # --------------------------------------------------------------------------- worker side
 

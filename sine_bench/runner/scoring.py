@@ -23,7 +23,7 @@ from ..images import image_size, open_image
 from ..metrics import backbones, registry
 from ..metrics.inputs import CellInputs
 from ..protocol.fields import hxw
-from .context import RunContext, StageStats
+from .context import RunContext, StageCall, StageStats
 from .keys import digest, file_sha256, score_key
 from .plan import CellPlan, RunPlan
 
@@ -96,7 +96,6 @@ class ScoreStage:
     def run(self) -> list[dict[str, float]]:
         """Per cell, {column label: value} for every metric; counts one job per
         (cell, metric) or (group, metric)."""
-        from .stages import StageCall
 
         stats = self.ctx.stage_stats(self.name)
         start = time.perf_counter()

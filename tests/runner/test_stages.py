@@ -11,11 +11,10 @@ import pytest
 from sine_bench.methods import Edit, EditJob, Method, PlannedCell, Training
 from sine_bench.methods.registry import METHODS
 from sine_bench.protocol.loading import load_protocol
-from sine_bench.runner.context import RunContext
+from sine_bench.runner.context import STAGE_TYPES, RunContext, StageCall
 from sine_bench.runner.executors import LocalExecutor
 from sine_bench.runner.finetune_stage import TIMING_FILE, FinetuneStage
 from sine_bench.runner.plan import build_plan
-from sine_bench.runner.stages import STAGE_TYPES, StageCall
 from sine_bench.runner.store import Store
 from tests.conftest import write_protocol
 
@@ -94,7 +93,7 @@ def test_fine_tune_stage_trains_and_loads_through_the_method(echo_plan, tmp_path
 
 
 def test_a_stage_call_names_its_stage_and_runs_one_job(echo_plan, tmp_path):
-    assert set(STAGE_TYPES) == {"fine-tune", "edit", "score"}
+    assert set(STAGE_TYPES.names()) == {"fine-tune", "edit", "score"}
     ctx = RunContext(echo_plan, Store(tmp_path / "store"), LocalExecutor(progress=False))
     ctx.models._model = object()
     job = next(iter(echo_plan.finetunes.values()))

@@ -132,19 +132,19 @@ def test_run_directory_images_are_copies_not_links_into_the_store(clean, tmp_pat
 def test_an_edit_gone_after_the_edit_stage_is_computed_again_not_bad_input(clean, monkeypatch):
     """A stored image that vanishes between the edit and score stages (another process,
     a disk) is computed again with one line; it was `error: ... image` (exit 2)."""
-    from sine_bench.runner.stages import Stages
+    from sine_bench.runner.edit_stage import EditStage
 
     path, cells = clean
     store = path.parent / "store"
     for score in store.glob("scores/*/*.json"):
         score.unlink()  # so that scoring reads every edit
-    edit_all = Stages.edit_all
+    edit_all = EditStage.run
 
     def edit_all_then_lose_one(self):
         edit_all(self)
         (sorted(store.glob("edits/*/*"))[0] / "edit.png").unlink()
 
-    monkeypatch.setattr(Stages, "edit_all", edit_all_then_lose_one)
+    monkeypatch.setattr(EditStage, "run", edit_all_then_lose_one)
     lines: list[str] = []
     out = run_protocol(path, progress=False, threads=1, log=lines.append)
     assert any(": damaged (edit.png is missing)" in line for line in lines), lines
