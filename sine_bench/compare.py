@@ -18,12 +18,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import InputError, one_line
+from .fileio import write_atomic
 from .metrics.families import family_record
 from .metrics.names import family_of
 from .protocol.sections import RegressionSpec, Tolerance
 from .protocol.strict_yaml import read_yaml_file
 from .runner.finished import run_dir_problem, where
-from .runner.store import write_atomic
 
 
 class CompareError(InputError):

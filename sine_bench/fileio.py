@@ -11,6 +11,7 @@ other file under the user's umask.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import stat
@@ -105,3 +106,12 @@ def copy_file(src: str | Path, dest: str | Path) -> None:
         except OSError:
             pass  # not supported here (ext4, tmpfs, across filesystems): copy
         shutil.copyfileobj(source, target, 1 << 20)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes (read in 1 MiB blocks): what keys and digests hash."""
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,2 +1,2 @@
 """Dataset formats beyond manifest.yaml (the benchmarks' own distributed layouts), each
-registered in ``protocol.dataset.DATASET_FORMATS``, and ``sine-bench datasets check``."""
+registered in ``protocol.formats.DATASET_FORMATS``, and ``sine-bench datasets check``."""

@@ -1,5 +1,5 @@
 """A protocol's dataset: its items with absolute paths, read inline or from a folder by
-the first dataset format (``DATASET_FORMATS``) that recognises it.
+the first dataset format (``formats.DATASET_FORMATS``) that recognises it.
 
 Checks that every file exists; what the images hold is checked when the plan reads
 them (``runner.plan``) and by the validation pass (``runner.validate``).
@@ -16,8 +16,10 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..registry import Registry, suggest
+from ..fileio import file_sha256
+from ..registry import suggest
 from .fields import ProtocolError, short
+from .formats import DATASET_FORMATS
 from .root import Protocol
 from .sections import DatasetItem, DatasetSpec
 from .strict_yaml import read_yaml_file
@@ -102,18 +104,8 @@ class ManifestFormat:
         return DatasetRead(items, str(manifest), [manifest])
 
 
-# formats in the order they are tried on a dataset folder; a new format is one entry
-# ("module:attr" entries load on first use)
-DATASET_FORMATS: Registry[DatasetFormat] = Registry(
-    "dataset format",
-    ProtocolError,
-    {
-        "manifest": ManifestFormat(),
-        "pie-bench": "sine_bench.datasets.pie_bench:FORMAT",
-        "tedbench": "sine_bench.datasets.tedbench:FORMAT",
-        "csv": "sine_bench.datasets.csv_folder:FORMAT",
-    },
-)
+# the manifest.yaml format's entry in ``formats.DATASET_FORMATS``
+MANIFEST_FORMAT = ManifestFormat()
 
 
 def read_folder(request: DatasetRequest) -> DatasetRead:
@@ -231,7 +223,6 @@ def _content_hash(
     """sha256 over the files read and the selected items' own files (sources and
     masks the format did not derive), each by its path relative to the folder, and
     the selection: equal for the same bytes wherever the folder lies."""
-    from ..runner.keys import file_sha256
 
     files = set(read.files)
     for item in items:

@@ -23,6 +23,7 @@ from .fields import (
     parse_hxw,
     short,
 )
+from .formats import DATASET_FORMATS
 
 
 class ModelSpec(StrictModel):
@@ -118,12 +119,9 @@ class DatasetSpec(StrictModel):
     @field_validator("format")
     @classmethod
     def _known_format(cls, value: str | None) -> str | None:
-        if value is not None:
-            from .dataset import DATASET_FORMATS
-
-            if value not in DATASET_FORMATS:
-                hint = suggest(value, DATASET_FORMATS.names())
-                raise ValueError(f"unknown dataset format {value!r} ({hint})")
+        if value is not None and value not in DATASET_FORMATS:
+            hint = suggest(value, DATASET_FORMATS.names())
+            raise ValueError(f"unknown dataset format {value!r} ({hint})")
         return value
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..runner.store import write_atomic
+from ..fileio import write_atomic
 from .frontier_html import frontier_section
 from .resolution import html_section as resolution_section
 from .thumbs import inline, thumb

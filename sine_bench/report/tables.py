@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..runner.store import write_atomic
+from ..fileio import write_atomic
 from . import resolution
 from .stats import CLUSTER, cluster_mean_ci, count_once
 

@@ -21,7 +21,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from .keys import file_sha256
+from ..fileio import file_sha256
 
 DIGEST_FILE = "sine_bench_digest.json"  # in every folder entry
 DIGEST_FIELD = "sine_bench_digest"  # in every score record

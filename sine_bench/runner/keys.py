@@ -14,20 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import METHOD_VERSION
+from ..fileio import file_sha256
 
 
 def digest(payload: Any) -> str:
     """sha256 of the canonical JSON of ``payload`` (sorted keys), first 20 hex digits."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _dir_identity(folder: Path) -> str:

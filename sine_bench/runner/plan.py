@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..fileio import file_sha256
 from ..methods import (
     CellContext,
     Edit,
@@ -30,7 +31,7 @@ from ..metrics.registry import MetricName, check_metric_name
 from ..protocol.cells import MAX_CELLS, Cell, check_grid_size, expand_cells
 from ..protocol.dataset import ResolvedItem, read_dataset
 from ..protocol.root import Protocol
-from .keys import digest, edit_key, file_sha256, finetune_key, model_identity
+from .keys import digest, edit_key, finetune_key, model_identity
 from .sources import check_source_images
 
 MAX_SIDE = 4096  # largest output side, pixels

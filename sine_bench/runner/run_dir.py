@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 
 from ..errors import EnvironmentFailure, environment_message
-from ..fileio import apply_umask_modes, copy_file, make_temp_dir
+from ..fileio import apply_umask_modes, copy_file, make_temp_dir, write_atomic
 from ..protocol.cells import axis_labels
 from .context import RunContext
 from .costs import cell_costs
@@ -24,7 +24,7 @@ from .integrity import DIGEST_FILE
 from .keys import digest
 from .ownership import write_marker
 from .plan import RunPlan
-from .store import Store, write_atomic
+from .store import Store
 from .store_entries import register_run, sweep_run_dir_leftovers, write_store_entries
 
 

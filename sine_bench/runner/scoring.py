@@ -19,12 +19,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..fileio import file_sha256
 from ..images import image_size, open_image
 from ..metrics import backbones, registry
 from ..metrics.inputs import CellInputs
 from ..protocol.fields import hxw
 from .context import RunContext, StageCall, StageStats
-from .keys import digest, file_sha256, score_key
+from .keys import digest, score_key
 from .plan import CellPlan, RunPlan
 
 RESAMPLE = {

@@ -25,12 +25,15 @@ from collections.abc import Callable, Iterable, Iterator
 
 import torch
 
+from ..errors import InputError
+
 OPTIMIZERS = ("adamw", "adamw-8bit")
 INSTALL_HINT = "pip install 'sine-bench[memory]'"
 
 
-class MissingLeverError(ImportError):
-    """A memory lever's optional library is not installed."""
+class MissingLeverError(InputError, ImportError):
+    """A memory lever's optional library is not installed (bad input, exit 2, like a
+    metric whose backbone is not installed: change the protocol or install the extra)."""
 
 
 def missing_optimizer_library(name: str) -> str | None:

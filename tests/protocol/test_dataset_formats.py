@@ -5,13 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from sine_bench.protocol.dataset import (
-    DATASET_FORMATS,
-    DatasetRead,
-    DatasetRequest,
-    resolve_dataset,
-)
+from sine_bench.protocol.dataset import DatasetRead, DatasetRequest, resolve_dataset
 from sine_bench.protocol.fields import ProtocolError
+from sine_bench.protocol.formats import DATASET_FORMATS
 from sine_bench.protocol.loading import parse_protocol
 from sine_bench.protocol.sections import DatasetItem
 
