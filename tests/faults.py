@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 # Runs the CLI like the console script does, after an optional setup statement
 # (registering the test-only backbones of tests/fakes.py).

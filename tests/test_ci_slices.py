@@ -8,7 +8,7 @@ import yaml
 from sine_bench import compare as gate
 from sine_bench.report import reproduction as rep
 from sine_bench.runner.run import run_protocol
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 @pytest.fixture(scope="module")

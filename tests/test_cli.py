@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sine_bench.cli import app
-from tests.conftest import help_in_fresh_interpreter
+from tests.helpers import help_in_fresh_interpreter
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sine_bench.cli import app
-from tests.conftest import ROOT, write_protocol
+from tests.helpers import ROOT, write_protocol
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from sine_bench.metrics.oracle import edited_attributes
 from sine_bench.toy.oracle import parse_caption, read_image
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 HERE = ROOT / "datasets" / "edit-score-wide"
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from sine_bench.cli import app
 from sine_bench.model_family import UnsupportedModelError, check_family, check_model, model_family
 from sine_bench.models.loading import load_model, save_model
-from tests.conftest import write_protocol
+from tests.helpers import write_protocol
 
 runner = CliRunner()
 

@@ -13,7 +13,7 @@ from sine_bench.protocol.dataset import resolve_dataset
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.report.edit_size import edit_size
 from sine_bench.toy.oracle import parse_caption
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 FOLDER = ROOT / "datasets" / "paper-edit-size"
 

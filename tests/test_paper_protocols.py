@@ -12,7 +12,7 @@ from sine_bench.metrics.oracle import edited_attributes
 from sine_bench.protocol.dataset import resolve_dataset
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.toy.oracle import parse_caption, read_image
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SD14 = sorted((ROOT / "protocols").glob("sd14-*.yaml"))
 PAPER_TOY = [

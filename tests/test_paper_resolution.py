@@ -9,7 +9,7 @@ from sine_bench.metrics.oracle import edited_attributes
 from sine_bench.protocol.dataset import resolve_dataset
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.toy.oracle import agreement, parse_caption, read_image
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SIZES = {(64, 96), (96, 64), (64, 128), (128, 64), (128, 128)}
 

@@ -2,7 +2,7 @@
 committed baseline."""
 
 from sine_bench import compare as gate
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 # the widest 95% interval (over source images) the headline faithful rate may have
 WIDEST_HEADLINE_INTERVAL = 0.65

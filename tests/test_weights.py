@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from sine_bench import weights
 from sine_bench.cli import app
 from sine_bench.metrics.backbones import BACKBONES
-from tests.conftest import ROOT, write_protocol
+from tests.helpers import ROOT, write_protocol
 
 runner = CliRunner()
 SD = "CompVis/stable-diffusion-v1-4"

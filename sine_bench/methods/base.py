@@ -226,6 +226,14 @@ class Method:
     def check_cell(self, cell: Cell, item: DatasetItem) -> None:
         """Raise MethodError (one line) for a cell this method cannot compute."""
 
+    def check_training(self, settings: dict, dtype: str) -> None:
+        """Raise a one-line bad-input error for training settings that cannot run here
+        in ``dtype`` (a missing optional library, say): checked before any compute."""
+
+    def memory_levers(self, settings: Sequence[dict]) -> dict[str, list]:
+        """The memory levers these training settings use, for the run manifest."""
+        return {}
+
     # protocol-facing helpers
     @classmethod
     def summary(cls) -> str:

@@ -100,6 +100,26 @@ class Sine(Method):
     uses_sine_finetune = True
     edits_read_source = False
 
+    def check_training(self, settings: dict, dtype: str) -> None:
+        """adamw-8bit's library is installed, and step_in_backward is not paired with
+        float16 (whose gradient scaler needs every gradient before any step)."""
+        from ..protocol.fields import ProtocolError
+        from ..sine.memory import missing_optimizer_library
+
+        reason = missing_optimizer_library(settings.get("optimizer", "adamw"))
+        if reason:
+            raise ProtocolError(f"finetune.optimizer: {reason}")
+        if settings.get("step_in_backward") and dtype == "float16":
+            raise ProtocolError(
+                "finetune.step_in_backward: not with model.dtype float16 (its gradient "
+                "scaler must see every gradient before a step); use bfloat16 or float32"
+            )
+
+    def memory_levers(self, settings: Sequence[dict]) -> dict[str, list]:
+        from ..sine.memory import levers_used
+
+        return levers_used(settings)
+
     def plan_cell(self, ctx: CellContext) -> PlannedCell:
         training = sine_training(ctx)
         e = ctx.cell.edit

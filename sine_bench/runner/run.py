@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import METHOD_VERSION, __version__
 from ..errors import Interrupted
-from ..methods import training_steps
+from ..methods import get_method, training_steps
 from ..protocol.cells import axis_labels
 from ..protocol.root import Protocol
 from .context import RunContext
@@ -113,7 +113,6 @@ def _kept(ctx: RunContext) -> str:
 
 def _run(path, ctx: RunContext, warnings: list[str], started: float, log) -> Path:
     from ..environment import device_description, git_commit, library_versions
-    from ..sine.memory import levers_used
 
     plan, store = ctx.plan, ctx.store
     protocol = plan.protocol
@@ -136,9 +135,7 @@ def _run(path, ctx: RunContext, warnings: list[str], started: float, log) -> Pat
         "metric_backbones": ctx.backbones,
         "unet_evaluations": evaluation_costs(plan, store, ctx.stats),
         "methods": method_costs(plan, store),
-        "finetune_memory_levers": levers_used(
-            j.settings for j in plan.finetunes.values() if j.trainer == "sine"
-        ),
+        "finetune_memory_levers": memory_levers(plan),
         "all_cached": all(s.computed == 0 for s in ctx.stats.values()),
         "warnings": warnings,
     }
@@ -192,3 +189,14 @@ def plan_summary(protocol: Protocol | Preflight, max_cells: int | None = MAX_CEL
         "unet_evaluations_todo": sum(units[u.key]["shared"] for u in todo),
         "methods": method_costs(plan, store),
     }
+
+
+def memory_levers(plan: RunPlan) -> dict[str, list]:
+    """The memory levers the plan's trainings use, as each training method reports them."""
+    by_trainer: dict[str, list[dict]] = {}
+    for job in plan.finetunes.values():
+        by_trainer.setdefault(job.trainer, []).append(job.settings)
+    levers: dict[str, list] = {}
+    for trainer, settings in sorted(by_trainer.items()):
+        levers |= get_method(trainer).memory_levers(settings)
+    return levers

@@ -90,22 +90,12 @@ def check_device(plan: RunPlan) -> list[str]:
 
 
 def check_finetune_levers(plan: RunPlan) -> list[str]:
-    """A fine-tune's memory levers can run here: adamw-8bit's library is installed, and
-    step_in_backward is not paired with float16 (whose gradient scaler needs every
-    gradient before any step)."""
-    from ..sine.memory import missing_optimizer_library
+    """Each training job's settings can run here (``Method.check_training``: e.g. a
+    memory lever's optional library is installed)."""
+    from ..methods import get_method
 
     for job in plan.finetunes.values():
-        if job.trainer != "sine":
-            continue
-        reason = missing_optimizer_library(job.settings.get("optimizer", "adamw"))
-        if reason:
-            raise ProtocolError(f"finetune.optimizer: {reason}")
-        if job.settings.get("step_in_backward") and plan.protocol.model.dtype == "float16":
-            raise ProtocolError(
-                "finetune.step_in_backward: not with model.dtype float16 (its gradient "
-                "scaler must see every gradient before a step); use bfloat16 or float32"
-            )
+        get_method(job.trainer).check_training(job.settings, plan.protocol.model.dtype)
     return []
 
 

@@ -13,7 +13,7 @@ from sine_bench.runner.finetune_stage import FinetuneStage
 from sine_bench.runner.plan import build_plan, unet_evaluations
 from sine_bench.runner.store import Store
 from sine_bench.sine import EvaluationCounter
-from tests.conftest import write_protocol
+from tests.helpers import write_protocol
 
 METHODS = {
     "sine": {"grid": {"v": [0.5, 1.0], "K": [0, 400, 800], "finetune.method": ["sine-full"]}},

@@ -11,7 +11,7 @@ alone: 32.9 dB), and at w = 5 26.0 dB plain, 27.7 with 5 null-text steps, 29.5 w
 
 import pytest
 
-from tests.methods.conftest import load01, psnr, run_toy, toy_dataset
+from tests.methods.helpers import load01, psnr, run_toy, toy_dataset
 
 SEEDS = [20_003_000, 20_003_001, 20_003_002]
 

@@ -6,8 +6,8 @@ import json
 from sine_bench.methods.dreambooth import identifier, rare_token_prompt
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan
-from tests.conftest import write_protocol
-from tests.methods.conftest import run_small
+from tests.helpers import write_protocol
+from tests.methods.helpers import run_small
 
 TEMPLATE = "a photo of a sks {class_word}"
 

@@ -12,8 +12,8 @@ import pytest
 
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan
-from tests.conftest import write_protocol
-from tests.methods.conftest import run_toy, toy_dataset
+from tests.helpers import write_protocol
+from tests.methods.helpers import run_toy, toy_dataset
 
 SEEDS = [20_004_000, 20_004_001]
 TOY_IMAGIC = {"embed_steps": 100, "embed_lr": 1e-2, "finetune_steps": 150, "finetune_lr": 1e-4}

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from tests.methods.conftest import run_small
+from tests.methods.helpers import run_small
 
 METHODS = {
     "dreambooth": {"grid": {"finetune.method": ["sine-full", "sine-lora-patch"]}},

@@ -8,7 +8,7 @@ from sine_bench.cli import app
 from sine_bench.methods import MethodError, check_knob, get_method, method_names
 from sine_bench.protocol.fields import ProtocolError
 from sine_bench.protocol.loading import load_protocol
-from tests.conftest import write_protocol
+from tests.helpers import write_protocol
 
 
 def test_the_registry_holds_every_method_with_a_summary_and_knobs():
@@ -120,7 +120,7 @@ def test_a_method_that_cannot_run_an_item_fails_at_plan_time(tmp_path):
 
     import yaml
 
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     data = tmp_path / "data"
     shutil.copytree(ROOT / "datasets" / "toy-smoke", data)

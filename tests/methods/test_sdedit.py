@@ -23,8 +23,8 @@ from sine_bench.runner.executors import LocalExecutor
 from sine_bench.runner.plan import build_plan
 from sine_bench.runner.store import Store
 from sine_bench.sine import EvaluationCounter
-from tests.conftest import write_protocol
-from tests.methods.conftest import psnr, toy_dataset
+from tests.helpers import write_protocol
+from tests.methods.helpers import psnr, toy_dataset
 
 SEEDS = [20_002_000, 20_002_001]
 

@@ -11,7 +11,7 @@ from sine_bench.methods.sine import finetune_settings
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.keys import edit_key, finetune_key
 from sine_bench.runner.plan import build_plan
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 TOY_SMOKE = ROOT / "protocols" / "toy-smoke.yaml"
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from sine_bench.cli import app
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 EXAMPLES = 120  # per test; ~0.2 s each on a busy 2-core machine
 

@@ -10,7 +10,7 @@ from sine_bench.methods import method_names
 from sine_bench.protocol.cells import axis_labels
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan
-from tests.conftest import write_protocol
+from tests.helpers import write_protocol
 
 
 def _plan(tmp_path, methods, **overrides):

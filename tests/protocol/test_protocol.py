@@ -7,7 +7,7 @@ import yaml
 
 from sine_bench.protocol.fields import ProtocolError
 from sine_bench.protocol.loading import load_protocol, parse_protocol
-from tests.conftest import ROOT, write_protocol
+from tests.helpers import ROOT, write_protocol
 
 
 def test_toy_smoke_protocol_loads_and_expands():

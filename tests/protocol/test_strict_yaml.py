@@ -81,7 +81,7 @@ def test_a_few_aliases_still_load(tmp_path):
 
 def _bomb_protocol(tmp_path, where: str):
     """A protocol whose protocol file, ``metrics:`` or dataset manifest is an alias bomb."""
-    from tests.conftest import write_protocol
+    from tests.helpers import write_protocol
 
     path = write_protocol(tmp_path)
     bomb = _alias_bomb().replace("\n", "\n  ")

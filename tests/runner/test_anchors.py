@@ -12,8 +12,8 @@ from sine_bench.metrics.registry import check_metric_name
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan
 from sine_bench.runner.scoring import RESAMPLE
-from tests.conftest import write_protocol
 from tests.fakes import register_fakes
+from tests.helpers import write_protocol
 
 SCORE = "edit_score[test-fake+test-fake]"
 

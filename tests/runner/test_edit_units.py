@@ -5,7 +5,7 @@ import pandas as pd
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan, unet_evaluations
 from sine_bench.runner.run import run_protocol
-from tests.conftest import write_protocol
+from tests.helpers import write_protocol
 
 
 def _write(tmp_path, **overrides):

@@ -20,7 +20,6 @@ import pytest
 import yaml
 
 from sine_bench.protocol.loading import load_protocol
-from tests.conftest import ROOT, write_protocol
 from tests.faults import (
     cli_command,
     cli_env,
@@ -32,6 +31,7 @@ from tests.faults import (
     start_cli,
     tmpfs_prefix,
 )
+from tests.helpers import ROOT, write_protocol
 
 SMALL = dict(
     finetune={"steps": 2},

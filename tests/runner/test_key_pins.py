@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PINS = ROOT / "tests" / "data" / "protocol_keys.json"
 

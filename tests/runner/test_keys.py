@@ -74,7 +74,7 @@ def test_cached_fine_tunes_of_unchanged_inputs_keep_their_keys():
     key since the first reproduction: a store made then is still valid."""
     from sine_bench.protocol.loading import load_protocol
     from sine_bench.runner.plan import build_plan
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     plan = build_plan(load_protocol(ROOT / "protocols" / "paper-v-sweep.yaml"), ROOT)
     first = min(plan.finetunes.values(), key=lambda job: job.item)
@@ -90,7 +90,7 @@ def _methods_plan(tmp_path, image_side: int, transparent: bool = False):
     from sine_bench.protocol.loading import load_protocol
     from sine_bench.runner.plan import build_plan
     from sine_bench.toy.scenes import random_scene, render
-    from tests.conftest import write_protocol
+    from tests.helpers import write_protocol
 
     data = tmp_path / f"data-{image_side}-{transparent}"
     data.mkdir()

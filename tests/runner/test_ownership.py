@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from sine_bench.cli import app
 from sine_bench.protocol.fields import ProtocolError
 from sine_bench.runner.ownership import LEGACY_NAMES, MARKER, check_replaceable, is_run_dir
-from tests.conftest import write_protocol
+from tests.helpers import write_protocol
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ from sine_bench.images import ImageInputError
 from sine_bench.protocol.fields import ProtocolError
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan
-from tests.conftest import write_protocol
+from tests.helpers import write_protocol
 
 runner = CliRunner()
 

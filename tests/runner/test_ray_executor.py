@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from sine_bench.cli import app
 from sine_bench.runner.executors import EXECUTORS, ClusterError, JobsFailed
-from tests.conftest import ROOT, help_in_fresh_interpreter, toy_smoke_here, write_protocol
+from tests.helpers import ROOT, help_in_fresh_interpreter, toy_smoke_here, write_protocol
 
 
 def _import_ray():

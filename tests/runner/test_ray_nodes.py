@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import pytest
 
-from tests.conftest import write_protocol
+from tests.helpers import write_protocol
 from tests.runner.test_ray_executor import _import_ray
 
 

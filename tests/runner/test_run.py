@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from sine_bench.runner.run import run_protocol
-from tests.conftest import ROOT, write_protocol
+from tests.helpers import ROOT, write_protocol
 
 
 def test_run_writes_every_output(small_run):

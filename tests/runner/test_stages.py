@@ -16,7 +16,7 @@ from sine_bench.runner.executors import LocalExecutor
 from sine_bench.runner.finetune_stage import TIMING_FILE, FinetuneStage
 from sine_bench.runner.plan import build_plan
 from sine_bench.runner.store import Store
-from tests.conftest import write_protocol
+from tests.helpers import write_protocol
 
 
 class Echo(Method):

@@ -7,7 +7,7 @@ import pytest
 from sine_bench.metrics.registry import metric_weights
 from sine_bench.runner.weights_check import check_weights
 from sine_bench.weights import MissingWeightsError
-from tests.conftest import write_protocol
+from tests.helpers import write_protocol
 
 SD = "CompVis/stable-diffusion-v1-4"
 REAL_METRICS = ["psnr", "clip_t[ViT-B-32/openai]", "lpips[alex]"]

@@ -9,7 +9,7 @@ import yaml
 from PIL import Image
 
 from sine_bench.runner.run import run_protocol
-from tests.conftest import write_protocol
+from tests.helpers import write_protocol
 
 
 def toy_dataset(folder: Path, seeds: list[int], edit: bool = True) -> Path:
