@@ -192,14 +192,16 @@ def _trainable_copies(model: DiffusionModel, settings: FinetuneSettings, device)
     """(UNet, text encoder) to train, on ``device``. Full fine-tunes copy both in float32
     (the master weights of mixed precision; one float32 copy each: ``.to`` converts in
     place of the deep copy); a LoRA adapter trains on the resident base UNet (no copy; the
-    adapter is float32); a frozen text encoder is the base one."""
+    adapter is float32); a frozen text encoder is the base one. ``nn.Module.to`` is
+    called directly: diffusers' override warns on any dtype cast (stderr is one line on
+    errors: test_faults)."""
     if settings.lora is not None:
         unet = model.unet
     else:
-        unet = copy.deepcopy(model.unet).to(device, torch.float32)
+        unet = torch.nn.Module.to(copy.deepcopy(model.unet), device, torch.float32)
     text_encoder = model.text_encoder
     if settings.train_text_encoder:
-        text_encoder = copy.deepcopy(model.text_encoder).to(device, torch.float32)
+        text_encoder = torch.nn.Module.to(copy.deepcopy(model.text_encoder), device, torch.float32)
     return unet, text_encoder
 
 
