@@ -275,10 +275,14 @@ def test_every_method_on_ray_matches_local(ex, methods_run, tmp_path):
     pd.testing.assert_frame_equal(ray_cells, local_cells)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["stages"]["fine-tune"]["computed"] > 0
-    assert (
-        manifest["unet_evaluations"]
-        == json.loads((local / "manifest.json").read_text())["unet_evaluations"]
-    )
+    # what a run computed depends on what its store held (the local run may have been
+    # rerun from its store by another test); the planned counts must agree
+    ray_costs = manifest["unet_evaluations"]
+    local_costs = json.loads((local / "manifest.json").read_text())["unet_evaluations"]
+    computed = ray_costs.pop("computed_this_run")
+    local_costs.pop("computed_this_run")
+    assert ray_costs == local_costs
+    assert computed == ray_costs["grid_with_sharing"]  # an empty store: every unit computed
 
 
 # ----------------------------------------------------------------- command line
