@@ -10,7 +10,8 @@ it cannot make it, and the scores will say so.
 
 Colour names are the CSS basic colours (plus orange), a public standard: the editor
 knows nothing of any dataset's palette. The pixels it moves are those within
-``tolerance`` (RGB distance, 0-1 scale) of the image's own colour nearest the named one.
+``tolerance`` (RGB distance, 0-1 scale) of the image's own colour nearest the named one
+(of the colours covering at least 2% of the image).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import difflib
 import numpy as np
 from PIL import Image
 
+DOMINANT = 0.02  # share of the pixels a colour needs to count as one of the image's
 # CSS basic colour keywords (CSS Level 1 plus orange), 0-255 sRGB
 NAMED = {
     "black": (0, 0, 0),
@@ -53,13 +55,16 @@ def colour_swaps(source_prompt: str, target_prompt: str) -> list[tuple[str, str]
 
 
 def image_colour(pixels: np.ndarray, named: tuple[int, int, int]) -> np.ndarray:
-    """The image's own colour for a named one: the median of the pixels nearer to it than
-    to any other named colour (the named value itself when no pixel is)."""
-    names = np.array(list(NAMED.values()), dtype=np.float32) / 255.0
-    nearest = np.argmin(((pixels[:, :, None, :] - names) ** 2).sum(-1), axis=-1)
+    """The image's own colour for a named one: of the image's dominant colours (bins of
+    1/16 per channel holding at least ``DOMINANT`` of the pixels), the nearest to the
+    named colour, as the median of its pixels."""
+    flat = pixels.reshape(-1, 3)
+    bins = np.minimum((flat * 16).astype(np.int64), 15) @ np.array([256, 16, 1])
+    counts = np.bincount(bins, minlength=4096)
+    dominant = np.flatnonzero(counts >= DOMINANT * len(bins))
+    medians = np.stack([np.median(flat[bins == b], axis=0) for b in dominant])
     target = np.float32(named) / 255.0
-    mine = np.isin(nearest, np.flatnonzero((names == target).all(-1)))
-    return np.median(pixels[mine], axis=0) if mine.any() else target
+    return medians[np.argmin(((medians - target) ** 2).sum(-1))]
 
 
 class KeywordRecolour:
