@@ -184,6 +184,9 @@ class Method:
     # a plug-in's code identity (``plugins.PluginOrigin.identity``): planning adds it to
     # every key of its jobs; None for what ships, whose keys it never touches
     plugin: dict | None = None
+    # whether it edits from an instruction ("make it night"); every shipped method edits
+    # towards a caption of the result, so plan refuses them on instruction-only datasets
+    takes_instructions: ClassVar[bool] = False
 
     def plan_cell(self, ctx: CellContext) -> PlannedCell:
         raise NotImplementedError

@@ -9,6 +9,8 @@ with no arguments, only when its first job runs):
 - ``knobs``: a class attribute, a dict of defaults (bool, int, float or str); a protocol's
   values are checked against the defaults' types;
 - ``version`` (optional str): part of every key, as is the plug-in's code identity;
+- ``check(self, **knobs)`` (optional): raises for knob values it cannot run with; called
+  once per knob setting while planning (this instantiates the editor then);
 - ``train(self, source, prompt, folder)`` (optional): fits something per image into
   ``folder`` (the store's entry, keyed like SINE's fine-tunes on the image, the source
   prompt, the base model and the editor); ``edit`` then also gets ``trained=folder``.
@@ -50,13 +52,16 @@ class EditorFailed(EnvironmentFailure):
     """A black-box editor raised: its job failed, the finished ones are in the store."""
 
 
-def _contract_error(name: str, origin: PluginOrigin, what: str) -> MethodError:
-    return MethodError(f"method {name!r} (plug-in {origin.where()}): {what}")
+def described(target: Any, origin: PluginOrigin | None) -> str:
+    """How messages name an editor: the plug-in and where it comes from, or the class."""
+    if origin is not None:
+        return f"plug-in {origin.where()}"
+    return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', target)}"
 
 
-def check_editor(name: str, origin: PluginOrigin, cls: Any) -> None:
-    """MethodError naming the plug-in unless ``cls`` keeps the black-box contract."""
-    fail = lambda what: _contract_error(name, origin, what)  # noqa: E731
+def check_editor(name: str, origin: PluginOrigin | None, cls: Any) -> None:
+    """MethodError naming the editor unless ``cls`` keeps the black-box contract."""
+    fail = lambda what: MethodError(f"method {name!r} ({described(cls, origin)}): {what}")  # noqa: E731
     if not isinstance(cls, type) or not callable(getattr(cls, "edit", None)):
         raise fail(
             "is neither a sine_bench Method subclass nor a black-box editor class "
@@ -96,22 +101,26 @@ class BlackBoxMethod(Method):
     returns_images = True
     needs_model = False
 
-    def __init__(self, name: str, cls: type, origin: PluginOrigin):
+    def __init__(self, name: str, cls: type, origin: PluginOrigin | None):
+        """``origin`` None: an editor that ships (keyed on its ``version`` alone)."""
         self.name, self.cls, self.origin = name, cls, origin  # type: ignore[misc]
+        self.target = f"{cls.__module__}:{cls.__qualname__}"
+        self.label = described(cls, origin)
         self.knobs = tuple(Knob(k, type(v), v) for k, v in cls.knobs.items())  # type: ignore[misc]
         self.version = getattr(cls, "version", "") or "0"  # type: ignore[misc]
         self.trains_own = callable(getattr(cls, "train", None))
         if self.trains_own:
             self.trains = "a fit of its own per image (train), keyed like SINE's fine-tune"  # type: ignore[misc]
-        self.plugin = origin.identity()
+        self.plugin = origin.identity() if origin is not None else None
         self._editor: Any = None
+        self._checked: set[tuple] = set()  # knob settings its check() accepted
 
     def summary(self) -> str:  # type: ignore[override]
         doc = (self.cls.__doc__ or "").strip()
-        return doc.splitlines()[0] if doc else f"black-box editor {self.origin.target}"
+        return doc.splitlines()[0] if doc else f"black-box editor {self.target}"
 
     def _identity(self) -> dict:
-        return {"method": "black-box", "editor": self.origin.target, "version": self.version}
+        return {"method": "black-box", "editor": self.target, "version": self.version}
 
     def plan_cell(self, ctx: CellContext) -> PlannedCell:
         cell = ctx.cell
@@ -121,6 +130,25 @@ class BlackBoxMethod(Method):
             return PlannedCell(Edit("cell", cell.prompt, settings, "source", self.name))
         training = Training(ctx.item.source, self._identity(), trainer=self.name)
         return PlannedCell(Edit("cell", cell.prompt, settings, "training", self.name), training)
+
+    def check_cell(self, cell, item) -> None:
+        """The editor's own ``check(**knobs)``, when it has one, once per knob setting:
+        knob values it cannot run with fail here, before any compute."""
+        check = getattr(self.cls, "check", None)
+        knobs = dict(cell.knobs)
+        seen = tuple(sorted(knobs.items()))
+        if check is None or seen in self._checked:
+            return
+        try:
+            self.editor().check(**knobs)
+        except InputError:
+            raise  # the editor's own one-line message (it names itself)
+        except EditorFailed as err:
+            raise MethodError(str(err)) from None
+        except Exception as err:  # noqa: BLE001 - the editor's code may raise anything
+            why = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+            raise MethodError(f"method {self.name!r} ({self.label}): check raised {why}") from None
+        self._checked.add(seen)
 
     def edit_units(self, jobs: Sequence[EditJob]) -> list[tuple[tuple[EditJob, ...], int]]:
         """One edit per unit: each is timed alone and stored as soon as it is made."""
@@ -144,7 +172,7 @@ class BlackBoxMethod(Method):
         except Exception as err:  # noqa: BLE001 - the editor's code may raise anything
             why = f"{type(err).__name__}: {err}".splitlines()[0][:300]
             raise EditorFailed(
-                f"method {self.name!r} (plug-in {self.origin.where()}) raised in {what}: {why}"
+                f"method {self.name!r} ({self.label}) raised in {what}: {why}"
             ) from err
 
     def run_unit(self, runtime, jobs, counter) -> list[EditOutput]:
@@ -165,7 +193,7 @@ class BlackBoxMethod(Method):
     def _check_output(self, image: Any, height: int, width: int, where: str) -> None:
         from PIL import Image
 
-        head = f"method {self.name!r} (plug-in {self.origin.where()}): {where}"
+        head = f"method {self.name!r} ({self.label}): {where}"
         if not isinstance(image, Image.Image):
             raise EditorOutputError(f"{head} returned {type(image).__name__}, not a PIL image")
         if image.size != (width, height):

@@ -4,6 +4,8 @@ editor (a plain class with ``edit`` and ``knobs``) behind ``blackbox.BlackBoxMet
 Either way the protocol's name is the method's name, and its code's identity
 (``plugins.PluginOrigin.identity``) goes into every key of its jobs. A target that is
 neither is one MethodError naming the plug-in, found while the protocol is checked.
+An editor that ships (``diffusers-pipeline``) is adapted the same way, keyed on its
+``version`` alone, as shipped methods are.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from .blackbox import BlackBoxMethod, check_editor
 
 
 def plugin_method(name: str, target: Any) -> Method:
-    """The method registered as plug-in ``name`` (loaded ``target``), checked."""
+    """The method registered as ``name`` (loaded ``target``), checked: a shipped Method
+    subclass instantiated as it is, a plug-in's under the protocol's name with its code
+    identity, a black-box editor (shipped or not) adapted."""
     origin = METHODS.origin(name)
-    assert origin is not None  # only plug-ins are built here
-    if isinstance(target, type) and issubclass(target, Method):
+    is_method = isinstance(target, type) and issubclass(target, Method)
+    if origin is None and is_method:
+        return target()  # what ships: exactly as before (its keys never move)
+    if origin is not None and is_method:
         try:
             method = target()
         except Exception as err:  # noqa: BLE001 - a plug-in's constructor may raise anything

@@ -51,10 +51,8 @@ class MethodDeclaration(typing.Protocol):
 
 
 def _build_method(name: str, target: Any) -> MethodDeclaration:
-    """A shipped method's class instantiated; a plug-in's (a Method subclass or a
-    black-box editor) checked and adapted by ``methods.plugins`` (loaded only then)."""
-    if METHODS.origin(name) is None:
-        return target()
+    """A method's class instantiated, or a black-box editor's adapted, and a plug-in's
+    checked: by ``methods.plugins`` (the methods package is loaded by then anyway)."""
     return importlib.import_module("sine_bench.methods.plugins").plugin_method(name, target)
 
 
@@ -66,6 +64,7 @@ SHIPPED_METHODS = {
     "sdedit": "sine_bench.methods.sdedit:SDEdit",
     "ddim-inversion": "sine_bench.methods.ddim_inversion:DDIMInversion",
     "imagic": "sine_bench.methods.imagic:Imagic",
+    "diffusers-pipeline": "sine_bench.methods.diffusers_pipeline:DiffusersPipelineEditor",
 }
 # every method by name, each class built once, on first use
 METHODS: Registry[MethodDeclaration] = Registry(
