@@ -9,6 +9,7 @@ with no arguments, only when its first job runs):
 - ``knobs``: a class attribute, a dict of defaults (bool, int, float or str); a protocol's
   values are checked against the defaults' types;
 - ``version`` (optional str): part of every key, as is the plug-in's code identity;
+- ``takes_instructions`` (optional bool): it edits from instructions, not captions;
 - ``check(self, **knobs)`` (optional): raises for knob values it cannot run with; called
   once per knob setting while planning (this instantiates the editor then);
 - ``train(self, source, prompt, folder)`` (optional): fits something per image into
@@ -111,6 +112,8 @@ class BlackBoxMethod(Method):
         self.trains_own = callable(getattr(cls, "train", None))
         if self.trains_own:
             self.trains = "a fit of its own per image (train), keyed like SINE's fine-tune"  # type: ignore[misc]
+        # an editor that takes instructions ("make it night") says so; the default: captions
+        self.takes_instructions = bool(getattr(cls, "takes_instructions", False))  # type: ignore[misc]
         self.plugin = origin.identity() if origin is not None else None
         self._editor: Any = None
         self._checked: set[tuple] = set()  # knob settings its check() accepted
