@@ -104,9 +104,9 @@ def images_together(
     units: list[tuple[tuple, int, tuple[EditJob, ...], int]],
 ) -> list[tuple[tuple[EditJob, ...], int]]:
     """Per-fine-tune units (shape, index within its fine-tune, jobs, batch) merged
-    ``images_per_call`` at a time: the i-th units of fine-tunes of one shape (size,
-    steps, eta, scheduler, batch_size) go together, in sorted order, so membership is a
-    function of the protocol alone."""
+    ``images_per_call`` (n) at a time: the i-th units of fine-tunes of one shape (size,
+    steps, eta, scheduler, batch_size) and n go together, in sorted order, so membership
+    is a function of the protocol alone."""
     merged: dict[tuple, list[list]] = {}
     out: list[tuple[tuple[EditJob, ...], int]] = []
     for shape, i, jobs, batch in units:
@@ -114,7 +114,7 @@ def images_together(
         if n == 1:
             out.append((jobs, batch))
             continue
-        chunks = merged.setdefault((str(shape[1:]), i), [[]])
+        chunks = merged.setdefault((str(shape[1:]), n, i), [[]])
         if len(chunks[-1]) == n:
             chunks.append([])
         chunks[-1].append((jobs, batch))
