@@ -108,7 +108,9 @@ def compare(model, kind: str, n: int, steps: int, repeats: int, device: str) -> 
 
     from sine_bench.sine import EvaluationCounter
     from sine_bench.sine.grid_sampler import sample_grid
+    from sine_bench.sine.lora import detach_lora
 
+    detach_lora(model.unet)  # the plain base model, whatever ran before
     side = model.native_resolution
     kw = dict(height=side, width=side, steps=steps)
     requests = requests_for(n)
@@ -141,8 +143,6 @@ def compare(model, kind: str, n: int, steps: int, repeats: int, device: str) -> 
             results[name].append(fn())
             counter.close()
             calls[name] = (counter.calls, counter.rows)
-    from sine_bench.sine.lora import detach_lora
-
     detach_lora(model.unet)
     tmp.cleanup()
     best = {name: min(runs, key=lambda x: x[0]) for name, runs in results.items()}

@@ -29,11 +29,11 @@ PROMPT = "a photo of a sks disc"
 
 
 def _requests(n_models):
-    """Per fine-tune: a K sweep that forks (guided, then plain rows) and another seed."""
+    """Per fine-tune (its own seed): a K sweep that forks (guided, then plain rows)."""
     return [
-        EditRequest(p, 0.6, k, 7.5, seed, model=m)
+        EditRequest("a blue square", 0.6, k, 7.5, m, model=m)
         for m in range(n_models)
-        for p, seed, k in (("a blue square", 0, 0), ("a blue square", 0, 500), ("a red disc", 1, 0))
+        for k in (0, 500)
     ]
 
 
@@ -76,23 +76,24 @@ def _saved_adapter(unet, folder, seed, settings):
     return folder
 
 
-@pytest.mark.parametrize("patch", [False, True])
-def test_lora_finetunes_share_every_call(tiny_model, tmp_path, patch):
+def test_lora_finetunes_share_every_call(tiny_model, tmp_path):
+    """Three adapters side by side: a sine-lora one and two sine-lora-patch ones (one
+    call mixes the two patch adapters, the plain one runs without the encoding)."""
     base, settings = tiny_model.unet, LoraSettings(rank=4)
-    pe = PositionEncodingConfig(grid=4, channels=base.conv_in.out_channels) if patch else None
-    folders = [_saved_adapter(base, tmp_path / str(i), 10 + i, settings) for i in range(2)]
+    pe = PositionEncodingConfig(grid=4, channels=base.conv_in.out_channels)
+    encodings = [None, pe, pe]
+    folders = [_saved_adapter(base, tmp_path / str(i), 10 + i, settings) for i in range(3)]
 
     def per_image(m):  # the default single attachment, as an images_per_call 1 unit
-        view = attach_lora(base, folders[m], settings, pe)
+        view = attach_lora(base, folders[m], settings, encodings[m])
         return FinetunedModel(view, tiny_model.text_encoder, PROMPT)
 
-    def side_by_side():
-        detach_lora(base)
-        views = [attach_lora(base, f, settings, pe, adapter_name(i)) for i, f in enumerate(folders)]
-        return [FinetunedModel(v, tiny_model.text_encoder, PROMPT) for v in views]
-
+    detach_lora(base)
+    pairs = zip(folders, encodings, strict=True)
+    views = [attach_lora(base, f, settings, e, adapter_name(i)) for i, (f, e) in enumerate(pairs)]
+    finetunes = [FinetunedModel(v, tiny_model.text_encoder, PROMPT) for v in views]
     try:
-        _check(tiny_model, side_by_side(), per_image, _requests(2), images_per_call=2)
+        _check(tiny_model, finetunes, per_image, _requests(3), images_per_call=3)
     finally:
         detach_lora(base)
 
