@@ -55,6 +55,10 @@ def plan(
         warn(message)
     run_plan = summary["plan"]
     _echo_plan_summary(summary)
+    from .plugins import protocol_lines
+
+    for line in protocol_lines(run_plan.protocol):
+        typer.echo(line)
     _echo_finetunes(run_plan)
     from ..runner.run import image_note_lines, limit_notes
 

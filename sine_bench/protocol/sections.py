@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from ..registry import suggest
 from .fields import (
@@ -254,13 +254,33 @@ class RegressionSpec(StrictModel):
     tolerances: dict[str, Tolerance] = {}
 
 
+# module:Class of a plug-in a protocol names: dotted identifiers, then one identifier
+CLASS_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
+
 class MethodSpec(StrictModel):
     """One editing method of ``methods``: fixed knob values, overrides of the edit (and,
     on SINE's fine-tune, finetune) section for it alone, and lists to sweep (its knobs,
     edit fields, ``finetune.<field>``). Checked against the method (``method_checks``),
-    which stores every value as the field parses it."""
+    which stores every value as the field parses it. ``class`` names a plug-in's class
+    (``module:Class``: a Method subclass or a black-box editor) under this name."""
 
+    class_: str | None = Field(None, alias="class")
     knobs: dict[str, Any] = {}
     edit: dict[str, Any] = {}
     finetune: dict[str, Any] = {}
     grid: dict[str, list[Any]] = {}
+
+    @field_validator("class_")
+    @classmethod
+    def _class_target(cls, value: str | None) -> str | None:
+        if value is not None and not CLASS_TARGET.fullmatch(value):
+            raise ValueError(f"class {short(value)} is not of the form module:Class")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler) -> dict:
+        """As written: ``class`` under its own name, and only where it is given."""
+        out = handler(self)
+        named = out.pop("class_", None)
+        return {"class": named, **out} if named is not None else out
