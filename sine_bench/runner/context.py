@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..methods import EditJob
+from ..protocol.method_checks import register_classes
 from ..registry import Registry
 from .executors import ClusterError, Executor, LocalExecutor
 from .plan import RunPlan, unet_evaluations
@@ -100,10 +101,11 @@ class LoadedModels:
                     STAGE_TYPES.get("fine-tune")(self.ctx).run_job(job)
             folders = [store.path("finetunes", key) for key in keys_t]
             method = get_method(jobs[0].trainer)
+            model = self.model if method.needs_model else None
             if len(folders) == 1:
-                loaded = [method.load_trained(folders[0], self.model)]
+                loaded = [method.load_trained(folders[0], model)]
             else:
-                loaded = method.load_together(folders, self.model)
+                loaded = method.load_together(folders, model)
             self._trained = (keys_t, loaded)
         return self._trained[1]
 
@@ -180,6 +182,7 @@ class WorkerRun:
             )
         if os.path.isdir(self.cwd):
             os.chdir(self.cwd)
+        register_classes(self.plan.protocol.methods)  # as the driver's validation did
         return RunContext(self.plan, Store(self.root), LocalExecutor(progress=False))
 
 
