@@ -9,7 +9,7 @@ nox.options.sessions = ["tests", "lint"]
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    session.install("-e", ".[test,ray]")
+    session.install("-e", ".[test,ray]", "-e", "examples/sine-bench-examples")
     session.run("pytest", *session.posargs)
 
 

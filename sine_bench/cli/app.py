@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from . import datasets, edit, info, results, runs, score, store, toy, weights
+from . import contract, datasets, edit, info, results, runs, score, store, toy, weights
 
 app = typer.Typer(
     name="sine-bench",
@@ -18,6 +18,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _every_command() -> None:
+    """Evaluation and benchmark harness for SINE single-image text-guided editing."""
+    contract.quiet_library_logs()
+
 
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(store.app, name="store")

@@ -163,6 +163,9 @@ class Method:
     uses_sine_finetune: ClassVar[bool] = False  # the protocol's finetune section applies
     edits_read_source: ClassVar[bool] = True  # its edit jobs carry the source's item and path
     version: ClassVar[str] = "1"  # part of its keys: bump when its pixels change
+    # whether it edits from an instruction ("make it night"); every shipped method edits
+    # towards a caption of the result, so plan refuses them on instruction-only datasets
+    takes_instructions: ClassVar[bool] = False
 
     def plan_cell(self, ctx: CellContext) -> PlannedCell:
         raise NotImplementedError

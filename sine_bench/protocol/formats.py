@@ -20,5 +20,7 @@ DATASET_FORMATS: Registry[Any] = Registry(
         "pie-bench": "sine_bench.datasets.pie_bench:FORMAT",
         "tedbench": "sine_bench.datasets.tedbench:FORMAT",
         "csv": "sine_bench.datasets.csv_folder:FORMAT",
+        "magicbrush": "sine_bench.datasets.magicbrush:FORMAT",
+        "gedit": "sine_bench.datasets.gedit:FORMAT",
     },
 )

@@ -57,6 +57,10 @@ class DatasetItem(StrictModel):
     masks: dict[str, PathText] = {}  # prompt -> the mask of that edit (instead of ``mask``)
     expected: dict[str, str] = {}  # prompt -> caption the edit should satisfy (oracle)
     edit_type: str | None = None  # the dataset's edit category (PIE-Bench "0".."9"); a column
+    targets: dict[str, PathText] = {}  # prompt -> the ground-truth edit (the *_target metrics)
+    # "instruction": the prompts say what to change ("make it night"), not what the edit
+    # shows; a method that edits towards a caption refuses them at plan time
+    prompt_kind: Literal["caption", "instruction"] = "caption"
 
     @field_validator("id")
     @classmethod
@@ -92,7 +96,7 @@ class DatasetItem(StrictModel):
     def _prompts_unique(self) -> DatasetItem:
         if len(set(self.prompts)) != len(self.prompts):
             raise ValueError(f"item {self.id!r} lists a prompt twice")
-        for field_name in ("expected", "masks"):
+        for field_name in ("expected", "masks", "targets"):
             if set(getattr(self, field_name)) - set(self.prompts):
                 raise ValueError(f"item {self.id!r}: {field_name!r} names prompts it does not list")
         return self
@@ -101,12 +105,15 @@ class DatasetItem(StrictModel):
 class DatasetSpec(StrictModel):
     """A dataset folder (``path``: a name under datasets/ or a dir) read by ``format``
     (default: the first format that recognises it), or inline ``items``; ``types``
-    keeps the items of those edit types only (PIE-Bench's "0".."9")."""
+    keeps the items of those edit types only (PIE-Bench's "0".."9"); ``split`` picks
+    one split of a Hugging Face datasets layout."""
 
     path: PathText | None = None
     items: list[DatasetItem] | None = None
     format: str | None = None
     types: list[str] | None = Field(None, min_length=1)
+    # the split of a Hugging Face datasets layout holding several (MagicBrush: "dev")
+    split: Text | None = None
 
     @field_validator("types", mode="before")
     @classmethod
@@ -128,8 +135,9 @@ class DatasetSpec(StrictModel):
     def _one_source(self) -> DatasetSpec:
         if (self.path is None) == (self.items is None):
             raise ValueError("give exactly one of 'path' (a dataset folder) or 'items'")
-        if self.items is not None and self.format is not None:
-            raise ValueError("'format' reads a folder: give 'path' with it, not 'items'")
+        for field_name in ("format", "split"):
+            if self.items is not None and getattr(self, field_name) is not None:
+                raise ValueError(f"{field_name!r} reads a folder: give 'path' with it, not 'items'")
         return self
 
 
