@@ -8,9 +8,10 @@ and SINE's fine-tuned-only sample. They are computed from the protocol's model, 
 ``finetune`` and ``edit`` sections (a listed method's own where the line names one),
 the line's seed and edit-section settings, at the edit's size rounded to the VAE
 factor: what a run at resolution 'source' makes, under the same keys, so a run's
-exported edits reuse the run's references. ``references=False`` omits those metrics,
-each with a note; memorization reads SINE's own fine-tune, so it is scored on lines
-of method 'sine' only (empty on the others, with a note).
+exported edits reuse the run's references. ``references=False`` (or a dataset of
+instructions, which those models do not take) omits those metrics, each with a note;
+memorization reads SINE's own fine-tune, so it is scored on lines of method 'sine'
+only (empty on the others, with a note).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def build_score_plan(protocol: Protocol, edits_file: Path, *, references: bool =
     sizes, notes, remarks = check_source_images(items, metrics, protocol.scoring.size)
     prompts = {item_id: list(item.spec.prompts) for item_id, item in every.items()}
     found = check_lines(edits_file, lines, prompts, sizes)
-    metrics, manifest_notes = _metrics_kept(metrics, references, lines)
+    # SINE's and the pretrained model's references are prompted with a caption
+    instructed = any(item.spec.prompt_kind == "instruction" for item in items.values())
+    metrics, manifest_notes = _metrics_kept(metrics, references, instructed, lines)
     needs = {n for m in metrics for n in m.info.needs}
     native, factor, model_id = 0, 1, {}
     if needs & REFERENCE_NEEDS:  # only references load anything of the model
@@ -89,16 +92,19 @@ def build_score_plan(protocol: Protocol, edits_file: Path, *, references: bool =
 
 
 def _metrics_kept(
-    metrics: list[MetricName], references: bool, lines: list[EditLine]
+    metrics: list[MetricName], references: bool, instructed: bool, lines: list[EditLine]
 ) -> tuple[list[MetricName], list[str]]:
     """The metrics scored, and a note for each one omitted or scored on some lines only."""
     kept, notes = [], []
+    why = "which --no-references leaves uncomputed" if not references else ""
+    if instructed:
+        why = why or "which take a caption, and this dataset gives instructions"
     for metric in metrics:
         wants = REFERENCE_NEEDS & set(metric.info.needs)
-        if wants and not references:
+        if wants and why:
             notes.append(
                 f"{metric.text}: omitted: it compares each edit with reference edits of the "
-                "protocol's model, which --no-references leaves uncomputed"
+                f"protocol's model, {why}"
             )
             continue
         kept.append(metric)

@@ -197,3 +197,23 @@ def test_memorization_reads_sines_fine_tune_only(tmp_path):
         "fine-tune, known only for method 'sine' (the protocol's finetune section)"
     ]
     assert manifest["stages"]["fine-tune"]["total"] == 0
+
+
+def test_a_dataset_of_instructions_gets_no_references(tmp_path):
+    """SINE's and the pretrained model's references take a caption: on instructions the
+    metrics that read them are omitted, with a note, and nothing of the model runs."""
+    from tests.fakes import register_fakes
+
+    register_fakes()
+    shutil.copyfile(SOURCE, tmp_path / "edit.png")
+    edits = tmp_path / "edits.jsonl"
+    edits.write_text(_line(prompt="make the background red") + "\n")
+    item = {"id": "blue-circle", "image": str(SOURCE), "class_word": "circle"}
+    item |= {"prompts": ["make the background red"], "prompt_kind": "instruction"}
+    metrics = ["psnr", "editability_gap[test-fake]"]
+    protocol = write_protocol(tmp_path, metrics=metrics, dataset={"items": [item]})
+    result = _score(protocol, edits)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert len(manifest["notes"]) == 1 and "this dataset gives instructions" in manifest["notes"][0]
+    assert manifest["stages"]["edit"]["total"] == 0
