@@ -40,6 +40,7 @@ app.command("export-edits")(score.export_edits)
 app.command()(results.report)
 app.command()(results.compare)
 app.command("reproduce-report")(results.reproduce_report)
+app.command()(results.leaderboard)
 
 
 def main() -> None:  # pragma: no cover - console entry
