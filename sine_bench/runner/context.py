@@ -36,6 +36,7 @@ STAGE_TYPES: Registry[type] = Registry(
         "fine-tune": "sine_bench.runner.finetune_stage:FinetuneStage",
         "edit": "sine_bench.runner.edit_stage:EditStage",
         "score": "sine_bench.runner.scoring:ScoreStage",
+        "import": "sine_bench.runner.import_stage:ImportStage",
     },
 )
 
@@ -131,10 +132,14 @@ class RunContext:
 
     def edit_image(self, key: str) -> Path:
         """The stored edit's PNG, checked; an edit damaged or gone since the edit stage
-        (another process, a disk) is computed again with its unit, never an input error."""
+        (another process, a disk) is computed again with its unit (an edit made elsewhere
+        is imported again from its file), never an input error."""
         if not self.store.check("edits", key):
-            unit = next(u for u in self.plan.units if any(j.key == key for j in u.jobs))
-            STAGE_TYPES.get("edit")(self).run_job(unit)
+            if key in self.plan.imported:
+                STAGE_TYPES.get("import")(self).run_job(key)
+            else:
+                unit = next(u for u in self.plan.units if any(j.key == key for j in u.jobs))
+                STAGE_TYPES.get("edit")(self).run_job(unit)
             if not self.store.check("edits", key):
                 raise StoreDamaged(
                     f"store entry {self.store.path('edits', key)}: missing after computing "
