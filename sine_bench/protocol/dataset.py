@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,15 +154,17 @@ class ResolvedDataset:
     source: str
     content_hash: str
     preparation: str = ""
+    limit: dict | None = None  # dataset.limit's request and what it kept, when given
 
     def record(self) -> dict:
         """What a run manifest records about its dataset."""
-        return {
+        record = {
             "source": self.source,
             "items": len(self.items),
             "content_hash": self.content_hash,
             "preparation": self.preparation,
         }
+        return record | ({"limit": self.limit} if self.limit is not None else {})
 
 
 def derived_folder(protocol: Protocol) -> Path:
@@ -187,6 +190,7 @@ def read_dataset(protocol: Protocol, root: Path = Path(".")) -> ResolvedDataset:
         items = _of_types(items, spec.types, source)
     if not items:
         raise ProtocolError(f"{source}: the dataset has no items")
+    items, limit = _first_items(items, spec.limit)
     ids = [i.id for i in items]
     for item_id in ids:
         if ids.count(item_id) > 1:
@@ -208,7 +212,20 @@ def read_dataset(protocol: Protocol, root: Path = Path(".")) -> ResolvedDataset:
                 raise ProtocolError(f"{where}: target image file not found: {path}")
         resolved.append(ResolvedItem(item, image, mask, prompt_masks, targets))
     content = _content_hash(read, base, resolved, spec.types)
-    return ResolvedDataset(resolved, source, content, read.preparation)
+    return ResolvedDataset(resolved, source, content, read.preparation, limit)
+
+
+def _first_items(
+    items: list[DatasetItem], limit: int | float | None
+) -> tuple[list[DatasetItem], dict | None]:
+    """The first items ``limit`` keeps (an integer: that many; a fraction: that share,
+    rounded up, at least one), and the record saying so; unchanged without a limit."""
+    if limit is None:
+        return items, None
+    keep = limit if isinstance(limit, int) else max(1, math.ceil(limit * len(items)))
+    kept = items[:keep]
+    record = {"requested": limit, "items": len(kept), "of": len(items)}
+    return kept, record | {"limited": len(kept) < len(items)}
 
 
 def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[ResolvedItem]:

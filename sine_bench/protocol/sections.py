@@ -102,11 +102,28 @@ class DatasetItem(StrictModel):
         return self
 
 
+def check_limit(value: object) -> int | float:
+    """``dataset.limit``: a whole number of items (>= 1) or a fraction in (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number of items or a fraction in (0, 1), got {short(value)}")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"must keep at least 1 item, got {value}")
+        return value
+    if not 0 < value < 1:  # NaN fails this too
+        raise ValueError(
+            f"a fraction must lie in (0, 1), got {value!r} (a number of items is an integer)"
+        )
+    return value
+
+
 class DatasetSpec(StrictModel):
     """A dataset folder (``path``: a name under datasets/ or a dir) read by ``format``
     (default: the first format that recognises it), or inline ``items``; ``types``
     keeps the items of those edit types only (PIE-Bench's "0".."9"); ``split`` picks
-    one split of a Hugging Face datasets layout."""
+    one split of a Hugging Face datasets layout; ``limit`` keeps the first N items (an
+    integer) or that fraction of them (a number in (0, 1), rounded up), in the dataset's
+    order after ``types``: a quick look, recorded as such."""
 
     path: PathText | None = None
     items: list[DatasetItem] | None = None
@@ -114,6 +131,12 @@ class DatasetSpec(StrictModel):
     types: list[str] | None = Field(None, min_length=1)
     # the split of a Hugging Face datasets layout holding several (MagicBrush: "dev")
     split: Text | None = None
+    limit: int | float | None = None
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _limit(cls, value):
+        return value if value is None else check_limit(value)
 
     @field_validator("types", mode="before")
     @classmethod
@@ -195,6 +218,11 @@ class EditSpec(StrictModel):
     # Grid rows per UNet call. 1 reproduces edit-by-edit sampling bit for bit; larger
     # batches are faster on a GPU and equal to it within float tolerance.
     batch_size: int = Field(1, ge=1, le=1024)
+    # Fine-tunes (source images) whose edits share a UNet call: the pretrained model's
+    # rows always, a LoRA variant's fine-tuned rows too (an adapter per row). 1 is
+    # per-image sampling; more is equal to it within float tolerance and holds that
+    # many fine-tunes in memory (full fine-tunes: a UNet each).
+    images_per_call: int = Field(1, ge=1, le=256)
 
     @field_validator("resolution")
     @classmethod
