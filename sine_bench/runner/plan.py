@@ -158,7 +158,7 @@ def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> tuple[CellPlan, di
     cell's own (same-seed) reference keys that edit_score's anchors gather."""
     item = plan.items[cell.item]
     method = get_method(cell.method)
-    if item.spec.prompt_kind == "instruction" and not method.takes_instructions:
+    if item.spec.prompt_kind == "instruction" and not getattr(method, "takes_instructions", False):
         raise PlanError(
             f"item {cell.item!r}: method {method.name!r} edits towards a caption of the "
             f"result, and this dataset gives only an instruction ({cell.prompt!r}); use a "
