@@ -45,11 +45,12 @@ class PlanError(InputError):
 class EditUnit:
     """Edits computed in one pass of the grid sampler: one fine-tune, one output size and
     sampler setting, whole K sweeps (they share trajectory prefixes) and, with
-    ``batch_size`` > 1, that many trunks batched. Its membership is a function of the
-    protocol alone, so a resumed run batches exactly as a fresh one."""
+    ``batch_size`` > 1, that many trunks batched (``images_per_call`` > 1: that many
+    fine-tunes' such edits). Its membership is a function of the protocol alone, so a
+    resumed run batches exactly as a fresh one."""
 
     key: str
-    finetune: str | None
+    finetune: str | None  # the first job's (images_per_call > 1: of several)
     jobs: tuple[EditJob, ...]
     batch_size: int
     sampler: str = "sine"  # the method whose code computes the unit (its ``run_unit``)
