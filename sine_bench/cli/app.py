@@ -38,6 +38,7 @@ app.command()(runs.run)
 app.command()(results.report)
 app.command()(results.compare)
 app.command("reproduce-report")(results.reproduce_report)
+app.command()(results.leaderboard)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -50,7 +50,9 @@ OWN_KNOBS: dict[str, Any] = {
     "prompt_template": "{target_prompt}",
     "scheduler": "",  # "": the checkpoint's own; else a diffusers scheduler class name
     "dtype": "float32",
-    "extra": {},  # any other parameter of the pipeline's steps, by its diffusers name
+    # any other parameter of the pipeline's steps by its diffusers name, as a YAML
+    # mapping in a string (knob values are scalars): "{eta: 1.0, edit_warmup_steps: 2}"
+    "extra": "",
 }
 # pipeline parameters by their diffusers names, with this editor's defaults; each goes
 # to the steps that take it (a value equal to its default is not an error elsewhere)
@@ -268,8 +270,7 @@ def _plan_steps(cls: type, k: dict[str, Any]) -> list[tuple[str, set[str]]]:
     taken = set().union(*(params for _, params in plan))
     if "image" not in taken:  # text-to-image: its output would not be an edit of the source
         raise _error(k, f"{cls.__name__} takes no image: not an image-editing pipeline")
-    extra = k["extra"] if isinstance(k["extra"], dict) else {}
-    for name in extra:
+    for name in _extra(k):
         if name in FILLED or name in CALL_KNOBS:
             raise _error(k, f"knob 'extra': {name!r} is set by the editor or a knob, not here")
         if name not in taken:
@@ -283,7 +284,21 @@ def _plan_steps(cls: type, k: dict[str, Any]) -> list[tuple[str, set[str]]]:
 def _passed(k: dict[str, Any]) -> dict[str, Any]:
     """The pipeline parameters the knobs set (``negative_prompt`` "" sets nothing)."""
     passed = {n: k[n] for n in CALL_KNOBS if not (n == "negative_prompt" and not k[n])}
-    return passed | (k["extra"] if isinstance(k["extra"], dict) else {})
+    return passed | _extra(k)
+
+
+def _extra(k: dict[str, Any]) -> dict[str, Any]:
+    """The ``extra`` knob's mapping (a YAML mapping in a string; "" for none)."""
+    import yaml
+
+    text = str(k["extra"]).strip()
+    try:
+        extra = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError as err:
+        raise _error(k, f"knob 'extra': not YAML ({_first_line(err)})") from None
+    if not isinstance(extra, dict) or not all(isinstance(n, str) for n in extra):
+        raise _error(k, f"knob 'extra': {text!r} is not a mapping of parameter names to values")
+    return extra
 
 
 def _fill(k: dict[str, Any], source_prompt: str, target_prompt: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from ..plugins import GROUPS
 from ..registry import Registry
 from .names import MetricError, family_of
 
@@ -195,8 +196,28 @@ _RECORDS = (
         for profile in ("pie", "corrected")
     ),
 )
+
+
+def _build_family(name: str, target: object) -> MetricFamily:
+    """A shipped record as it is; a plug-in's (entry-point group ``sine_bench.metrics``)
+    must be a ``MetricFamily`` under its own name."""
+    origin = FAMILIES.origin(name)
+    if origin is None:
+        return target  # type: ignore[return-value]
+    if not isinstance(target, MetricFamily) or target.name != name:
+        raise MetricError(
+            f"metric family {name!r} (plug-in {origin.where()}): must be a "
+            f"sine_bench.metrics.families.MetricFamily named {name!r}, got {target!r:.80}"
+        )
+    return target
+
+
 FAMILIES: Registry[MetricFamily] = Registry(
-    "metric family", MetricError, {record.name: record for record in _RECORDS}
+    "metric family",
+    MetricError,
+    {record.name: record for record in _RECORDS},
+    build=_build_family,
+    group=GROUPS["metric family"],
 )
 
 

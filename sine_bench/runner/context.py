@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..methods import EditJob
+from ..protocol.method_checks import register_classes
 from ..registry import Registry
 from .executors import ClusterError, Executor, LocalExecutor
 from .plan import RunPlan, unet_evaluations
@@ -88,8 +89,9 @@ class LoadedModels:
             store, job = self.ctx.store, self.ctx.plan.finetunes[key]
             if not store.check("finetunes", key):
                 STAGE_TYPES.get("fine-tune")(self.ctx).run_job(job)
-            folder = store.path("finetunes", key)
-            self._trained = (key, get_method(job.trainer).load_trained(folder, self.model))
+            folder, method = store.path("finetunes", key), get_method(job.trainer)
+            model = self.model if method.needs_model else None
+            self._trained = (key, method.load_trained(folder, model))
         return self._trained[1]
 
 
@@ -165,6 +167,7 @@ class WorkerRun:
             )
         if os.path.isdir(self.cwd):
             os.chdir(self.cwd)
+        register_classes(self.plan.protocol.methods)  # as the driver's validation did
         return RunContext(self.plan, Store(self.root), LocalExecutor(progress=False))
 
 

@@ -147,6 +147,12 @@ def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> tuple[CellPlan, di
     cell's own (same-seed) reference keys that edit_score's anchors gather."""
     item = plan.items[cell.item]
     method = get_method(cell.method)
+    if item.spec.prompt_kind == "instruction" and not method.takes_instructions:
+        raise PlanError(
+            f"item {cell.item!r}: method {method.name!r} edits towards a caption of the "
+            f"result, and this dataset gives only an instruction ({cell.prompt!r}); use a "
+            "method that takes instructions, or a dataset with captions (docs/benchmarks.md)"
+        )
     try:
         method.check_cell(cell, item.spec)
     except MethodError as err:
@@ -177,10 +183,9 @@ def _add_training(plan: RunPlan, cell: Cell, training: Training) -> str:
     item = plan.items[cell.item]
     sha = plan.image_sha[cell.item]
     prepared = _training_preparation(plan, cell.item, training)
-    key = finetune_key(sha, plan.model_id, training.prompt, training.settings, prepared)
-    job = FinetuneJob(
-        key, cell.item, item.image_path, training.prompt, training.settings, training.trainer
-    )
+    settings = _with_plugin(training.settings, training.trainer)
+    key = finetune_key(sha, plan.model_id, training.prompt, settings, prepared)
+    job = FinetuneJob(key, cell.item, item.image_path, training.prompt, settings, training.trainer)
     plan.finetunes.setdefault(key, job)
     return key
 
@@ -231,13 +236,21 @@ def _edit_job(plan: RunPlan, cell: Cell, edit: Edit, training_key: str) -> str:
             plan.image_sizes[cell.item], hw, plan.image_notes.get(cell.item, [])
         )
         base, finetune = digest(source | ({"preparation": prepared} if prepared else {})), None
-    key = edit_key(base, edit.prompt, edit.settings)
+    settings = _with_plugin(edit.settings, edit.sampler)
+    key = edit_key(base, edit.prompt, settings)
     reads = get_method(edit.sampler).edits_read_source
     image = plan.items[cell.item].image_path if reads else None
     item = cell.item if reads else None
-    job = EditJob(key, edit.kind, finetune, edit.prompt, edit.settings, edit.sampler, item, image)
+    job = EditJob(key, edit.kind, finetune, edit.prompt, settings, edit.sampler, item, image)
     plan.edits.setdefault(key, job)
     return key
+
+
+def _with_plugin(settings: dict, method: str) -> dict:
+    """A plug-in's job settings with its code's identity (``Method.plugin``), so editing
+    the plug-in recomputes its jobs; what ships carries none (its keys never move)."""
+    identity = get_method(method).plugin
+    return settings if identity is None else settings | {"plugin": identity}
 
 
 def edit_units(edits: Iterable[EditJob]) -> list[EditUnit]:

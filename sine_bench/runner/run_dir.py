@@ -24,6 +24,7 @@ from .integrity import DIGEST_FILE
 from .keys import digest
 from .ownership import write_marker
 from .plan import RunPlan
+from .results_files import write_results_files
 from .store import Store
 from .store_entries import register_run, sweep_run_dir_leftovers, write_store_entries
 
@@ -111,6 +112,7 @@ def _write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Pat
         write_store_entries(tmp, ctx, plots)
         manifest = manifest | {"axes": axes, "store_repairs": list(ctx.store.repairs)}
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1, default=str))
+        write_results_files(plan, manifest, cells, axes, metric_columns(cells, axes), tmp)
         write_report(tmp)
         write_marker(tmp)  # last: it lists what the run wrote (ownership.py)
         apply_umask_modes(tmp)

@@ -64,7 +64,7 @@ def test_knobs_and_the_template_reach_the_pipeline(one_thread, checkpoints, edit
         {"image_guidance_scale": 3.0},
         {"prompt_template": "make it {target_prompt}"},
         {"negative_prompt": "blurry"},
-        {"extra": {"eta": 1.0}, "scheduler": "DDIMScheduler"},
+        {"extra": "{eta: 1.0}", "scheduler": "DDIMScheduler"},
     ]
     for more in variants:
         if "scheduler" in more:  # another load: keep the shared editor's pipeline
@@ -99,8 +99,9 @@ def test_a_pipeline_input_error_is_one_line_naming_the_editor(one_thread, checkp
         ({"dtype": "float8"}, "knob 'dtype' must be one of"),
         ({"scheduler": "DDIMSchedular"}, "did you mean DDIMScheduler"),
         ({"pipeline": LEDITS, "image_guidance_scale": 2.0}, "'image_guidance_scale': LEdits"),
-        ({"extra": {"no_such_parameter": 1}}, "takes no parameter 'no_such_parameter'"),
-        ({"extra": {"guidance_scale": 2.0}}, "set by the editor or a knob"),
+        ({"extra": "{no_such_parameter: 1}"}, "takes no parameter 'no_such_parameter'"),
+        ({"extra": "{guidance_scale: 2.0}"}, "set by the editor or a knob"),
+        ({"extra": "[eta]"}, "is not a mapping of parameter names"),
         ({"pipeline": "StableDiffusionPipeline"}, "takes no image: not an image-editing"),
     ],
 )
@@ -120,5 +121,5 @@ def test_a_folder_without_model_index_is_refused(tmp_path):
 
 def test_knob_defaults_are_the_types_a_protocol_is_checked_against():
     knobs = DiffusersPipelineEditor.knobs
-    assert all(type(v) in (int, float, str, dict) for v in knobs.values())
+    assert all(type(v) in (bool, int, float, str) for v in knobs.values())
     assert set(CALL_KNOBS) <= set(knobs) and isinstance(DiffusersPipelineEditor.version, str)
