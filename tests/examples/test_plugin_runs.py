@@ -91,7 +91,8 @@ def test_class_plugins_run_cache_and_report(tmp_path, one_thread):
     methods = {
         "recolour": {
             "class": "sine_bench_examples.recolour:KeywordRecolour",
-            "knobs": {"tolerance": 0.3},
+            "knobs": {"strength": 0.8},
+            "grid": {"tolerance": [0.3]},
         },
         "npi": {"class": "sine_bench_examples.npi:NegativePromptInversion"},
     }
