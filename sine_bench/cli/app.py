@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from . import contract, datasets, edit, info, results, runs, store, toy, weights
+from . import contract, datasets, edit, info, results, runs, score, store, toy, weights
 
 app = typer.Typer(
     name="sine-bench",
@@ -35,6 +35,8 @@ app.command()(edit.edit)
 app.command()(info.schema)
 app.command()(runs.plan)
 app.command()(runs.run)
+app.command()(score.score)
+app.command("export-edits")(score.export_edits)
 app.command()(results.report)
 app.command()(results.compare)
 app.command("reproduce-report")(results.reproduce_report)

@@ -3,7 +3,7 @@
 A black-box editor (``edit(source, source_prompt, target_prompt, seed, **knobs)``)
 that loads a pipeline class by name from a local checkpoint folder and runs it:
 InstructPix2Pix, LEDITS++, img2img, CycleDiffusion, ... The knobs say which class
-(``pipeline``), which folder (``checkpoint``), how the dataset's captions become the
+(``pipeline``), which folder (``checkpoint``), how the dataset's prompts become the
 pipeline's text (``prompt_template``), and pass the pipeline's own parameters through
 by their diffusers names. How a pipeline is driven is read from its signatures:
 
@@ -13,7 +13,8 @@ by their diffusers names. How a pipeline is driven is read from its signatures:
   CPU ``torch.Generator`` seeded with ``seed`` (the same noise on every device);
 - in ``invert``, every prompt parameter gets the source caption (inversion describes
   the source); in ``__call__``, ``prompt``/``editing_prompt`` get ``prompt_template``
-  filled in and ``source_prompt`` the source caption;
+  filled in with the dataset's prompt (a caption, or an instruction where the dataset
+  gives one) and ``source_prompt`` the source caption;
 - a class none of whose steps takes ``image`` (text-to-image) is refused;
 - a knob goes to every step that names it; a knob set away from its default that no
   step takes, a key of ``extra`` no step takes, or a required parameter nothing fills
@@ -22,8 +23,9 @@ by their diffusers names. How a pipeline is driven is read from its signatures:
 Nothing downloads: ``checkpoint`` is a local folder (or a hub id already in the local
 cache). The output must have the source's size: a pipeline that rounds sizes (SD
 pipelines work in multiples of the VAE factor, LEDITS++ in multiples of 32) is an
-error naming the editor, never a silent resize. Import-light: torch and diffusers are
-imported when an edit runs.
+error naming the editor, never a silent resize. ``check`` (run by the harness while
+planning) refuses bad knobs before any compute. Import-light: torch and diffusers are
+imported when a check or an edit runs.
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ class DiffusersPipelineEditor:
 
     knobs: dict[str, Any] = OWN_KNOBS | CALL_KNOBS
     version = "1"  # part of its keys: bump when the same knobs give other pixels
+    # a dataset's prompt (a caption or, on MagicBrush/GEdit, an instruction) goes through
+    # prompt_template as it is: which kind suits is the chosen pipeline's, not the class's
+    takes_instructions = True
 
     def __init__(self) -> None:
         self._loaded: tuple[tuple, Any] | None = None  # (what was loaded, the pipeline)

@@ -14,6 +14,7 @@ from sine_bench.methods.diffusers_pipeline import (
 )
 from sine_bench.models.tiny_random import save_tiny_editing_pipeline
 
+TARGET = "sine_bench.methods.diffusers_pipeline:DiffusersPipelineEditor"
 IP2P = "StableDiffusionInstructPix2PixPipeline"
 LEDITS = "LEditsPPPipelineStableDiffusion"
 
@@ -123,3 +124,48 @@ def test_knob_defaults_are_the_types_a_protocol_is_checked_against():
     knobs = DiffusersPipelineEditor.knobs
     assert all(type(v) in (bool, int, float, str) for v in knobs.values())
     assert set(CALL_KNOBS) <= set(knobs) and isinstance(DiffusersPipelineEditor.version, str)
+
+
+def test_a_protocol_runs_it_by_name_and_by_class_and_reruns_from_the_store(
+    one_thread, tmp_path, checkpoints
+):
+    import json
+
+    import pandas as pd
+
+    from sine_bench.runner.run import run_protocol
+    from tests.helpers import write_protocol
+    from tests.methods.helpers import toy_dataset
+
+    ip2p = {"pipeline": IP2P, "checkpoint": checkpoints[IP2P], "num_inference_steps": 2}
+    ledits = {"pipeline": LEDITS, "checkpoint": checkpoints[LEDITS], "num_inversion_steps": 2}
+    methods = {
+        "diffusers-pipeline": {"knobs": ip2p, "grid": {"image_guidance_scale": [1.5, 2.0]}},
+        "ledits": {"class": TARGET, "knobs": ledits},
+    }
+    grid = {"v": None, "K": None, "resolution": ["64x96"], "seeds": [0]}
+    data = toy_dataset(tmp_path / "data", [20_000_000])
+    path = write_protocol(tmp_path, dataset=str(data), methods=methods, grid=grid, metrics=["psnr"])
+    out = run_protocol(path, progress=False, threads=1, log=lambda *_: None)
+    cells = pd.read_csv(out / "cells.csv")
+    assert sorted(cells["method"]) == ["diffusers-pipeline", "diffusers-pipeline", "ledits"]
+    assert (cells["cost.edit_seconds"] > 0).all() and cells["psnr"].notna().all()
+    run_protocol(path, progress=False, threads=1, log=lambda *_: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["all_cached"], manifest["stages"]
+
+
+def test_a_missing_checkpoint_is_one_line_at_plan_time(tmp_path):
+    from typer.testing import CliRunner
+
+    from sine_bench.cli import app
+    from tests.helpers import write_protocol
+
+    knobs = {"pipeline": IP2P, "checkpoint": str(tmp_path / "nowhere")}
+    grid = {"v": None, "K": None, "resolution": ["64x96"], "seeds": [0]}
+    path = write_protocol(tmp_path, methods={"diffusers-pipeline": {"knobs": knobs}}, grid=grid)
+    result = CliRunner().invoke(app, ["run", str(path), "--no-progress", "--threads", "1"])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "diffusers-pipeline editor" in lines[0] and "nowhere" in lines[0]
+    assert not (tmp_path / "store" / "edits").exists()
