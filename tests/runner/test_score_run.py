@@ -176,6 +176,7 @@ def test_without_references_their_metrics_are_omitted_with_a_note(tmp_path):
     assert manifest["axes"] == ["method", "seed"] and set(cells["method"]) == {"mine"}
     assert manifest["stages"]["edit"]["total"] == 0 and manifest["model_identity"] is None
     assert f"note: {EDIT_SCORE}: omitted" in result.output
+    assert f"<li>{EDIT_SCORE}: omitted" in (tmp_path / "run" / "report.html").read_text()
 
 
 def test_memorization_reads_sines_fine_tune_only(tmp_path):
@@ -217,3 +218,32 @@ def test_a_dataset_of_instructions_gets_no_references(tmp_path):
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert len(manifest["notes"]) == 1 and "this dataset gives instructions" in manifest["notes"][0]
     assert manifest["stages"]["edit"]["total"] == 0
+
+
+def test_several_methods_make_method_an_axis_and_settings_columns(tmp_path):
+    from PIL import Image
+
+    Image.open(SOURCE).convert("RGB").save(tmp_path / "edit.png")
+    Image.open(SOURCE).convert("RGB").rotate(90).save(tmp_path / "other.png")
+    edits = tmp_path / "edits.jsonl"
+    lines = [_line(method="a", strength=0.3), _line(method="a", strength=0.6, image="other.png")]
+    edits.write_text("\n".join([*lines, _line(method="b")]) + "\n")
+    result = _score(write_protocol(tmp_path, metrics=["psnr"]), edits)
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "run"
+    assert json.loads((run_dir / "manifest.json").read_text())["axes"] == ["method", "strength"]
+    cells = pd.read_parquet(run_dir / "cells.parquet")
+    assert list(cells["method"]) == ["a", "a", "b"] and cells["strength"].isna().tolist() == [
+        False,
+        False,
+        True,
+    ]
+    assert cells["psnr"].iloc[0] == 100.0 and cells["psnr"].iloc[1] < 100.0  # the source, kept
+    for name in ("method", "setting"):
+        assert (run_dir / "summary" / f"{name}.md").is_file()
+
+
+def test_export_needs_a_finished_run_directory(tmp_path):
+    result = runner.invoke(app, ["export-edits", str(tmp_path), str(tmp_path / "e.jsonl")])
+    assert result.exit_code == 2 and "not a run directory" in result.output, result.output
+    assert not (tmp_path / "e.jsonl").exists()
