@@ -161,6 +161,19 @@ def test_plan_refuses_a_bad_class_in_one_line_before_compute(
     assert not (tmp_path / "store").exists() and not (tmp_path / "run").exists()
 
 
+def test_plan_lists_the_plugins_a_protocol_uses_and_what_keys_them(
+    tmp_path, monkeypatch, forget_mine
+):
+    editor_module(tmp_path, monkeypatch, GOOD)
+    methods = {"mine": {"class": "my_editors:Editor"}}
+    path = write_protocol(tmp_path, methods=methods, grid={"v": None, "K": None})
+    result = CliRunner().invoke(app, ["plan", str(path)])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("plug-in method"))
+    assert f"'mine': my_editors:Editor ({tmp_path / 'my_editors.py'}); keyed on" in line
+    assert "'source': '" in line
+
+
 def job(height: int, width: int, **knobs) -> EditJob:
     settings = {"knobs": knobs, "source_prompt": "a large blue circle on a red background"}
     settings |= {"height": height, "width": width, "seed": 0}
