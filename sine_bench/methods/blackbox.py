@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EnvironmentFailure, InputError
+from ..errors import InputError, JobFailure
 from ..plugins import PluginOrigin
 from ..protocol.fields import MethodError
 from .base import CellContext, Edit, EditOutput, Knob, Method, PlannedCell, Training
@@ -49,8 +49,9 @@ class EditorOutputError(InputError):
     """A black-box editor returned what the contract forbids (exit 2: its code must change)."""
 
 
-class EditorFailed(EnvironmentFailure):
-    """A black-box editor raised: its job failed, the finished ones are in the store."""
+class EditorFailed(JobFailure):
+    """A black-box editor raised: its job failed (the stage's others still run), the
+    finished ones are in the store."""
 
 
 def described(target: Any, origin: PluginOrigin | None) -> str:

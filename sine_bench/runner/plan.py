@@ -163,7 +163,8 @@ def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> tuple[CellPlan, di
         raise PlanError(
             f"item {cell.item!r}: method {method.name!r} edits towards a caption of the "
             f"result, and this dataset gives only an instruction ({cell.prompt!r}); use a "
-            "method that takes instructions, or a dataset with captions (docs/benchmarks.md)"
+            "method that takes instructions (diffusers-pipeline), or a dataset with captions "
+            "(docs/benchmarks.md)"
         )
     try:
         method.check_cell(cell, item.spec)
