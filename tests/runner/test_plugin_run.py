@@ -125,6 +125,8 @@ def test_editors_from_a_folder_run_cache_and_recompute_only_what_changed(plugin_
     methods_md = (out / "summary" / "methods.md").read_text()
     assert "| tint |" in methods_md and "| fit |" in methods_md
     assert "edit_peak_memory_mb" in methods_md
+    frontier = pd.read_csv(out / "frontier.csv")
+    assert set(frontier["method"]) == {"tint", "fit"}  # every editor's settings, placed
     assert computed(out) == {"fine-tune": 1, "edit": 3, "score": 3 * 4}
 
     fresh_process()
