@@ -26,6 +26,7 @@ from ..methods import (
     get_method,
     pretrained_reference,
 )
+from ..methods.plugins import PluginFailed, plugin_code
 from ..methods.preparation import resize_preparation
 from ..metrics.registry import MetricName, check_metric_name
 from ..protocol.cells import MAX_CELLS, Cell, axis_labels, check_grid_size, expand_cells
@@ -174,7 +175,11 @@ def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> tuple[CellPlan, di
     ctx = CellContext(
         cell, item.spec, item.image_path, sha, plan.model_id, plan.native, plan.factor
     )
-    planned = method.plan_cell(ctx)
+    try:
+        with plugin_code(method, f"plan_cell of item {cell.item!r}"):
+            planned = method.plan_cell(ctx)
+    except PluginFailed as err:  # found while planning: bad input, before any compute
+        raise PlanError(str(err)) from None
     training_key = _add_training(plan, cell, planned.training) if planned.training else ""
     keyed = lambda edit: _edit_job(plan, cell, edit, training_key)  # noqa: E731
     entry = CellPlan(cell, training_key, keyed(planned.edit))
