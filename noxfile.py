@@ -9,7 +9,7 @@ nox.options.sessions = ["tests", "lint"]
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    session.install("-e", ".[test,ray]")
+    session.install("-e", ".[test,ray]", "-e", "examples/sine-bench-examples")
     session.run("pytest", *session.posargs)
 
 
@@ -20,7 +20,14 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", "sine_bench")
 
 
-BENCHMARKS = ("k_sweep", "harness_overhead", "finetune_step", "toy_train_step", "real_scale")
+BENCHMARKS = (
+    "k_sweep",
+    "multi_image",
+    "harness_overhead",
+    "finetune_step",
+    "toy_train_step",
+    "real_scale",
+)
 
 
 @nox.session

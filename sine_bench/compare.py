@@ -175,9 +175,39 @@ def protocol_of(path: str | Path) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def limit_of(path: str | Path) -> dict | None:
+    """The dataset limit a run directory's manifest (or a baseline file) records, when
+    it kept only the dataset's first items (``run --limit``); None for a full run."""
+    path = Path(path)
+    file = path / "manifest.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    limit = data.get("dataset_limit")
+    if limit is None and isinstance(data.get("dataset"), dict):
+        limit = data["dataset"].get("limit")
+    return limit if isinstance(limit, dict) and limit.get("limited") else None
+
+
+def _limit_text(limit: dict | None) -> str:
+    if limit is None:
+        return "the full dataset"
+    return f"the first {limit.get('items')} of {limit.get('of')} items (--limit)"
+
+
 def check_comparable(run_dir: str | Path, run: dict, target: str | Path, baseline: dict) -> None:
     """CompareError when the baseline cannot be of this run's grid: made by another
-    protocol, or sharing no row (grid cell) with it. Every value would read as drifted."""
+    protocol, of other dataset items (a limited run against a full baseline), or
+    sharing no row (grid cell) with it. Every value would read as drifted."""
+    mine_limit, their_limit = limit_of(run_dir), limit_of(target)
+    if mine_limit != their_limit:
+        raise CompareError(
+            f"--baseline {target}: scored on {_limit_text(their_limit)}, the run {run_dir} on "
+            f"{_limit_text(mine_limit)}: not comparable (rerun without --limit)"
+        )
     mine, theirs = protocol_of(run_dir), protocol_of(target)
     if mine and theirs and mine != theirs:
         raise CompareError(
@@ -234,6 +264,12 @@ def write_baseline(run_dir: str | Path, path: str | Path) -> Path:
     path or a file that already is a sine-bench summary or baseline is written: never a
     folder or an arbitrary file that happens to be named there."""
     summary = load_summary(run_dir)
+    limit = limit_of(run_dir)
+    if limit is not None:
+        raise CompareError(
+            f"{run_dir}: a run of {_limit_text(limit)} is never a baseline "
+            "(rerun without --limit, then --write-baseline)"
+        )
     _check_overwritable(Path(path))
     manifest_file = Path(run_dir) / "manifest.json"
     try:

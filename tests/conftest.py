@@ -58,6 +58,20 @@ def small_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def limited_run(small_run) -> Path:
+    """small_run's protocol rerun by the command line with ``--limit 1`` (its first item
+    only; every job cached in small_run's store): the limited run directory."""
+    from typer.testing import CliRunner
+
+    from sine_bench.cli import app
+
+    path, out, _ = small_run
+    result = CliRunner().invoke(app, ["run", str(path), "--limit", "1", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    return out.with_name(f"{out.name}-limit-1")
+
+
+@pytest.fixture(scope="session")
 def toy_smoke_local(tmp_path_factory) -> Path:
     """The CI smoke protocol run once by the local executor (its run directory); shared by
     the baseline check and the Ray executor's comparison."""

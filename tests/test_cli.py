@@ -157,3 +157,23 @@ def test_edit_options_follow_the_protocol_field_rules(tmp_path, args, needle):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0], result.output
+
+
+def test_known_library_warnings_stay_off_stderr(caplog):
+    """bitsandbytes logs an unactionable warning on import (an optional hub kernel); with
+    no logging configured Python prints it, which would break the one-line contract."""
+    import logging
+
+    from sine_bench.cli.contract import QUIET_LOGGERS
+
+    logger = logging.getLogger(QUIET_LOGGERS[0])
+    before = logger.level
+    try:
+        logger.setLevel(logging.NOTSET)
+        assert runner.invoke(app, ["schema"]).exit_code == 0
+        logger.warning("Failed to load CPU gemm_4bit_forward from kernels-community")
+        logger.error("a real error still shows")
+        shown = [r.getMessage() for r in caplog.records]
+        assert shown == ["a real error still shows"]
+    finally:
+        logger.setLevel(before)

@@ -283,3 +283,18 @@ def test_a_relative_baseline_from_another_folder_says_where_it_looked(
         in line
     )
     assert "not found" in line
+
+
+def test_a_limited_run_is_never_compared_with_a_full_baseline(small_run, limited_run, tmp_path):
+    out, baseline = _baseline(small_run, tmp_path)
+    for target in (baseline, out):
+        result = runner.invoke(app, ["compare", str(limited_run), "--baseline", str(target)])
+        assert result.exit_code == 2, result.output
+        assert "the first 1 of 2 items (--limit)" in result.output
+        assert "not comparable" in result.output and len(result.output.splitlines()) == 1
+    other = tmp_path / "limited.json"
+    result = runner.invoke(
+        app, ["compare", str(limited_run), "--baseline", str(other), "--write-baseline"]
+    )
+    assert result.exit_code == 2 and "never a baseline" in result.output
+    assert not other.exists()

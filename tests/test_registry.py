@@ -42,7 +42,10 @@ def test_unknown_name_raises_the_callers_error_with_a_suggestion():
 def test_string_entries_load_on_first_get_and_build_once(fake_module):
     built = []
     reg = Registry(
-        "thing", Unknown, {"t": "fake_entries:Thing"}, build=lambda cls: built.append(1) or cls()
+        "thing",
+        Unknown,
+        {"t": "fake_entries:Thing"},
+        build=lambda name, cls: built.append(1) or cls(),
     )
     assert built == []  # registering imports nothing
     first = reg.get("t")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from . import datasets, edit, info, results, runs, store, toy, weights
+from . import contract, datasets, edit, info, results, runs, score, store, toy, weights
 
 app = typer.Typer(
     name="sine-bench",
@@ -18,6 +18,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _every_command() -> None:
+    """Evaluation and benchmark harness for SINE single-image text-guided editing."""
+    contract.quiet_library_logs()
+
 
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(store.app, name="store")
@@ -28,9 +35,12 @@ app.command()(edit.edit)
 app.command()(info.schema)
 app.command()(runs.plan)
 app.command()(runs.run)
+app.command()(score.score)
+app.command("export-edits")(score.export_edits)
 app.command()(results.report)
 app.command()(results.compare)
 app.command("reproduce-report")(results.reproduce_report)
+app.command()(results.leaderboard)
 
 
 def main() -> None:  # pragma: no cover - console entry

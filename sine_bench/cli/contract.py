@@ -8,6 +8,7 @@ only a bug keeps its traceback.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Iterator
@@ -33,6 +34,19 @@ def fail(message: str, code: int = EXIT_INPUT) -> None:
     """One-line error on stderr and a non-zero exit."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+# Libraries that log a warning on import about something the user cannot act on here;
+# each has a working fallback, and an unconfigured logger would print it on stderr,
+# breaking the one-line contract. bitsandbytes (the [memory] extra): its CPU backend
+# tries to fetch an optional 4-bit kernel from the Hugging Face hub on import.
+QUIET_LOGGERS = ("bitsandbytes.backends.cpu.ops",)
+
+
+def quiet_library_logs() -> None:
+    """Keep known import-time library warnings (QUIET_LOGGERS) off stderr; errors still show."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def warn(message: str) -> None:

@@ -8,7 +8,8 @@ import typer
 
 
 def doctor() -> None:
-    """Print versions, the compute device, and whether each optional backend imports."""
+    """Print versions, the compute device, whether each optional backend imports, and
+    the plug-ins installed packages add (and where from)."""
     from .. import METHOD_VERSION, __version__
     from ..environment import backend_status, device_description, git_commit, library_versions
 
@@ -23,6 +24,10 @@ def doctor() -> None:
     typer.echo("optional backends:")
     for label, status in backend_status().items():
         typer.echo(f"  {label:40s} {status}")
+    from .plugins import found_lines
+
+    for line in found_lines():
+        typer.echo(line)
 
 
 def schema() -> None:

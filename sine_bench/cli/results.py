@@ -68,3 +68,42 @@ def reproduce_report(
         analyse_runs(runs, out)
     typer.echo((out / "reproduction.md").read_text())
     typer.echo(f"written: {out / 'reproduction.md'}, {out / 'reproduction.json'}")
+
+
+def leaderboard(
+    runs: Annotated[list[Path], typer.Argument(help="Finished run directories.")],
+    out: Annotated[Path, typer.Option(help="Folder for leaderboard.md/.html/.csv.")] = Path(
+        "runs/leaderboard"
+    ),
+    per_setting: Annotated[
+        bool, typer.Option("--per-setting", help="Every setting of each method, not its best.")
+    ] = False,
+    paper_scale: Annotated[
+        bool,
+        typer.Option(
+            "--paper-scale",
+            help="Scale as PIE-Bench's tables (structure, LPIPS x10^3; MSE x10^4; SSIM x10^2).",
+        ),
+    ] = False,
+    metrics: Annotated[
+        str | None, typer.Option(help="Comma-separated metric columns to show (default: all).")
+    ] = None,
+    rank: Annotated[
+        str | None,
+        typer.Option(help="Metric that picks each method's best setting (default: faithful)."),
+    ] = None,
+) -> None:
+    """One table across runs and methods: per method its best setting (or every one),
+    each metric with a 95% interval over source images, runs of other datasets labelled
+    apart, and a per edit-type breakdown where the dataset has types (PIE-Bench)."""
+    from ..report.leaderboard import build
+    from ..report.leaderboard_render import to_markdown, write_leaderboard
+
+    chosen = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    with error_contract():
+        board = build(
+            runs, metrics=chosen, rank=rank, per_setting=per_setting, paper_scale=paper_scale
+        )
+        written = write_leaderboard(board, out)
+    typer.echo(to_markdown(board))
+    typer.echo(f"written: {', '.join(str(p) for p in written)}")

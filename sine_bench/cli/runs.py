@@ -14,6 +14,11 @@ from .contract import RUN_RESUMES, error_contract, fail, warn
 
 PLAN_LISTED = 50  # cells `plan` lists unless --all-cells: the summary must stay readable
 
+_LIMIT = typer.Option(
+    "--limit",
+    help="A quick look: the first N items of the dataset (or a fraction such as 0.1), "
+    "written to <output>-limit-N and recorded as limited.",
+)
 _LARGE_GRID = typer.Option(
     "--large-grid",
     help="Plan a grid over 100,000 cells anyway (about 4 KB and 1 ms of planning a cell).",
@@ -25,6 +30,7 @@ def plan(
     cells: Annotated[bool, typer.Option(help="List the first 50 cells.")] = True,
     all_cells: Annotated[bool, typer.Option("--all-cells", help="List every cell.")] = False,
     large_grid: Annotated[bool, _LARGE_GRID] = False,
+    limit: Annotated[str | None, _LIMIT] = None,
 ) -> None:
     """Show the grid's size and cost (cells, fine-tunes, cache status, UNet evaluations),
     then its fine-tunes and cells, and which pretrained weights are not cached (exit 1 if
@@ -36,7 +42,7 @@ def plan(
     max_cells = None if large_grid else MAX_CELLS
     with error_contract():
         # output, grid size, model family: before anything heavy (weights: listed below)
-        checked = preflight(protocol, weights=False, max_cells=max_cells)
+        checked = preflight(protocol, weights=False, max_cells=max_cells, limit=_limit(limit))
         missing = [w for w in protocol_weights(checked.protocol) if w.cached_path() is None]
         required = [w for w in missing if w.required]
         from ..runner.run import plan_summary
@@ -49,10 +55,14 @@ def plan(
         warn(message)
     run_plan = summary["plan"]
     _echo_plan_summary(summary)
-    _echo_finetunes(run_plan)
-    from ..runner.run import image_note_lines
+    from .plugins import protocol_lines
 
-    for line in image_note_lines(run_plan):
+    for line in protocol_lines(run_plan.protocol):
+        typer.echo(line)
+    _echo_finetunes(run_plan)
+    from ..runner.run import image_note_lines, limit_notes
+
+    for line in limit_notes(run_plan) + image_note_lines(run_plan):
         typer.echo(line)
     if cells or all_cells:
         listed = run_plan.cells if all_cells else run_plan.cells[:PLAN_LISTED]
@@ -69,6 +79,12 @@ def plan(
         typer.echo(optional_weight_note(weight, protocol))
     if required:
         fail(str(MissingWeightsError(required, fetch_command(protocol))), EXIT_ENVIRONMENT)
+
+
+def _limit(text: str | None) -> int | float | None:
+    from ..protocol.loading import parse_limit
+
+    return None if text is None else parse_limit(text)
 
 
 def _echo_plan_summary(summary: dict) -> None:
@@ -160,6 +176,7 @@ def run(
         typer.Option(help="Seconds a replacement Ray worker may take to start (then dropped)."),
     ] = 300.0,
     large_grid: Annotated[bool, _LARGE_GRID] = False,
+    limit: Annotated[str | None, _LIMIT] = None,
 ) -> None:
     """Fine-tune, edit and score a protocol's grid; resumes from the store; writes the run
     directory (tables, plots, report.html)."""
@@ -178,7 +195,7 @@ def run(
                 runner = make_executor(executor, **options)
             max_cells = None if large_grid else MAX_CELLS
             # output, grid size, model family, cached weights: a second, before torch loads
-            checked = preflight(protocol, max_cells=max_cells)
+            checked = preflight(protocol, max_cells=max_cells, limit=_limit(limit))
             from ..runner.run import run_protocol
 
             out = run_protocol(

@@ -63,6 +63,15 @@ def write_png(folder: Path, array: np.ndarray) -> Path:
     return path
 
 
+def write_blob(folder: Path, data: bytes, suffix: str) -> Path:
+    """``data`` as a file named by its sha256 under ``folder`` (a distributed image kept
+    byte for byte): the same bytes are one file, written once, atomically."""
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
+    if not path.is_file():
+        write_atomic(path, data)
+    return path
+
+
 def make_item(where: str, **fields: Any) -> DatasetItem:
     """A DatasetItem; a field it refuses (an empty prompt) is a ProtocolError naming
     ``where`` (the file and the entry)."""

@@ -57,15 +57,19 @@ class Knob:
     are labelled ``<method>.<name>`` in tables."""
 
     name: str
-    kind: type  # int or float
-    default: float | int
+    kind: type  # int or float (a black-box editor's knobs: also bool or str)
+    default: float | int | bool | str
     lo: float | None = None
     hi: float | None = None
     help: str = ""
     edit_field: bool = False
 
-    def check(self, value: Any) -> float | int:
+    def check(self, value: Any) -> float | int | bool | str:
         """The value as the knob's type; ValueError naming the knob when out of range."""
+        if self.kind in (bool, str):  # exactly that type: no 0/1 for a bool, no 5 for a str
+            if type(value) is not self.kind:
+                raise ValueError(f"knob {self.name!r} takes a {self.kind.__name__}, got {value!r}")
+            return value
         is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not is_number or (self.kind is int and float(value) != int(value)):
             raise ValueError(f"knob {self.name!r} takes a {self.kind.__name__}, got {value!r}")
@@ -120,6 +124,16 @@ class Edit:
 
 
 @dataclass(frozen=True)
+class EditOutput:
+    """One edit as a method that makes images returns it, with what it cost alone."""
+
+    image: Any  # PIL.Image.Image at the job's height x width
+    seconds: float
+    peak_memory_mb: float
+    memory: str  # what ``peak_memory_mb`` measures ("cuda allocated", "process peak rss")
+
+
+@dataclass(frozen=True)
 class PlannedCell:
     """The jobs one cell needs: its training (if any), its edit and, for methods whose
     fine-tune has its own sample, the 'memorized' edit the memorization metric reads."""
@@ -139,17 +153,23 @@ class Runtime(Protocol):
         """The loaded training artifact stored under ``key`` (SINE: a FinetunedModel)."""
         ...
 
+    def trained_together(self, keys: Sequence[str]) -> list[Any]:
+        """The artifacts of ``keys``, all loaded at once (``Method.load_together``)."""
+        ...
+
 
 def sampling_settings(cell: Cell, *, batched: bool) -> dict:
     """The edit section's settings every method's key carries (guidance, steps, eta,
-    scheduler, [batch_size,] height, width, seed; keys pinned by
-    tests/runner/test_key_pins.py). ``batched``:
-    the sampler batches grid rows, so batch_size can change the last bits."""
+    scheduler, [batch_size,] [images_per_call,] height, width, seed; keys pinned by
+    tests/runner/test_key_pins.py). ``batched``: the sampler batches grid rows (and
+    images), so batch_size and images_per_call can change the last bits."""
     e = cell.edit
     common: dict[str, Any] = dict(guidance=e.guidance, steps=e.steps, eta=e.eta)
     common["scheduler"] = e.scheduler
     if batched and e.batch_size > 1:
         common["batch_size"] = e.batch_size
+    if batched and e.images_per_call > 1:
+        common["images_per_call"] = e.images_per_call
     return common | dict(height=cell.height, width=cell.width, seed=e.seed)
 
 
@@ -163,6 +183,16 @@ class Method:
     uses_sine_finetune: ClassVar[bool] = False  # the protocol's finetune section applies
     edits_read_source: ClassVar[bool] = True  # its edit jobs carry the source's item and path
     version: ClassVar[str] = "1"  # part of its keys: bump when its pixels change
+    # run_unit returns EditOutput images (a black-box editor), not latents to decode
+    returns_images: ClassVar[bool] = False
+    # train and load_trained get the base model (False: they get None, nothing loads it)
+    needs_model: ClassVar[bool] = True
+    # a plug-in's code identity (``plugins.PluginOrigin.identity``): planning adds it to
+    # every key of its jobs; None for what ships, whose keys it never touches
+    plugin: dict | None = None
+    # whether it edits from an instruction ("make it night"); every shipped method edits
+    # towards a caption of the result, so plan refuses them on instruction-only datasets
+    takes_instructions: ClassVar[bool] = False
 
     def plan_cell(self, ctx: CellContext) -> PlannedCell:
         raise NotImplementedError
@@ -188,8 +218,9 @@ class Method:
 
     def run_unit(
         self, runtime: Runtime, jobs: Sequence[EditJob], counter: EvaluationCounter
-    ) -> list[torch.Tensor]:
-        """Final latents (1, C, h, w) of every job, in order; UNet rows go in ``counter``."""
+    ) -> list[torch.Tensor] | list[EditOutput]:
+        """Final latents (1, C, h, w) of every job, in order; UNet rows go in ``counter``
+        (``returns_images``: an ``EditOutput`` per job instead)."""
         raise NotImplementedError
 
     # methods that train (``trainer`` = the method's name; SINE's fine-tune is "sine")
@@ -222,6 +253,11 @@ class Method:
 
     def load_trained(self, folder: Path, model: DiffusionModel) -> Any:
         raise NotImplementedError(f"method {self.name!r} trains nothing of its own")
+
+    def load_together(self, folders: Sequence[Path], model: DiffusionModel) -> list[Any]:
+        """Several artifacts loaded side by side, for a unit that edits with all of them;
+        the default: each as ``load_trained`` loads it (independent of one another)."""
+        return [self.load_trained(folder, model) for folder in folders]
 
     def check_cell(self, cell: Cell, item: DatasetItem) -> None:
         """Raise MethodError (one line) for a cell this method cannot compute."""

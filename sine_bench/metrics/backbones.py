@@ -6,7 +6,8 @@ score key, so retrained weights never reuse stale scores), and the pretrained we
 files to fetch. CLIP backbones have ``.encode_images(images01 (B,3,H,W))`` and
 ``.encode_texts(list[str])`` returning L2-normalised embeddings; LPIPS backbones have
 ``.name`` (``lpips[alex]`` or ``st_lpips[alex]``) and ``__call__(a01, b01) -> (B,)``;
-DINO backbones have ``.keys(normalised images) -> (B, tokens, dim)`` (metrics/dino.py).
+DINO backbones have ``.keys(normalised images) -> (B, tokens, dim)`` and
+``.cls(normalised images) -> (B, dim)`` (metrics/dino.py).
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def _open_clip_l14_identity() -> str:
     return "open_clip:ViT-L-14/openai:quickgelu:" + _package_version("open_clip_torch")
 
 
-def _dino_identity() -> str:
-    return "timm:vit_base_patch8_224.dino:" + _package_version("timm")
+def _dino_identity(arch: str) -> Callable[[], str]:
+    return lambda: f"timm:{arch}.dino:" + _package_version("timm")
 
 
 def standard_weights_cached(kind: str, name: str) -> bool:
@@ -119,6 +120,11 @@ TORCHVISION = "https://download.pytorch.org/models/"
 # timm's pretrained config of vit_base_patch8_224.dino names this hub repo (DINO's own
 # ViT-B/8 checkpoint, converted): pinned by tests/metrics/test_structure_dist.py
 DINO_VITB8 = Weight("timm", "vit_base_patch8_224.dino", "", source="timm/vit_base_patch8_224.dino")
+# MagicBrush's DINO network (torch.hub dino_vits16), the same checkpoint timm converts:
+# pinned by tests/metrics/test_target.py
+DINO_VITS16 = Weight(
+    "timm", "vit_small_patch16_224.dino", "", source="timm/vit_small_patch16_224.dino"
+)
 BACKBONES: dict[str, Registry[Backbone]] = {
     "clip": _records(
         "clip",
@@ -178,8 +184,15 @@ BACKBONES: dict[str, Registry[Backbone]] = {
             "dino",
             "dino-vitb8",
             _lazy("sine_bench.metrics.dino", "load_dino", name="dino-vitb8"),
-            _dino_identity,
+            _dino_identity("vit_base_patch8_224"),
             (DINO_VITB8,),
+        ),
+        Backbone(
+            "dino",
+            "dino-vits16",
+            _lazy("sine_bench.metrics.dino", "load_dino", name="dino-vits16"),
+            _dino_identity("vit_small_patch16_224"),
+            (DINO_VITS16,),
         ),
     ),
 }

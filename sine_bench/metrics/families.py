@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from ..plugins import GROUPS
 from ..registry import Registry
 from .names import MetricError, family_of
 
-Role = Literal["alignment", "fidelity", "joint", "overfitting", "oracle"]
+# target: closeness to the dataset's ground-truth edit (MagicBrush), not to the source
+Role = Literal["alignment", "fidelity", "joint", "overfitting", "oracle", "target"]
 Direction = Literal["higher", "lower"] | None  # None: neither (a diagnostic, e.g. a count)
 INF = math.inf
 
@@ -43,7 +45,8 @@ class MetricFamily:
     # seeds; "prompt": one image's prompts) and gives each member the group's value
     pools_over: Literal["seed", "prompt"] | None = None
     # extra images a cell metric reads: "reference" (the v = 1 edit), "memorized"
-    # (v = 0, K = 0), "anchors" (both, for every seed of the run)
+    # (v = 0, K = 0), "anchors" (both, for every seed of the run), "target" (the
+    # dataset's ground-truth edit: validation refuses the metric on items without one)
     needs: tuple[str, ...] = ()
 
     @property
@@ -194,9 +197,34 @@ _RECORDS = (
         )
         for profile in ("pie", "corrected")
     ),
+    # MagicBrush's metrics against the ground-truth target image (metrics/target.py)
+    _family("l1_target", "target", 0, 1, "lower", "target", needs=("target",)),
+    _family("l2_target", "target", 0, 1, "lower", "target", needs=("target",)),
+    _family("clip_i_target", "target", -1, 1, "higher", "target", _CLIP, needs=("target",)),
+    _family("dino_target", "target", -1, 1, "higher", "target", ("dino",), needs=("target",)),
 )
+
+
+def _build_family(name: str, target: object) -> MetricFamily:
+    """A shipped record as it is; a plug-in's (entry-point group ``sine_bench.metrics``)
+    must be a ``MetricFamily`` under its own name."""
+    origin = FAMILIES.origin(name)
+    if origin is None:
+        return target  # type: ignore[return-value]
+    if not isinstance(target, MetricFamily) or target.name != name:
+        raise MetricError(
+            f"metric family {name!r} (plug-in {origin.where()}): must be a "
+            f"sine_bench.metrics.families.MetricFamily named {name!r}, got {target!r:.80}"
+        )
+    return target
+
+
 FAMILIES: Registry[MetricFamily] = Registry(
-    "metric family", MetricError, {record.name: record for record in _RECORDS}
+    "metric family",
+    MetricError,
+    {record.name: record for record in _RECORDS},
+    build=_build_family,
+    group=GROUPS["metric family"],
 )
 
 

@@ -20,6 +20,7 @@ class CellInputs:
     keep: torch.Tensor | None = None  # (1, 1, H, W) bool: pixels the edit should keep
     reference: torch.Tensor | None = None  # the pretrained-only edit (v = 1), same prompt
     memorized: torch.Tensor | None = None  # the fine-tuned model alone (v = 0, K = 0)
+    target: torch.Tensor | None = None  # the dataset's ground-truth edit (*_target metrics)
     # the run's references of this cell over every seed of the run (edit_score): the
     # pretrained-only edits (v = 1) and the fine-tuned-only samples (v = 0, K = 0)
     anchors_pretrained: list[torch.Tensor] = field(default_factory=list, repr=False)

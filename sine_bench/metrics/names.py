@@ -16,8 +16,9 @@ class MetricError(InputError):
     """An unknown metric name, or a metric whose backbone cannot be loaded."""
 
 
-# family: lowercase letters and underscores; backbone: anything but brackets
-_STRICT = re.compile(r"^(?P<family>[a-z_]+)(?:\[(?P<backbone>[^\]]+)\])?$")
+# family: a lowercase letter, then lowercase letters, digits and underscores (l1_target);
+# backbone: anything but brackets
+_STRICT = re.compile(r"^(?P<family>[a-z][a-z0-9_]*)(?:\[(?P<backbone>[^\]]+)\])?$")
 
 
 def split_label(label: str) -> tuple[str, str | None]:

@@ -65,7 +65,11 @@ METRICS_VERSION = "1"
 def score_identity(name: MetricName) -> dict[str, str]:
     """Everything about how a metric is computed that belongs in its cache key."""
     ids = {kind: backbone_identity(kind, b) for kind, b in name.backbones().items()}
-    return {"metrics_version": METRICS_VERSION, "backbones": ids}
+    identity = {"metrics_version": METRICS_VERSION, "backbones": ids}
+    origin = FAMILIES.origin(name.family)
+    if origin is not None:  # a plug-in's code: its distribution's version or source hash
+        identity["plugin"] = origin.identity(also=[name.info.scorer.partition(":")[0]])
+    return identity
 
 
 def scorer(name: MetricName) -> Callable:

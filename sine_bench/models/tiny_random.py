@@ -7,6 +7,8 @@ Their outputs are noise-like; they exist to exercise every code path, not to edi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
@@ -99,3 +101,47 @@ def build_tiny_random_sd2(seed: int = 0) -> DiffusionModel:
     for module in (model.vae, model.unet, model.text_encoder):
         module.eval().requires_grad_(False)
     return model
+
+
+def tiny_editing_unet(in_channels: int = 4) -> UNet2DConditionModel:
+    """A UNet for the editing pipelines' tests: cross-attention down to latent / 4 (where
+    LEDITS++ reads its attention masks, as SD's 64 -> 16), ``in_channels`` 8 for
+    InstructPix2Pix (the noisy latent and the source's latent side by side)."""
+    return UNet2DConditionModel(
+        sample_size=16,
+        in_channels=in_channels,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(32, 32, 64),
+        layers_per_block=1,
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=32,
+    )
+
+
+def save_tiny_editing_pipeline(pipeline: str, folder: str | Path, seed: int = 0) -> Path:
+    """Save a tiny random checkpoint of the diffusers pipeline class ``pipeline`` (SD 1.x
+    components; an 8-channel UNet for InstructPix2Pix; a PNDM scheduler, as SD 1.x ships)
+    with ``save_pretrained``: a local folder the diffusers-pipeline editor loads. Its
+    tokenizer is the toy world's (CLIP's BPE cut to ~650 ids, ids below the text
+    encoder's 49,408), which loads in milliseconds where the full one takes seconds."""
+    import diffusers
+    from diffusers import PNDMScheduler
+    from transformers import CLIPTokenizer
+
+    from ..toy.vocab import write_toy_tokenizer
+
+    torch.manual_seed(seed)
+    folder = Path(folder)
+    cls = getattr(diffusers, pipeline)
+    unet = tiny_editing_unet(8 if "InstructPix2Pix" in pipeline else 4)
+    config = dict(sd_ddim_scheduler().config)
+    scheduler = PNDMScheduler.from_config(config, skip_prk_steps=True)
+    tokenizer = CLIPTokenizer.from_pretrained(write_toy_tokenizer(folder / "tokenizer"))
+    parts = dict(vae=tiny_vae(), text_encoder=tiny_text_encoder(), unet=unet)
+    parts |= dict(tokenizer=tokenizer, scheduler=scheduler)
+    parts |= dict(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    cls(**parts).save_pretrained(str(folder))
+    return folder

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +34,15 @@ class ResolvedItem:
     image_path: Path
     mask_path: Path | None
     prompt_masks: dict[str, Path] = dataclasses.field(default_factory=dict)
+    prompt_targets: dict[str, Path] = dataclasses.field(default_factory=dict)
 
     def mask_for(self, prompt: str) -> Path | None:
         """The mask of one edit: its own if the item gives one, else the item's."""
         return self.prompt_masks.get(prompt, self.mask_path)
+
+    def target_for(self, prompt: str) -> Path | None:
+        """The ground-truth edit of one prompt, None when the dataset ships none."""
+        return self.prompt_targets.get(prompt)
 
 
 @dataclass(frozen=True)
@@ -148,15 +154,17 @@ class ResolvedDataset:
     source: str
     content_hash: str
     preparation: str = ""
+    limit: dict | None = None  # dataset.limit's request and what it kept, when given
 
     def record(self) -> dict:
         """What a run manifest records about its dataset."""
-        return {
+        record = {
             "source": self.source,
             "items": len(self.items),
             "content_hash": self.content_hash,
             "preparation": self.preparation,
         }
+        return record | ({"limit": self.limit} if self.limit is not None else {})
 
 
 def derived_folder(protocol: Protocol) -> Path:
@@ -182,6 +190,7 @@ def read_dataset(protocol: Protocol, root: Path = Path(".")) -> ResolvedDataset:
         items = _of_types(items, spec.types, source)
     if not items:
         raise ProtocolError(f"{source}: the dataset has no items")
+    items, limit = _first_items(items, spec.limit)
     ids = [i.id for i in items]
     for item_id in ids:
         if ids.count(item_id) > 1:
@@ -197,9 +206,26 @@ def read_dataset(protocol: Protocol, root: Path = Path(".")) -> ResolvedDataset:
         for path in [mask, *prompt_masks.values()]:
             if path is not None and not path.is_file():
                 raise ProtocolError(f"{source}: item {item.id!r}: mask file not found: {path}")
-        resolved.append(ResolvedItem(item, image, mask, prompt_masks))
+        targets = {p: resolved_path(base / t, f"{where}: target") for p, t in item.targets.items()}
+        for path in targets.values():
+            if not path.is_file():
+                raise ProtocolError(f"{where}: target image file not found: {path}")
+        resolved.append(ResolvedItem(item, image, mask, prompt_masks, targets))
     content = _content_hash(read, base, resolved, spec.types)
-    return ResolvedDataset(resolved, source, content, read.preparation)
+    return ResolvedDataset(resolved, source, content, read.preparation, limit)
+
+
+def _first_items(
+    items: list[DatasetItem], limit: int | float | None
+) -> tuple[list[DatasetItem], dict | None]:
+    """The first items ``limit`` keeps (an integer: that many; a fraction: that share,
+    rounded up, at least one), and the record saying so; unchanged without a limit."""
+    if limit is None:
+        return items, None
+    keep = limit if isinstance(limit, int) else max(1, math.ceil(limit * len(items)))
+    kept = items[:keep]
+    record = {"requested": limit, "items": len(kept), "of": len(items)}
+    return kept, record | {"limited": len(kept) < len(items)}
 
 
 def resolve_dataset(protocol: Protocol, root: Path = Path(".")) -> list[ResolvedItem]:
@@ -217,6 +243,16 @@ def _of_types(items: list[DatasetItem], types: list[str], source: str) -> list[D
     return [i for i in items if i.edit_type in types]
 
 
+def _hashed_fields(item: DatasetItem) -> dict:
+    """An item's fields that enter the content hash: paths are hashed as file bytes
+    instead, and a field at its default is left out when it was added after hashes
+    were first recorded (so a dataset's hash stays what it was)."""
+    fields = item.model_dump(mode="json", exclude={"image", "mask", "masks", "targets"})
+    if fields["prompt_kind"] == "caption":
+        del fields["prompt_kind"]
+    return fields
+
+
 def _content_hash(
     read: DatasetRead, base: Path, items: list[ResolvedItem], types: list[str] | None
 ) -> str:
@@ -226,14 +262,15 @@ def _content_hash(
 
     files = set(read.files)
     for item in items:
-        files.update(p for p in (item.image_path, item.mask_path, *item.prompt_masks.values()) if p)
+        own = (item.image_path, item.mask_path, *item.prompt_masks.values())
+        files.update(p for p in (*own, *item.prompt_targets.values()) if p)
     folder = base.resolve()
     shas = {}
     for path in sorted(files):
         resolved = path.resolve()
         if resolved.is_relative_to(folder):
             shas[str(resolved.relative_to(folder))] = file_sha256(resolved)
-    specs = [i.spec.model_dump(mode="json", exclude={"image", "mask", "masks"}) for i in items]
+    specs = [_hashed_fields(i.spec) for i in items]
     payload = {"files": shas, "items": specs, "types": types}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from ..registry import suggest
 from .fields import ProtocolError, short
 from .root import Protocol
+from .sections import check_limit
 from .strict_yaml import read_yaml_file
 
 
@@ -124,6 +125,31 @@ def parse_protocol(data: dict, source: str = "protocol") -> Protocol:
         raise ProtocolError(_format_error(err, source)) from None
 
 
-def load_protocol(path: str | Path) -> Protocol:
-    """Read, merge includes, and validate a protocol file."""
-    return parse_protocol(load_raw(path), str(path))
+def load_protocol(path: str | Path, limit: int | float | None = None) -> Protocol:
+    """Read, merge includes, and validate a protocol file. ``limit`` (``run --limit``)
+    sets ``dataset.limit`` and writes to ``<output>-limit-<limit>``, so a quick look never
+    replaces the protocol's full run directory."""
+    protocol = parse_protocol(load_raw(path), str(path))
+    if limit is None:
+        return protocol
+    data = load_raw(path)
+    dataset = data.get("dataset")
+    dataset = {"path": dataset} if isinstance(dataset, str) else dict(dataset or {})
+    data["dataset"] = dataset | {"limit": limit}
+    output = f"{protocol.output_dir}-limit-{limit}".replace("{", "{{").replace("}", "}}")
+    data["output"] = output
+    return parse_protocol(data, f"{path} (with --limit {limit})")
+
+
+def parse_limit(text: str) -> int | float:
+    """``--limit``'s value: a whole number of items or a fraction in (0, 1)."""
+    try:
+        value: int | float = int(text) if text.strip().isdigit() else float(text)
+    except ValueError:
+        raise ProtocolError(
+            f"--limit: {short(text)} is not a number of items or a fraction in (0, 1)"
+        ) from None
+    try:
+        return check_limit(value)
+    except ValueError as err:
+        raise ProtocolError(f"--limit: {err}") from None

@@ -3,18 +3,21 @@
 A protocol names methods; ``METHODS`` finds them by name. Its entries are
 ``"module:Class"`` strings loaded on first use, so this layer lists the methods a
 protocol may name without importing them: ``methods/`` is built on the protocol (its
-``Method`` plans ``Cell``s), and the arrow runs that way only. Plug-ins add entries
-(``Registry.discover``). Import-light: a method's module imports torch only inside its
-functions.
+``Method`` plans ``Cell``s), and the arrow runs that way only. Plug-ins add entries:
+installed packages under the entry-point group ``sine_bench.methods`` (discovered on
+first use), a protocol by ``class: module:Class``. Import-light: a method's module
+imports torch only inside its functions.
 """
 
 from __future__ import annotations
 
+import importlib
 import typing
 from typing import Any
 
 from pydantic import ValidationError
 
+from ..plugins import GROUPS, class_origin
 from ..registry import Registry, suggest
 from .fields import MethodError, no_repeats
 from .grid import GridSpec
@@ -47,20 +50,45 @@ class MethodDeclaration(typing.Protocol):
     def column(self, knob: str) -> str: ...
 
 
-# the methods that ship; each class is built once, on first use
+def _build_method(name: str, target: Any) -> MethodDeclaration:
+    """A method's class instantiated, or a black-box editor's adapted, and a plug-in's
+    checked: by ``methods.plugins`` (the methods package is loaded by then anyway)."""
+    return importlib.import_module("sine_bench.methods.plugins").plugin_method(name, target)
+
+
+# the methods that ship (a protocol's class may not take their names)
+SHIPPED_METHODS = {
+    "sine": "sine_bench.methods.sine:Sine",
+    "pretrained": "sine_bench.methods.pretrained:Pretrained",
+    "dreambooth": "sine_bench.methods.dreambooth:DreamBooth",
+    "sdedit": "sine_bench.methods.sdedit:SDEdit",
+    "ddim-inversion": "sine_bench.methods.ddim_inversion:DDIMInversion",
+    "imagic": "sine_bench.methods.imagic:Imagic",
+    "diffusers-pipeline": "sine_bench.methods.diffusers_pipeline:DiffusersPipelineEditor",
+}
+# every method by name, each class built once, on first use
 METHODS: Registry[MethodDeclaration] = Registry(
-    "method",
-    MethodError,
-    {
-        "sine": "sine_bench.methods.sine:Sine",
-        "pretrained": "sine_bench.methods.pretrained:Pretrained",
-        "dreambooth": "sine_bench.methods.dreambooth:DreamBooth",
-        "sdedit": "sine_bench.methods.sdedit:SDEdit",
-        "ddim-inversion": "sine_bench.methods.ddim_inversion:DDIMInversion",
-        "imagic": "sine_bench.methods.imagic:Imagic",
-    },
-    build=lambda cls: cls(),
+    "method", MethodError, dict(SHIPPED_METHODS), build=_build_method, group=GROUPS["method"]
 )
+
+
+def register_class(name: str, target: str) -> None:
+    """Register the class a protocol names (``methods.<name>.class``) under ``name``;
+    kept when it is already registered from the same target (its loaded copy too)."""
+    if name in SHIPPED_METHODS:
+        raise MethodError(
+            f"method {name!r} ships with sine-bench: give the class {target!r} another name"
+        )
+    origin = METHODS.origin(name)
+    if origin is None or origin.target != target:
+        METHODS.register(name, target, class_origin(target))
+
+
+def register_classes(methods: dict[str, MethodSpec] | None) -> None:
+    """Register every class a checked ``methods`` section names (a worker process)."""
+    for name, spec in (methods or {}).items():
+        if spec.class_ is not None:
+            register_class(name, spec.class_)
 
 
 def check_knob(method: MethodDeclaration, name: str, value: Any) -> float | int:
@@ -145,6 +173,8 @@ def check_methods(methods: dict) -> dict:
     checked = {}
     for name, spec in methods.items():
         try:
+            if spec.class_ is not None:
+                register_class(name, spec.class_)
             method = METHODS.get(name)
         except MethodError as err:
             raise ValueError(str(err)) from None
@@ -172,7 +202,7 @@ def check_methods(methods: dict) -> dict:
                 no_repeats(grid[axis])
             except ValueError as err:
                 raise ValueError(f"{name}.grid.{axis}: {err}") from None
-        checked[name] = MethodSpec(**fixed, grid=grid)
+        checked[name] = MethodSpec(**{"class": spec.class_}, **fixed, grid=grid)
     return checked
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from ..registry import suggest
 from .fields import (
@@ -57,6 +57,10 @@ class DatasetItem(StrictModel):
     masks: dict[str, PathText] = {}  # prompt -> the mask of that edit (instead of ``mask``)
     expected: dict[str, str] = {}  # prompt -> caption the edit should satisfy (oracle)
     edit_type: str | None = None  # the dataset's edit category (PIE-Bench "0".."9"); a column
+    targets: dict[str, PathText] = {}  # prompt -> the ground-truth edit (the *_target metrics)
+    # "instruction": the prompts say what to change ("make it night"), not what the edit
+    # shows; a method that edits towards a caption refuses them at plan time
+    prompt_kind: Literal["caption", "instruction"] = "caption"
 
     @field_validator("id")
     @classmethod
@@ -92,21 +96,47 @@ class DatasetItem(StrictModel):
     def _prompts_unique(self) -> DatasetItem:
         if len(set(self.prompts)) != len(self.prompts):
             raise ValueError(f"item {self.id!r} lists a prompt twice")
-        for field_name in ("expected", "masks"):
+        for field_name in ("expected", "masks", "targets"):
             if set(getattr(self, field_name)) - set(self.prompts):
                 raise ValueError(f"item {self.id!r}: {field_name!r} names prompts it does not list")
         return self
 
 
+def check_limit(value: object) -> int | float:
+    """``dataset.limit``: a whole number of items (>= 1) or a fraction in (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number of items or a fraction in (0, 1), got {short(value)}")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"must keep at least 1 item, got {value}")
+        return value
+    if not 0 < value < 1:  # NaN fails this too
+        raise ValueError(
+            f"a fraction must lie in (0, 1), got {value!r} (a number of items is an integer)"
+        )
+    return value
+
+
 class DatasetSpec(StrictModel):
     """A dataset folder (``path``: a name under datasets/ or a dir) read by ``format``
     (default: the first format that recognises it), or inline ``items``; ``types``
-    keeps the items of those edit types only (PIE-Bench's "0".."9")."""
+    keeps the items of those edit types only (PIE-Bench's "0".."9"); ``split`` picks
+    one split of a Hugging Face datasets layout; ``limit`` keeps the first N items (an
+    integer) or that fraction of them (a number in (0, 1), rounded up), in the dataset's
+    order after ``types``: a quick look, recorded as such."""
 
     path: PathText | None = None
     items: list[DatasetItem] | None = None
     format: str | None = None
     types: list[str] | None = Field(None, min_length=1)
+    # the split of a Hugging Face datasets layout holding several (MagicBrush: "dev")
+    split: Text | None = None
+    limit: int | float | None = None
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _limit(cls, value):
+        return value if value is None else check_limit(value)
 
     @field_validator("types", mode="before")
     @classmethod
@@ -128,8 +158,9 @@ class DatasetSpec(StrictModel):
     def _one_source(self) -> DatasetSpec:
         if (self.path is None) == (self.items is None):
             raise ValueError("give exactly one of 'path' (a dataset folder) or 'items'")
-        if self.items is not None and self.format is not None:
-            raise ValueError("'format' reads a folder: give 'path' with it, not 'items'")
+        for field_name in ("format", "split"):
+            if self.items is not None and getattr(self, field_name) is not None:
+                raise ValueError(f"{field_name!r} reads a folder: give 'path' with it, not 'items'")
         return self
 
 
@@ -187,6 +218,11 @@ class EditSpec(StrictModel):
     # Grid rows per UNet call. 1 reproduces edit-by-edit sampling bit for bit; larger
     # batches are faster on a GPU and equal to it within float tolerance.
     batch_size: int = Field(1, ge=1, le=1024)
+    # Fine-tunes (source images) whose edits share a UNet call: the pretrained model's
+    # rows always, a LoRA variant's fine-tuned rows too (an adapter per row). 1 is
+    # per-image sampling; more is equal to it within float tolerance and holds that
+    # many fine-tunes in memory (full fine-tunes: a UNet each).
+    images_per_call: int = Field(1, ge=1, le=256)
 
     @field_validator("resolution")
     @classmethod
@@ -223,13 +259,33 @@ class RegressionSpec(StrictModel):
     tolerances: dict[str, Tolerance] = {}
 
 
+# module:Class of a plug-in a protocol names: dotted identifiers, then one identifier
+CLASS_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
+
 class MethodSpec(StrictModel):
     """One editing method of ``methods``: fixed knob values, overrides of the edit (and,
     on SINE's fine-tune, finetune) section for it alone, and lists to sweep (its knobs,
     edit fields, ``finetune.<field>``). Checked against the method (``method_checks``),
-    which stores every value as the field parses it."""
+    which stores every value as the field parses it. ``class`` names a plug-in's class
+    (``module:Class``: a Method subclass or a black-box editor) under this name."""
 
+    class_: str | None = Field(None, alias="class")
     knobs: dict[str, Any] = {}
     edit: dict[str, Any] = {}
     finetune: dict[str, Any] = {}
     grid: dict[str, list[Any]] = {}
+
+    @field_validator("class_")
+    @classmethod
+    def _class_target(cls, value: str | None) -> str | None:
+        if value is not None and not CLASS_TARGET.fullmatch(value):
+            raise ValueError(f"class {short(value)} is not of the form module:Class")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler) -> dict:
+        """As written: ``class`` under its own name, and only where it is given."""
+        out = handler(self)
+        named = out.pop("class_", None)
+        return {"class": named, **out} if named is not None else out

@@ -39,6 +39,9 @@ def _setting_label(row: pd.Series, axes: list[str]) -> str:
     return ", ".join(parts) or "-"
 
 
+PEAK = "cost.edit_peak_memory_mb"
+
+
 def _costs(cells: pd.DataFrame) -> dict[str, float]:
     """Training per source image (distinct trainings summed) and sampling per edit."""
     trained = cells.drop_duplicates("finetune_key")
@@ -49,7 +52,9 @@ def _costs(cells: pd.DataFrame) -> dict[str, float]:
         "train_seconds_per_image": float(trained["cost.train_seconds"].sum()) / images,
         "unet_evaluations_per_edit": float(cells["cost.unet_evaluations"].mean()),
         "edit_seconds_per_edit": float(cells["cost.edit_seconds"].mean()),
-    }
+    } | (  # a run with a black-box editor: each edit's peak memory (NaN for the others)
+        {"edit_peak_memory_mb": float(cells[PEAK].max())} if PEAK in cells else {}
+    )
 
 
 def _settings(own: pd.DataFrame, axes: list[str], key: str):
@@ -151,6 +156,7 @@ def to_markdown(table: pd.DataFrame, metrics: list[str]) -> str:
     key = ranking_metric(metrics)
     costs = ["train_steps_per_image", "train_seconds_per_image"]
     costs += ["unet_evaluations_per_edit", "edit_seconds_per_edit"]
+    costs += ["edit_peak_memory_mb"] if "edit_peak_memory_mb" in table else []
     header = ["method", "row", "setting", "n", "images", *metrics, f"{key} settings", *costs]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in table.iterrows():

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..methods import EditJob
+from ..protocol.method_checks import register_classes
 from ..registry import Registry
 from .executors import ClusterError, Executor, LocalExecutor
 from .plan import RunPlan, unet_evaluations
@@ -35,6 +36,7 @@ STAGE_TYPES: Registry[type] = Registry(
         "fine-tune": "sine_bench.runner.finetune_stage:FinetuneStage",
         "edit": "sine_bench.runner.edit_stage:EditStage",
         "score": "sine_bench.runner.scoring:ScoreStage",
+        "import": "sine_bench.runner.import_stage:ImportStage",
     },
 )
 
@@ -59,7 +61,7 @@ class LoadedModels:
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
         self._model: Any = None
-        self._trained: tuple[str, Any] | None = None
+        self._trained: tuple[tuple[str, ...], list[Any]] | None = None
 
     @property
     def model(self) -> Any:
@@ -81,15 +83,31 @@ class LoadedModels:
         """The training artifact stored under ``key``, loaded by the method that trained
         it (``Method.load_trained``); one is kept at a time. One damaged or gone since
         the fine-tune stage (``Store.check``) is trained again first."""
+        return self.trained_together([key])[0]
+
+    def trained_together(self, keys: list[str]) -> list[Any]:
+        """The artifacts of ``keys`` loaded at once (one: ``Method.load_trained``; more:
+        ``Method.load_together``, side by side), as ``trained`` checks them; one set is
+        kept at a time."""
         from ..methods import get_method
 
-        if self._trained is None or self._trained[0] != key:
-            self._trained = None  # free the previous one before loading the next
-            store, job = self.ctx.store, self.ctx.plan.finetunes[key]
-            if not store.check("finetunes", key):
-                STAGE_TYPES.get("fine-tune")(self.ctx).run_job(job)
-            folder = store.path("finetunes", key)
-            self._trained = (key, get_method(job.trainer).load_trained(folder, self.model))
+        keys_t = tuple(keys)
+        if self._trained is None or self._trained[0] != keys_t:
+            self._trained = None  # free the previous ones before loading the next
+            store, jobs = self.ctx.store, [self.ctx.plan.finetunes[k] for k in keys_t]
+            if len({job.trainer for job in jobs}) != 1:
+                raise ValueError(f"one unit edits with trainings of several methods: {keys_t}")
+            for key, job in zip(keys_t, jobs, strict=True):
+                if not store.check("finetunes", key):
+                    STAGE_TYPES.get("fine-tune")(self.ctx).run_job(job)
+            folders = [store.path("finetunes", key) for key in keys_t]
+            method = get_method(jobs[0].trainer)
+            model = self.model if method.needs_model else None
+            if len(folders) == 1:
+                loaded = [method.load_trained(folders[0], model)]
+            else:
+                loaded = method.load_together(folders, model)
+            self._trained = (keys_t, loaded)
         return self._trained[1]
 
 
@@ -114,10 +132,14 @@ class RunContext:
 
     def edit_image(self, key: str) -> Path:
         """The stored edit's PNG, checked; an edit damaged or gone since the edit stage
-        (another process, a disk) is computed again with its unit, never an input error."""
+        (another process, a disk) is computed again with its unit (an edit made elsewhere
+        is imported again from its file), never an input error."""
         if not self.store.check("edits", key):
-            unit = next(u for u in self.plan.units if any(j.key == key for j in u.jobs))
-            STAGE_TYPES.get("edit")(self).run_job(unit)
+            if key in self.plan.imported:
+                STAGE_TYPES.get("import")(self).run_job(key)
+            else:
+                unit = next(u for u in self.plan.units if any(j.key == key for j in u.jobs))
+                STAGE_TYPES.get("edit")(self).run_job(unit)
             if not self.store.check("edits", key):
                 raise StoreDamaged(
                     f"store entry {self.store.path('edits', key)}: missing after computing "
@@ -165,6 +187,7 @@ class WorkerRun:
             )
         if os.path.isdir(self.cwd):
             os.chdir(self.cwd)
+        register_classes(self.plan.protocol.methods)  # as the driver's validation did
         return RunContext(self.plan, Store(self.root), LocalExecutor(progress=False))
 
 

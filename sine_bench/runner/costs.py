@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 
-from ..methods import training_steps
+from ..methods import get_method, training_steps
 from .context import StageStats, edit_evaluations
 from .finetune_stage import TIMING_FILE
 from .plan import RunPlan, edit_units, unet_evaluations
@@ -16,26 +16,31 @@ from .store import Store
 def cell_costs(plan: RunPlan, store: Store) -> list[dict]:
     """Per cell what its edit cost: training steps and seconds of the training it uses
     (NaN seconds when the store did not record them), its UNet evaluations alone, and
-    its share of its edit unit's seconds."""
+    its share of its edit unit's seconds (with a black-box editor in the run: also each
+    edit's peak memory)."""
     trained: dict[str, dict] = {}
     for key, job in plan.finetunes.items():
         timing = store.path("finetunes", key) / TIMING_FILE
         seconds = json.loads(timing.read_text())["seconds"] if timing.is_file() else math.nan
         trained[key] = {"steps": training_steps(job), "seconds": seconds}
+    # black-box editors run no UNet of ours: their column is NaN, and peak memory is theirs
+    images = {c.cell.method for c in plan.cells if get_method(c.cell.method).returns_images}
     costs = []
     for entry in plan.cells:
         job = plan.edits[entry.edit]
         meta = store.path("edits", entry.edit) / "edit.json"
         unit = json.loads(meta.read_text())["unit"] if meta.is_file() else {}
         train = trained.get(entry.finetune, {"steps": 0, "seconds": 0.0})
-        costs.append(
-            {
-                "cost.train_steps": train["steps"],
-                "cost.train_seconds": train["seconds"],
-                "cost.unet_evaluations": edit_evaluations(store, job),
-                "cost.edit_seconds": unit.get("seconds", math.nan) / max(unit.get("edits", 1), 1),
-            }
-        )
+        black_box = entry.cell.method in images
+        row = {
+            "cost.train_steps": train["steps"],
+            "cost.train_seconds": train["seconds"],
+            "cost.unet_evaluations": math.nan if black_box else edit_evaluations(store, job),
+            "cost.edit_seconds": unit.get("seconds", math.nan) / max(unit.get("edits", 1), 1),
+        }
+        if images:
+            row["cost.edit_peak_memory_mb"] = unit.get("peak_memory_mb", math.nan)
+        costs.append(row)
     return costs
 
 

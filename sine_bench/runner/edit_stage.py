@@ -53,14 +53,21 @@ class EditStage:
             if not missing:
                 return result
             counter = EvaluationCounter()
+            method = get_method(unit.sampler)
             start = time.perf_counter()
-            latents = get_method(unit.sampler).run_unit(models, list(unit.jobs), counter)
+            outputs = method.run_unit(models, list(unit.jobs), counter)
             seconds = time.perf_counter() - start
             shared = {"key": unit.key, "edits": len(unit.jobs), "seconds": seconds}
             shared["unet_evaluations"] = counter.total
-            for job, z in zip(unit.jobs, latents, strict=True):
-                if job.key in missing:
-                    result["computed"] += self._write_edit(job, models.model.decode(z), shared)
+            for job, out in zip(unit.jobs, outputs, strict=True):
+                if job.key not in missing:
+                    continue
+                if method.returns_images:  # an EditOutput, timed alone (its unit is itself)
+                    cost = {"seconds": out.seconds, "peak_memory_mb": out.peak_memory_mb}
+                    image, meta = out.image, shared | cost | {"memory": out.memory}
+                else:
+                    image, meta = models.model.decode(out), shared
+                result["computed"] += self._write_edit(job, image, meta)
             result["cached"] = len(unit.jobs) - result["computed"]
             result["unet_evaluations"] = counter.total
             result["unet_evaluations_finetuned"] = counter.finetuned

@@ -50,9 +50,11 @@ class FinetuneStage:
             if store.done("finetunes", job.key):
                 return False
             image = load_image(job.image)
+            method = get_method(job.trainer)
+            model = models.model if method.needs_model else None
             start = time.perf_counter()
             with store.write_dir("finetunes", job.key) as folder:
-                get_method(job.trainer).train(models.model, image, job, folder)
+                method.train(model, image, job, folder)
                 timing = {"seconds": time.perf_counter() - start, "steps": training_steps(job)}
                 (folder / TIMING_FILE).write_text(json.dumps(timing))
         return True

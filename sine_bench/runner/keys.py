@@ -120,5 +120,10 @@ def edit_key(base: str, prompt: str, settings: dict) -> str:
     )
 
 
+def imported_edit_key(image_sha: str) -> str:
+    """An edit made elsewhere (``sine-bench score``): its file's bytes are all it is."""
+    return digest({"stage": "imported-edit", "image": image_sha})
+
+
 def score_key(edit: str, metric: str, context: dict) -> str:
     return digest({"stage": "score", "edit": edit, "metric": metric, "context": context})

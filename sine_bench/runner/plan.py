@@ -28,7 +28,7 @@ from ..methods import (
 )
 from ..methods.preparation import resize_preparation
 from ..metrics.registry import MetricName, check_metric_name
-from ..protocol.cells import MAX_CELLS, Cell, check_grid_size, expand_cells
+from ..protocol.cells import MAX_CELLS, Cell, axis_labels, check_grid_size, expand_cells
 from ..protocol.dataset import ResolvedItem, read_dataset
 from ..protocol.root import Protocol
 from .keys import digest, edit_key, finetune_key, model_identity
@@ -45,11 +45,12 @@ class PlanError(InputError):
 class EditUnit:
     """Edits computed in one pass of the grid sampler: one fine-tune, one output size and
     sampler setting, whole K sweeps (they share trajectory prefixes) and, with
-    ``batch_size`` > 1, that many trunks batched. Its membership is a function of the
-    protocol alone, so a resumed run batches exactly as a fresh one."""
+    ``batch_size`` > 1, that many trunks batched (``images_per_call`` > 1: that many
+    fine-tunes' such edits). Its membership is a function of the protocol alone, so a
+    resumed run batches exactly as a fresh one."""
 
     key: str
-    finetune: str | None
+    finetune: str | None  # the first job's (images_per_call > 1: of several)
     jobs: tuple[EditJob, ...]
     batch_size: int
     sampler: str = "sine"  # the method whose code computes the unit (its ``run_unit``)
@@ -85,6 +86,17 @@ class RunPlan:
     input_notes: dict[str, list[str]] = field(default_factory=dict)
     # what was read: source file, items, content hash, preparation (the run manifest's)
     dataset: dict = field(default_factory=dict)
+    # edits made elsewhere (``sine-bench score``): edit key -> the image file it is read
+    # from; imported into the store, never computed, so no plan job and no cost
+    imported: dict[str, Path] = field(default_factory=dict)
+    # the cells table's axis columns when they are not the protocol's (a score run's
+    # come from its edits file); None: ``axis_labels(protocol)``
+    axes: list[str] | None = None
+
+    @property
+    def axis_labels(self) -> list[str]:
+        """The cells table's axis columns."""
+        return list(self.axes) if self.axes is not None else axis_labels(self.protocol)
 
 
 def _check_size(label: str, h: int, w: int, factor: int) -> None:
@@ -147,6 +159,12 @@ def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> tuple[CellPlan, di
     cell's own (same-seed) reference keys that edit_score's anchors gather."""
     item = plan.items[cell.item]
     method = get_method(cell.method)
+    if item.spec.prompt_kind == "instruction" and not getattr(method, "takes_instructions", False):
+        raise PlanError(
+            f"item {cell.item!r}: method {method.name!r} edits towards a caption of the "
+            f"result, and this dataset gives only an instruction ({cell.prompt!r}); use a "
+            "method that takes instructions, or a dataset with captions (docs/benchmarks.md)"
+        )
     try:
         method.check_cell(cell, item.spec)
     except MethodError as err:
@@ -177,10 +195,9 @@ def _add_training(plan: RunPlan, cell: Cell, training: Training) -> str:
     item = plan.items[cell.item]
     sha = plan.image_sha[cell.item]
     prepared = _training_preparation(plan, cell.item, training)
-    key = finetune_key(sha, plan.model_id, training.prompt, training.settings, prepared)
-    job = FinetuneJob(
-        key, cell.item, item.image_path, training.prompt, training.settings, training.trainer
-    )
+    settings = _with_plugin(training.settings, training.trainer)
+    key = finetune_key(sha, plan.model_id, training.prompt, settings, prepared)
+    job = FinetuneJob(key, cell.item, item.image_path, training.prompt, settings, training.trainer)
     plan.finetunes.setdefault(key, job)
     return key
 
@@ -231,13 +248,21 @@ def _edit_job(plan: RunPlan, cell: Cell, edit: Edit, training_key: str) -> str:
             plan.image_sizes[cell.item], hw, plan.image_notes.get(cell.item, [])
         )
         base, finetune = digest(source | ({"preparation": prepared} if prepared else {})), None
-    key = edit_key(base, edit.prompt, edit.settings)
+    settings = _with_plugin(edit.settings, edit.sampler)
+    key = edit_key(base, edit.prompt, settings)
     reads = get_method(edit.sampler).edits_read_source
     image = plan.items[cell.item].image_path if reads else None
     item = cell.item if reads else None
-    job = EditJob(key, edit.kind, finetune, edit.prompt, edit.settings, edit.sampler, item, image)
+    job = EditJob(key, edit.kind, finetune, edit.prompt, settings, edit.sampler, item, image)
     plan.edits.setdefault(key, job)
     return key
+
+
+def _with_plugin(settings: dict, method: str) -> dict:
+    """A plug-in's job settings with its code's identity (``Method.plugin``), so editing
+    the plug-in recomputes its jobs; what ships carries none (its keys never move)."""
+    identity = get_method(method).plugin
+    return settings if identity is None else settings | {"plugin": identity}
 
 
 def edit_units(edits: Iterable[EditJob]) -> list[EditUnit]:

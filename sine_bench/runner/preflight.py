@@ -30,13 +30,14 @@ def preflight(
     *,
     weights: bool = True,
     max_cells: int | None = MAX_CELLS,
+    limit: int | float | None = None,
 ) -> Preflight:
     """Load the protocol (if given a path), then check, in order: the grid's size (over
     ``max_cells`` cells, None: no bound, it is refused before any cell is built), the
     output folder is free or a previous run's, the model family is one sine-bench runs
     (before its weights: SDXL is bad input, not missing weights) and, with ``weights``,
     every pretrained weight the run needs is cached (file lookups only, never the
-    network)."""
+    network). ``limit``: ``run --limit``'s first items (``load_protocol``)."""
     from ..model_family import check_model
     from ..protocol.cells import check_grid_size
     from ..protocol.dataset import resolve_dataset
@@ -45,7 +46,7 @@ def preflight(
 
     path = None if isinstance(protocol, Protocol) else Path(protocol)
     if path is not None:
-        protocol = load_protocol(path)
+        protocol = load_protocol(path, limit)
     check_grid_size(protocol, resolve_dataset(protocol), max_cells)
     check_replaceable(protocol.output_dir)
     check_model(protocol.model.name, protocol.model.revision)

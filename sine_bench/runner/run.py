@@ -54,7 +54,7 @@ def run_protocol(
     try:
         validated = validate(path, max_cells=max_cells)  # every check, before any training
         plan = validated.plan
-        for line in image_note_lines(plan) + validated.notes:
+        for line in limit_notes(plan) + image_note_lines(plan) + validated.notes:
             log(line)
         for warning in validated.warnings:
             (warn or log)(warning)
@@ -148,6 +148,18 @@ def _run(path, ctx: RunContext, warnings: list[str], started: float, log) -> Pat
         log(line)
     log(f"run directory: {out}  ({time.perf_counter() - started:.1f} s)")
     return out
+
+
+def limit_notes(plan: RunPlan) -> list[str]:
+    """The line saying a run keeps only the dataset's first items (``dataset.limit``)."""
+    limit = plan.dataset.get("limit")
+    if not limit:
+        return []
+    return [
+        f"note: dataset.limit {limit['requested']}: the first {limit['items']} of "
+        f"{limit['of']} items only (a quick look; recorded as limited in manifest.json and "
+        "results.json, never a baseline)"
+    ]
 
 
 def image_note_lines(plan: RunPlan) -> list[str]:

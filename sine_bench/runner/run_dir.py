@@ -17,13 +17,13 @@ import yaml
 
 from ..errors import EnvironmentFailure, environment_message
 from ..fileio import apply_umask_modes, copy_file, make_temp_dir, write_atomic
-from ..protocol.cells import axis_labels
 from .context import RunContext
 from .costs import cell_costs
 from .integrity import DIGEST_FILE
 from .keys import digest
 from .ownership import write_marker
 from .plan import RunPlan
+from .results_files import write_results_files
 from .store import Store
 from .store_entries import register_run, sweep_run_dir_leftovers, write_store_entries
 
@@ -33,7 +33,7 @@ def cells_frame(
 ) -> pd.DataFrame:
     """One row per cell: identity, its method, grid axes (empty where an axis is not its
     method's), keys, image path, cost (with ``methods``) and every metric."""
-    axes = axis_labels(plan.protocol)
+    axes = plan.axis_labels
     costs = costs or [{} for _ in plan.cells]
     # the dataset's edit category (PIE-Bench's types), a column only where items have one
     typed = any(item.spec.edit_type is not None for item in plan.items.values())
@@ -92,9 +92,11 @@ def _write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Pat
     plan = ctx.plan
     tmp = make_temp_dir(out.parent, prefix=f".{out.name}.tmp-")
     try:
-        costs = cell_costs(plan, ctx.store) if plan.protocol.methods else None
+        # edits made elsewhere cost nothing this harness knows: no cost columns
+        priced = plan.protocol.methods and not plan.imported
+        costs = cell_costs(plan, ctx.store) if priced else None
         cells = cells_frame(plan, scores, costs)
-        axes = axis_labels(plan.protocol)
+        axes = plan.axis_labels
         for item_id, item in plan.items.items():
             dest = tmp / "images" / "source" / f"{item_id}.png"
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -111,6 +113,7 @@ def _write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Pat
         write_store_entries(tmp, ctx, plots)
         manifest = manifest | {"axes": axes, "store_repairs": list(ctx.store.repairs)}
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1, default=str))
+        write_results_files(plan, manifest, cells, axes, metric_columns(cells, axes), tmp)
         write_report(tmp)
         write_marker(tmp)  # last: it lists what the run wrote (ownership.py)
         apply_umask_modes(tmp)

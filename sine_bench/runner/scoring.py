@@ -71,12 +71,21 @@ def score_keys(plan: RunPlan, cell: CellPlan, context: dict | None = None) -> di
     """Each cell-scope metric's score key (its text -> key) for one cell."""
     context = context or score_context(plan, cell)
     keys = {}
+    target = None
     for metric in (m for m in plan.metrics if m.info.scope == "cell"):
         own = context | registry.score_identity(metric)
         if "anchors" in metric.info.needs:  # only its key: other metrics stay cached
             own["anchors"] = cell.anchors
+        if "target" in metric.info.needs:  # likewise: only the metrics that read it
+            target = target or _target_sha(plan, cell)
+            own["target_image"] = target
         keys[metric.text] = score_key(cell.edit, metric.text, own)
     return keys
+
+
+def _target_sha(plan: RunPlan, cell: CellPlan) -> str | None:
+    path = plan.items[cell.cell.item].target_for(cell.cell.prompt)
+    return file_sha256(path) if path else None
 
 
 @dataclass
@@ -205,6 +214,7 @@ class ScoreStage:
         mask_path = item.mask_for(cell.cell.prompt)
         if mask_path is not None:
             keep = self._load01(mask_path, size, mode="L") < 0.5
+        target_path = item.target_for(cell.cell.prompt)
         return CellInputs(
             source=self._load01(item.image_path, size),
             edit=self._load01(self.ctx.edit_image(cell.edit), size),
@@ -212,6 +222,7 @@ class ScoreStage:
             source_text=item.spec.source,
             target_caption=context["target"],
             keep=keep,
+            target=self._load01(target_path, size) if target_path else None,
             reference=self._load01(self.ctx.edit_image(cell.reference), size)
             if cell.reference
             else None,

@@ -32,7 +32,7 @@ def write_store_entries(folder: Path, ctx, plots_key: str) -> None:
     scores = {k for cell in plan.cells for k in score_keys(plan, cell).values()}
     entries = {
         "finetunes": sorted(plan.finetunes),
-        "edits": sorted(plan.edits),
+        "edits": sorted(set(plan.edits) | set(plan.imported)),
         "scores": sorted(scores | ctx.group_score_keys),
         "plots": [plots_key],
     }

@@ -69,6 +69,24 @@ def check_derived_values(plan: RunPlan) -> list[str]:
     return []
 
 
+def check_targets(plan: RunPlan) -> list[str]:
+    """A metric against the ground-truth edit (``needs`` "target") has one for every
+    cell: a dataset that ships no targets is refused before anything computes."""
+    wanting = [m.text for m in plan.metrics if "target" in m.info.needs]
+    if not wanting:
+        return []
+    for cell in plan.cells:
+        item = plan.items[cell.cell.item]
+        if item.target_for(cell.cell.prompt) is None:
+            raise PlanError(
+                f"metrics: {wanting[0]!r} compares each edit with the dataset's ground-truth "
+                f"target image, and item {cell.cell.item!r} has none for prompt "
+                f"{cell.cell.prompt_index} (datasets with targets: magicbrush, or 'targets' "
+                "in a manifest)"
+            )
+    return []
+
+
 def check_device(plan: RunPlan) -> list[str]:
     """model.device names a device this machine has."""
     import torch
@@ -293,6 +311,7 @@ def check_backbones(plan: RunPlan) -> list[str]:
 
 # What plan and run both check, cheapest first.
 CHECKS: list[Check] = [
+    check_targets,
     check_derived_values,
     check_device,
     check_finetune_levers,

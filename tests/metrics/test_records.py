@@ -11,8 +11,8 @@ from sine_bench.metrics.families import FAMILIES, families_with, family_record, 
 from sine_bench.metrics.names import family_of, split_label, strict_parts
 from sine_bench.metrics.registry import check_metric_name, column_label, min_side
 
-ROLES = {"alignment", "fidelity", "joint", "overfitting", "oracle"}
-INPUTS = {"reference", "memorized", "anchors"}
+ROLES = {"alignment", "fidelity", "joint", "overfitting", "oracle", "target"}
+INPUTS = {"reference", "memorized", "anchors", "target"}
 
 
 @pytest.mark.parametrize("family", FAMILIES.names())
@@ -104,6 +104,8 @@ def test_one_parser_reads_any_label(label, parts):
         ("clip_t[]", None),
         ("Clip_t", None),
         ("clip-t", None),
+        ("l1_target", ("l1_target", None)),
+        ("1_target", None),
         ("clip_t[a]b]", None),
         ("", None),
     ],

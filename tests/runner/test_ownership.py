@@ -60,7 +60,7 @@ def test_a_run_directory_from_before_the_marker_is_recognised(small_run, tmp_pat
     _, run_dir, _ = small_run
     legacy = tmp_path / "legacy"
     shutil.copytree(run_dir, legacy)
-    for name in (MARKER, "store-entries.json"):
+    for name in (MARKER, "store-entries.json", "results.json", "samples.jsonl"):
         (legacy / name).unlink()
     assert {p.name for p in legacy.iterdir()} <= LEGACY_NAMES
     check_replaceable(legacy)

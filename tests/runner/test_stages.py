@@ -93,7 +93,7 @@ def test_fine_tune_stage_trains_and_loads_through_the_method(echo_plan, tmp_path
 
 
 def test_a_stage_call_names_its_stage_and_runs_one_job(echo_plan, tmp_path):
-    assert set(STAGE_TYPES.names()) == {"fine-tune", "edit", "score"}
+    assert set(STAGE_TYPES.names()) == {"fine-tune", "edit", "score", "import"}
     ctx = RunContext(echo_plan, Store(tmp_path / "store"), LocalExecutor(progress=False))
     ctx.models._model = object()
     job = next(iter(echo_plan.finetunes.values()))
