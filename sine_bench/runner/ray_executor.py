@@ -31,8 +31,8 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -42,6 +42,7 @@ from ray.exceptions import RayError, RayTaskError
 from ..errors import one_line
 from .context import StageCall
 from .executors import ClusterError, JobsFailed
+from .ray_progress import stage_bar
 from .ray_worker import StageWorker
 
 J = TypeVar("J")
@@ -313,7 +314,7 @@ class RayExecutor:
         results: list[Any] = [None] * len(jobs)
         failures: list[tuple[str, str]] = []
         inflight: dict[Any, tuple[_Slot, _Batch]] = {}
-        with self._bar(stage, len(jobs)) as (advance, say):
+        with stage_bar(stage, len(jobs), self.progress, self.log) as (advance, say):
             while pending or inflight:
                 for slot in sorted(self._slots, key=lambda s: not s.started):  # started first
                     if slot.busy or not pending:
@@ -400,34 +401,6 @@ class RayExecutor:
         if not queue:
             del pending[slot.group]
         return batch
-
-    @contextmanager
-    def _bar(self, stage: str, total: int) -> Iterator[tuple[Callable, Callable]]:
-        """One bar per stage in the driver, advanced as workers' results arrive; yields
-        (advance(n, failed=0), say(message))."""
-        if not self.progress:
-            yield (lambda n, failed=0: None), (self.log or (lambda message: None))
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        failures = 0
-        with Progress(*columns, TimeElapsedColumn(), transient=False) as bar:
-            task = bar.add_task(f"{stage:10s}", total=total)
-
-            def advance(n: int, failed: int = 0) -> None:
-                nonlocal failures
-                failures += failed
-                label = f"{stage:10s}" + (f" ({failures} failed)" if failures else "")
-                bar.update(task, advance=n, description=label)
-
-            yield advance, bar.console.print
 
 
 def _key(job: Any) -> str:
