@@ -195,6 +195,27 @@ def test_a_replacement_that_dies_while_starting_is_not_used(ray_cluster, retries
     assert [(stage, key) for stage, key, _ in ex.retried] == [("edit", "5")]
 
 
+def test_a_batch_waiting_on_a_worker_that_never_starts_runs_elsewhere(ray_cluster, ex, monkeypatch):
+    """Until Ray marks a lost node dead, the cluster's resources still count it: a stage
+    starting then asks for a worker that can never be placed. Its batch is taken back
+    when the started worker is idle (it once waited there forever), and the stage ends."""
+    ex._ensure_slots(2, 0.0)
+    lost = ex._slots.pop()  # a worker gone with its node
+    ray_cluster.kill(lost.handle, no_restart=True)
+    monkeypatch.setattr(ex, "_capacity", lambda gpus: 2)  # the stale view: room for two
+    monkeypatch.setattr(ex, "_new_handle", _unschedulable_worker)
+    try:
+        results = ex.map("edit", list(range(6)), lambda n: (n, os.getpid()))
+        phantom = ex._slots[-1]
+        assert not phantom.started and phantom.pid is None
+        assert [n for n, _ in results] == list(range(6))
+        assert {pid for _, pid in results} == set(ex.worker_pids())  # the started one
+    finally:
+        for slot in [s for s in ex._slots if not s.started]:
+            ray_cluster.kill(slot.handle, no_restart=True)
+            ex._slots.remove(slot)
+
+
 def test_job_exception_fails_only_that_job(ex):
     def work(n):
         if n == 2:
@@ -210,11 +231,12 @@ def test_job_exception_fails_only_that_job(ex):
 # ----------------------------------------------------------------- the protocol
 
 
-def _elsewhere(protocol: Path, tmp_path: Path) -> Path:
-    """``protocol`` with its output and store in ``tmp_path`` (methods keep their order)."""
+def _elsewhere(protocol: Path, tmp_path: Path, **changes) -> Path:
+    """``protocol`` with its output and store in ``tmp_path`` and ``changes`` (methods
+    keep their order)."""
     import yaml
 
-    data = yaml.safe_load(protocol.read_text())
+    data = yaml.safe_load(protocol.read_text()) | changes
     data |= {"output": str(tmp_path / "run"), "store": str(tmp_path / "store")}
     path = tmp_path / "elsewhere.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -235,14 +257,21 @@ def _planned_costs(run_dir: Path) -> dict:
 
 
 def test_a_run_on_ray_matches_local_with_a_worker_killed(retries, small_run, tmp_path):
-    """Two workers run the small session protocol (every metric family, two seeds); one
-    is SIGKILLed while it holds an edit job; the job is retried on a fresh worker, and
-    the cells table equals the local executor's."""
+    """Two workers run the small session protocol (two seeds, every metric family but
+    the test's fake backbones, which only this process registers); one is SIGKILLed
+    while it holds an edit job; the job is retried on a fresh worker, and the cells
+    table equals the local executor's on every column the Ray run has."""
+    import yaml
+
     from sine_bench.protocol.loading import load_protocol
     from sine_bench.runner.run import plan_summary, run_protocol
+    from tests.fakes import FAKE_METRICS
 
     local_protocol, local, _ = small_run
-    protocol = _elsewhere(local_protocol, tmp_path)
+    metrics = yaml.safe_load(local_protocol.read_text())["metrics"]
+    real = [m for m in metrics if m not in FAKE_METRICS]
+    assert len(real) >= 7 and len(real) < len(metrics)
+    protocol = _elsewhere(local_protocol, tmp_path, metrics=real)
     edits = tmp_path / "store" / "edits"
     killed: list[int] = []
     stop = threading.Event()
@@ -268,12 +297,17 @@ def test_a_run_on_ray_matches_local_with_a_worker_killed(retries, small_run, tmp
         killer.join()
     retried = list(ex.retried)
     assert killed, "no worker was killed"
-    assert retried and all(stage == "edit" for stage, _, _ in retried), retried
-    pd.testing.assert_frame_equal(_cells_without_timing(out), _cells_without_timing(local))
-    assert _planned_costs(out) == _planned_costs(local)
+    # the killed worker's edit job was retried (on a machine this busy, a worker may
+    # also be unreachable for a while and its job retried: the tables must still agree)
+    assert any(stage == "edit" for stage, _, _ in retried), retried
+    assert all(why.startswith("worker died") for _, _, why in retried), retried
+    ray_cells = _cells_without_timing(out)
+    local_cells = _cells_without_timing(local)
+    assert set(local_cells.columns) - set(ray_cells.columns) == set(FAKE_METRICS)
+    pd.testing.assert_frame_equal(ray_cells, local_cells[ray_cells.columns])  # costs too
     manifest = json.loads((out / "manifest.json").read_text())
     local_manifest = json.loads((local / "manifest.json").read_text())
-    assert manifest["metric_backbones"] == local_manifest["metric_backbones"]
+    assert manifest["metric_backbones"] == {m: local_manifest["metric_backbones"][m] for m in real}
 
     summary = plan_summary(load_protocol(protocol))  # a local run would find it all done
     assert summary["finetunes_cached"] == summary["finetunes"]
