@@ -20,7 +20,14 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", "sine_bench")
 
 
-BENCHMARKS = ("k_sweep", "harness_overhead", "finetune_step", "toy_train_step", "real_scale")
+BENCHMARKS = (
+    "k_sweep",
+    "multi_image",
+    "harness_overhead",
+    "finetune_step",
+    "toy_train_step",
+    "real_scale",
+)
 
 
 @nox.session

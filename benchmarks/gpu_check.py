@@ -14,8 +14,12 @@ step_in_backward (not float16: its gradient scaler) + offload_pretrained (full f
 Peak memory: CUDA's max_memory_allocated per phase (reserved in brackets; the CUDA
 context is not in either); on CPU the process's peak RSS so far (it never resets, so
 only the first row is a phase's own). A configuration that runs out of memory is
-reported as OOM and the next one runs. Expected wall time on one modern GPU: a few
-minutes (12 configurations; most of it building the random weights once per dtype).
+reported as OOM and the next one runs. Then, per dtype, the multi-image throughput
+(``benchmarks/multi_image.py``): ``--multi-images`` LoRA (and full, ``--multi-kinds``)
+fine-tunes edited per image vs all in one grid (``edit.images_per_call``), images per
+second each way (best of ``--repeats``), their ratio and the largest |latent
+difference|. Expected wall time on one modern GPU: a few minutes (12 configurations;
+most of it building the random weights once per dtype).
 """
 
 from __future__ import annotations
@@ -139,6 +143,36 @@ def line(row: dict) -> str:
     )
 
 
+def multi_image(model, dtype: str, args) -> list[dict]:
+    """Per-image vs multi-image edit throughput of each ``--multi-kinds`` on ``model``."""
+    from benchmarks.multi_image import compare
+
+    rows = []
+    for kind in [k for k in args.multi_kinds.split(",") if k]:
+        try:
+            n, steps = args.multi_images, args.edit_steps
+            row = compare(model, kind, n, steps, args.repeats, args.device)
+        except torch.OutOfMemoryError as err:
+            row = {"kind": kind, "error": f"OOM: {str(err).splitlines()[0][:120]}"}
+        rows.append({"multi_image": row, "dtype": dtype})
+        print(multi_line(rows[-1]), flush=True)
+    return rows
+
+
+def multi_line(entry: dict) -> str:
+    row = entry["multi_image"]
+    head = f"multi-image {row['kind']:5s} {entry['dtype']:9s}"
+    if "error" in row:
+        return f"{head} {row['error']}"
+    per, together = row["per_image"], row["together"]
+    n = row["images"]
+    return (
+        f"{head} {n} images: per-image {n / per['seconds']:7.2f} images/s ({per['calls']} calls)"
+        f" | together {n / together['seconds']:7.2f} images/s ({together['calls']} calls)"
+        f" | {row['ratio']:.2f}x, max |diff| {row['max_abs_diff']:.1e}"
+    )
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     p = parser(__doc__.splitlines()[0])
     p.set_defaults(device="cuda" if torch.cuda.is_available() else "cpu")
@@ -147,11 +181,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--finetune-steps", type=int, default=3)
     p.add_argument("--edit-steps", type=int, default=4)
+    p.add_argument("--multi-images", type=int, default=4, help="fine-tunes per multi-image call")
+    p.add_argument("--multi-kinds", default="lora,full", help="lora, full, both or ''")
     args = p.parse_args(argv)
-    for name, allowed in (("dtypes", DTYPES), ("methods", METHODS)):
+    choices = (("dtypes", DTYPES), ("methods", METHODS), ("multi_kinds", ("lora", "full", "")))
+    for name, allowed in choices:
         bad = set(getattr(args, name).split(",")) - set(allowed)
         if bad:
-            p.error(f"--{name}: unknown {', '.join(sorted(bad))} (one of {', '.join(allowed)})")
+            flag, unknown = name.replace("_", "-"), ", ".join(sorted(bad))
+            p.error(f"--{flag}: unknown {unknown} (one of {', '.join(a for a in allowed if a)})")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device here (use --device cpu --tiny)")
     setup(args)
@@ -166,6 +204,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for levers in (False, True):
                 rows.append(check_one(model, method, dtype, levers, args, peak))
                 print(line(rows[-1]), flush=True)
+        rows += multi_image(model, dtype, args)
         del model
         peak.reset()
     if args.json:

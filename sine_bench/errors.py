@@ -48,6 +48,11 @@ class EnvironmentFailure(RuntimeError):
         return []
 
 
+class JobFailure(EnvironmentFailure):
+    """One job failed on its own (a plug-in's code raised): the executor goes on with
+    the stage's other jobs and reports every failure together (``JobsFailed``)."""
+
+
 class Interrupted(BaseException):
     """SIGINT or SIGTERM stopped a command; ``summary`` says what the store keeps.
 

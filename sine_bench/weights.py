@@ -10,7 +10,8 @@ all, to be run where there is a network (a login node):
 
 Weights: the Stable Diffusion checkpoint of a hub model id; OpenAI CLIP ViT-B/32 for
 ``clip_*[ViT-B-32/openai]``; torchvision's ImageNet AlexNet / VGG16 for standard LPIPS;
-DINO ViT-B/8 through timm for ``structure_dist_*[dino-vitb8]``.
+DINO ViT-B/8 through timm for ``structure_dist_*[dino-vitb8]`` and ViT-S/16 for
+``dino_target[dino-vits16]``.
 LPIPS is optional: without it ``lpips[alex]`` is scored by the shipped shift-tolerant
 network and labelled ``st_lpips[alex]``, so plan only notes it. Which files a metric
 backbone reads is its record's (``metrics.backbones``); what a protocol needs is

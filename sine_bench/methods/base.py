@@ -156,17 +156,23 @@ class Runtime(Protocol):
         """The loaded training artifact stored under ``key`` (SINE: a FinetunedModel)."""
         ...
 
+    def trained_together(self, keys: Sequence[str]) -> list[Any]:
+        """The artifacts of ``keys``, all loaded at once (``Method.load_together``)."""
+        ...
+
 
 def sampling_settings(cell: Cell, *, batched: bool) -> dict:
     """The edit section's settings every method's key carries (guidance, steps, eta,
-    scheduler, [batch_size,] height, width, seed; keys pinned by
-    tests/runner/test_key_pins.py). ``batched``:
-    the sampler batches grid rows, so batch_size can change the last bits."""
+    scheduler, [batch_size,] [images_per_call,] height, width, seed; keys pinned by
+    tests/runner/test_key_pins.py). ``batched``: the sampler batches grid rows (and
+    images), so batch_size and images_per_call can change the last bits."""
     e = cell.edit
     common: dict[str, Any] = dict(guidance=e.guidance, steps=e.steps, eta=e.eta)
     common["scheduler"] = e.scheduler
     if batched and e.batch_size > 1:
         common["batch_size"] = e.batch_size
+    if batched and e.images_per_call > 1:
+        common["images_per_call"] = e.images_per_call
     return common | dict(height=cell.height, width=cell.width, seed=e.seed)
 
 
@@ -250,6 +256,11 @@ class Method:
 
     def load_trained(self, folder: Path, model: DiffusionModel) -> Any:
         raise NotImplementedError(f"method {self.name!r} trains nothing of its own")
+
+    def load_together(self, folders: Sequence[Path], model: DiffusionModel) -> list[Any]:
+        """Several artifacts loaded side by side, for a unit that edits with all of them;
+        the default: each as ``load_trained`` loads it (independent of one another)."""
+        return [self.load_trained(folder, model) for folder in folders]
 
     def check_cell(self, cell: Cell, item: DatasetItem) -> None:
         """Raise MethodError (one line) for a cell this method cannot compute."""

@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EnvironmentFailure, InputError, one_line
+from ..errors import InputError, JobFailure, one_line
 from ..plugins import PluginOrigin
 from ..protocol.fields import MethodError
 from .base import CellContext, Edit, EditOutput, Knob, Method, PlannedCell, Training
@@ -62,12 +62,14 @@ class EditorOutputError(InputError):
 
 class EditorInputError(InputError):
     """A black-box editor refused its input mid-run with an ``InputError`` of its own
-    (exit 2): the protocol, dataset or editor must change; finished jobs are stored."""
+    (exit 2, the run stops): the protocol, dataset or editor must change; finished
+    jobs are stored."""
 
 
-class EditorFailed(EnvironmentFailure):
-    """A black-box editor raised anything else: its job failed (exit 1, as a failed
-    job on the Ray executor is), the finished ones are in the store."""
+class EditorFailed(JobFailure):
+    """A black-box editor raised anything else: its job failed (the stage's others still
+    run, then exit 1, as a failed job on the Ray executor), the finished ones are in
+    the store."""
 
 
 def described(target: Any, origin: PluginOrigin | None) -> str:
@@ -235,7 +237,8 @@ class BlackBoxMethod(Method):
             raise EditorInputError(f"method {self.name!r} ({self.label}): {what}: {why}") from err
         except Exception as err:  # noqa: BLE001 - the editor's code may raise anything
             why = one_line(err, typed=True)[:300]
-            raise EditorFailed(f"method {self.name!r} ({self.label}): {what} raised {why}") from err
+            head = f"method {self.name!r} ({self.label})"
+            raise EditorFailed(f"{head} raised in {what}: {why}") from err
 
     def run_unit(self, runtime, jobs, counter) -> list[EditOutput]:
         out = []

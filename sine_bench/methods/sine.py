@@ -6,7 +6,8 @@ A protocol without ``methods`` is SINE. The fine-tune key covers image, model, t
 prompt, FinetuneSettings and the input preparation; the edit key the fine-tune key,
 prompt, v, K and the sampling settings (pinned: tests/methods/test_sine_keys.py,
 tests/runner/test_key_pins.py). Edits of one fine-tune are computed by ``sine.grid_sampler``
-(K sweeps share their trajectory prefixes, ``batch_size`` rows per UNet call).
+(K sweeps share their trajectory prefixes, ``batch_size`` rows per UNet call); with
+``images_per_call`` > 1 a unit holds the edits of that many fine-tunes, sampled as one grid.
 """
 
 from __future__ import annotations
@@ -80,12 +81,47 @@ def memorized_edit(ctx: CellContext, training: Training) -> Edit:
     return Edit("memorized", training.prompt, settings, "training")
 
 
-def edit_request(job: EditJob):
-    """The grid sampler's view of an edit job."""
+def edit_request(job: EditJob, model: int = 0):
+    """The grid sampler's view of an edit job (``model``: its fine-tune's index in the unit)."""
     from ..sine.grid_sampler import EditRequest
 
     s = job.settings
-    return EditRequest(job.prompt, s["v"], s["K"], s["guidance"], s["seed"])
+    return EditRequest(job.prompt, s["v"], s["K"], s["guidance"], s["seed"], model)
+
+
+def unit_finetunes(jobs: Sequence[EditJob]) -> list[str | None]:
+    """The distinct fine-tunes of a unit's jobs, in order (None: the base model alone)."""
+    return list(dict.fromkeys(j.finetune for j in jobs))
+
+
+def edit_requests(jobs: Sequence[EditJob]) -> list:
+    """Every job's request, each with the index of its fine-tune in ``unit_finetunes``."""
+    index = {key: i for i, key in enumerate(unit_finetunes(jobs))}
+    return [edit_request(j, index[j.finetune]) for j in jobs]
+
+
+def images_together(
+    units: list[tuple[tuple, int, tuple[EditJob, ...], int]],
+) -> list[tuple[tuple[EditJob, ...], int]]:
+    """Per-fine-tune units (shape, index within its fine-tune, jobs, batch) merged
+    ``images_per_call`` (n) at a time: the i-th units of fine-tunes of one shape (size,
+    steps, eta, scheduler, batch_size) and n go together, in sorted order, so membership
+    is a function of the protocol alone."""
+    merged: dict[tuple, list[list]] = {}
+    out: list[tuple[tuple[EditJob, ...], int]] = []
+    for shape, i, jobs, batch in units:
+        n = jobs[0].settings.get("images_per_call", 1)
+        if n == 1:
+            out.append((jobs, batch))
+            continue
+        chunks = merged.setdefault((str(shape[1:]), n, i), [[]])
+        if len(chunks[-1]) == n:
+            chunks.append([])
+        chunks[-1].append((jobs, batch))
+    for chunks in merged.values():
+        for chunk in chunks:
+            out.append((tuple(j for jobs, _ in chunk for j in jobs), chunk[0][1]))
+    return out
 
 
 class Sine(Method):
@@ -134,7 +170,8 @@ class Sine(Method):
 
     def edit_units(self, jobs: Sequence[EditJob]) -> list[tuple[tuple[EditJob, ...], int]]:
         """The grid sampler's units: same fine-tune and sampler settings, whole trunks
-        (edits differing only in K share their prefix), ``batch_size`` trunks per unit."""
+        (edits differing only in K share their prefix), ``batch_size`` trunks per unit;
+        with ``images_per_call`` n > 1, n fine-tunes' such units as one."""
         groups: dict[tuple, dict[tuple, list[EditJob]]] = {}
         for job in jobs:
             trunk = edit_request(job).trunk
@@ -144,12 +181,13 @@ class Sine(Method):
             trunks = list(groups[shape].values())
             batch = shape[-1]
             for i in range(0, len(trunks), batch):
-                units.append((tuple(j for trunk in trunks[i : i + batch] for j in trunk), batch))
-        return units
+                unit = tuple(j for trunk in trunks[i : i + batch] for j in trunk)
+                units.append((shape, i // batch, unit, batch))
+        return images_together(units)
 
     def count(self, jobs: Sequence[EditJob]) -> dict[str, int]:
         """3 evaluations per guided DDIM step (t > K, v < 1), 2 otherwise; ``shared``
-        with K-prefix sharing."""
+        with K-prefix sharing (within a fine-tune: several in a unit add up)."""
         from ..sine.grid_sampler import count_evaluations, timesteps_for
 
         jobs = list(jobs)
@@ -159,22 +197,29 @@ class Sine(Method):
         if len(steps) != 1:  # different step counts never share a trajectory
             counts = [self.count([j for j in jobs if j.settings["steps"] == n]) for n in steps]
             return {k: sum(c[k] for c in counts) for k in ("naive", "shared")}
-        return count_evaluations([edit_request(j) for j in jobs], timesteps_for(steps.pop()))
+        return count_evaluations(edit_requests(jobs), timesteps_for(steps.pop()))
 
     def run_unit(self, runtime, jobs, counter):
         from ..sine.grid_sampler import sample_grid
 
         s = jobs[0].settings
-        finetune = jobs[0].finetune
+        keys = unit_finetunes(jobs)
+        trained = [k for k in keys if k]
+        if len(trained) > 1:
+            loaded = dict(zip(trained, runtime.trained_together(trained), strict=True))
+        else:
+            loaded = {k: runtime.trained(k) for k in trained}
+        finetuned = [loaded.get(k) for k in keys]
         return sample_grid(
             runtime.model,
-            runtime.trained(finetune) if finetune else None,
-            [edit_request(j) for j in jobs],
+            finetuned if len(finetuned) > 1 else finetuned[0],
+            edit_requests(jobs),
             height=s["height"],
             width=s["width"],
             steps=s["steps"],
             eta=s["eta"],
             batch_size=s.get("batch_size", 1),
+            images_per_call=s.get("images_per_call", 1),
             counter=counter,
         )
 
@@ -191,6 +236,17 @@ class Sine(Method):
         from ..sine import load_finetune
 
         return load_finetune(folder, model).model
+
+    def load_together(self, folders, model):
+        """Full fine-tunes load as UNets of their own; LoRA ones attach to the base side
+        by side (one adapter name each), so one call can give each row its adapter."""
+        from ..sine import load_finetune
+        from ..sine.lora import adapter_name, detach_lora
+
+        detach_lora(model.unet)
+        return [
+            load_finetune(f, model, adapter=adapter_name(i)).model for i, f in enumerate(folders)
+        ]
 
     def training_label(self, settings: dict) -> str:
         """sine-full, sine-patch, sine-lora or sine-lora-patch (the finetune.method)."""

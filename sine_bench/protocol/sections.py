@@ -218,6 +218,11 @@ class EditSpec(StrictModel):
     # Grid rows per UNet call. 1 reproduces edit-by-edit sampling bit for bit; larger
     # batches are faster on a GPU and equal to it within float tolerance.
     batch_size: int = Field(1, ge=1, le=1024)
+    # Fine-tunes (source images) whose edits share a UNet call: the pretrained model's
+    # rows always, a LoRA variant's fine-tuned rows too (an adapter per row). 1 is
+    # per-image sampling; more is equal to it within float tolerance and holds that
+    # many fine-tunes in memory (full fine-tunes: a UNet each).
+    images_per_call: int = Field(1, ge=1, le=256)
 
     @field_validator("resolution")
     @classmethod

@@ -124,6 +124,14 @@ def _warnings_html(warnings: list[str]) -> str:
     return f"<h2>Warnings ({len(warnings)})</h2><ul class=warn>{items}</ul>"
 
 
+def _notes_html(notes: list[str]) -> str:
+    """The run's notes (a score run: metrics omitted, or empty on some edits)."""
+    if not notes:
+        return ""
+    items = "".join(f"<li>{html.escape(str(n))}</li>" for n in notes)
+    return f"<h2>Notes ({len(notes)})</h2><ul>{items}</ul>"
+
+
 def _summary_html(table: pd.DataFrame) -> str:
     """'mean [lo, hi]' per metric, like the Markdown summaries."""
     metrics = [c for c in table.columns if f"{c}_lo" in table.columns]
@@ -161,6 +169,7 @@ def write_report(run_dir: Path) -> Path:
         "<h2>What ran</h2>",
         _manifest_table(manifest),
         _warnings_html(manifest.get("warnings") or []),
+        _notes_html(manifest.get("notes") or []),
         f"<h2>Edits across {rows} (rows) and {cols} (columns)</h2>",
         _grids(grid_cells, run_dir, axes),
         "<h2>Plots</h2>",

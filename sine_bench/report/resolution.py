@@ -185,7 +185,8 @@ def terminal_lines(table: pd.DataFrame) -> list[str]:
 
 
 def _read(path: Path, axes: list[str]) -> pd.DataFrame:
-    table = pd.read_csv(path).fillna({"role": ""})
+    # object: a table without reference rows has an empty (float) role column
+    table = pd.read_csv(path, dtype={"role": object}).fillna({"role": ""})
     table.attrs["axes"] = [a for a in table.columns if a in axes or a == "method"]
     return table
 

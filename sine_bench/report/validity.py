@@ -23,11 +23,17 @@ from ..metrics.families import FAMILIES, families_with
 from ..metrics.names import family_of
 from .stats import BOOTSTRAP_SAMPLES, CLUSTER, Estimate, cluster_bootstrap, cluster_rows
 
-# Metrics asked whether they tell a kept structure: every fidelity metric (pixel and
-# perceptual ones first, then CLIP-space ones), and clip_dir, an alignment metric that
-# also reads the source image (docs/reproduction.md reports both CLIP ones as failing).
+# Metrics asked whether they tell a kept structure: every fidelity metric with a better
+# direction (pixel and perceptual ones first, then CLIP-space ones), and clip_dir, an
+# alignment metric that also reads the source image (docs/reproduction.md reports both
+# CLIP ones as failing). Fidelity families with no direction (PIE-Bench's edit-region
+# diagnostics: an edit is meant to change that region) are not asked: no orientation
+# says which of their values is the kept structure.
 FIDELITY_FAMILIES = (
-    *sorted(families_with("fidelity"), key=lambda f: "clip" in FAMILIES.get(f).backbones),
+    *sorted(
+        (f for f in families_with("fidelity") if FAMILIES.get(f).direction is not None),
+        key=lambda f: "clip" in FAMILIES.get(f).backbones,
+    ),
     "clip_dir",
 )
 FULL = 1.0 - 1e-9
@@ -53,9 +59,13 @@ def family(column: str) -> str:
 
 
 def oriented(cells: pd.DataFrame, column: str) -> np.ndarray:
-    """The metric with 'better' pointing up (LPIPS negated), per the family's record."""
+    """The metric with 'better' pointing up (LPIPS negated), per the family's record; a
+    family with no better direction is a ValueError (never read as lower-is-better)."""
+    direction = FAMILIES.get(family(column)).direction
+    if direction is None:
+        raise ValueError(f"{column}: its family has no better direction to orient by")
     values = cells[column].to_numpy(dtype=float)
-    return values if FAMILIES.get(family(column)).direction == "higher" else -values
+    return values if direction == "higher" else -values
 
 
 def auroc_estimate(scores: np.ndarray, labels: np.ndarray, clusters) -> Estimate:

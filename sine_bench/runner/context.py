@@ -61,7 +61,7 @@ class LoadedModels:
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
         self._model: Any = None
-        self._trained: tuple[str, Any] | None = None
+        self._trained: tuple[tuple[str, ...], list[Any]] | None = None
 
     @property
     def model(self) -> Any:
@@ -83,16 +83,31 @@ class LoadedModels:
         """The training artifact stored under ``key``, loaded by the method that trained
         it (``Method.load_trained``); one is kept at a time. One damaged or gone since
         the fine-tune stage (``Store.check``) is trained again first."""
+        return self.trained_together([key])[0]
+
+    def trained_together(self, keys: list[str]) -> list[Any]:
+        """The artifacts of ``keys`` loaded at once (one: ``Method.load_trained``; more:
+        ``Method.load_together``, side by side), as ``trained`` checks them; one set is
+        kept at a time."""
         from ..methods import get_method
 
-        if self._trained is None or self._trained[0] != key:
-            self._trained = None  # free the previous one before loading the next
-            store, job = self.ctx.store, self.ctx.plan.finetunes[key]
-            if not store.check("finetunes", key):
-                STAGE_TYPES.get("fine-tune")(self.ctx).run_job(job)
-            folder, method = store.path("finetunes", key), get_method(job.trainer)
+        keys_t = tuple(keys)
+        if self._trained is None or self._trained[0] != keys_t:
+            self._trained = None  # free the previous ones before loading the next
+            store, jobs = self.ctx.store, [self.ctx.plan.finetunes[k] for k in keys_t]
+            if len({job.trainer for job in jobs}) != 1:
+                raise ValueError(f"one unit edits with trainings of several methods: {keys_t}")
+            for key, job in zip(keys_t, jobs, strict=True):
+                if not store.check("finetunes", key):
+                    STAGE_TYPES.get("fine-tune")(self.ctx).run_job(job)
+            folders = [store.path("finetunes", key) for key in keys_t]
+            method = get_method(jobs[0].trainer)
             model = self.model if method.needs_model else None
-            self._trained = (key, method.load_trained(folder, model))
+            if len(folders) == 1:
+                loaded = [method.load_trained(folders[0], model)]
+            else:
+                loaded = method.load_together(folders, model)
+            self._trained = (keys_t, loaded)
         return self._trained[1]
 
 

@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import EnvironmentFailure, InputError
+from ..errors import EnvironmentFailure, InputError, JobFailure
 from ..registry import Registry
 
 J = TypeVar("J")
@@ -33,20 +33,36 @@ class LocalExecutor:
         self.progress = progress
 
     def map(self, stage: str, jobs: Sequence[J], fn: Callable[[J], R]) -> list[R]:
-        if not self.progress or not jobs:
-            return [fn(job) for job in jobs]
-        columns = (
-            TextColumn(f"{stage:10s}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        )
-        results = []
-        with Progress(*columns, transient=False) as bar:
-            task = bar.add_task(stage, total=len(jobs))
-            for job in jobs:
+        """Results in job order; a job that fails on its own (``JobFailure``) does not
+        stop the others: ``JobsFailed`` names them all once the stage ran."""
+        results: list = []
+        failures: list[tuple[str, str]] = []
+
+        def one(job: J) -> None:
+            try:
                 results.append(fn(job))
-                bar.advance(task)
+            except JobFailure as err:
+                name = getattr(job, "key", None) or getattr(job, "edit", None) or len(results)
+                failures.append((str(name)[:12], str(err)))
+                results.append(None)
+
+        if not self.progress or not jobs:
+            for job in jobs:
+                one(job)
+        else:
+            columns = (
+                TextColumn(f"{stage:10s}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+            )
+            with Progress(*columns, transient=False) as bar:
+                task = bar.add_task(stage, total=len(jobs))
+                for job in jobs:
+                    one(job)
+                    bar.advance(task)
+        if failures:
+            raise JobsFailed(stage, len(jobs), failures)
         return results
 
 

@@ -26,6 +26,7 @@ from ..methods import (
     get_method,
     pretrained_reference,
 )
+from ..methods.plugins import PluginFailed, plugin_code
 from ..methods.preparation import resize_preparation
 from ..metrics.registry import MetricName, check_metric_name
 from ..protocol.cells import MAX_CELLS, Cell, axis_labels, check_grid_size, expand_cells
@@ -45,11 +46,12 @@ class PlanError(InputError):
 class EditUnit:
     """Edits computed in one pass of the grid sampler: one fine-tune, one output size and
     sampler setting, whole K sweeps (they share trajectory prefixes) and, with
-    ``batch_size`` > 1, that many trunks batched. Its membership is a function of the
-    protocol alone, so a resumed run batches exactly as a fresh one."""
+    ``batch_size`` > 1, that many trunks batched (``images_per_call`` > 1: that many
+    fine-tunes' such edits). Its membership is a function of the protocol alone, so a
+    resumed run batches exactly as a fresh one."""
 
     key: str
-    finetune: str | None
+    finetune: str | None  # the first job's (images_per_call > 1: of several)
     jobs: tuple[EditJob, ...]
     batch_size: int
     sampler: str = "sine"  # the method whose code computes the unit (its ``run_unit``)
@@ -165,7 +167,8 @@ def _plan_cell(
         raise PlanError(
             f"item {cell.item!r}: method {method.name!r} edits towards a caption of the "
             f"result, and this dataset gives only an instruction ({cell.prompt!r}); use a "
-            "method that takes instructions, or a dataset with captions (docs/benchmarks.md)"
+            "method that takes instructions (diffusers-pipeline), or a dataset with captions "
+            "(docs/benchmarks.md)"
         )
     try:
         method.check_cell(cell, item.spec)
@@ -175,7 +178,11 @@ def _plan_cell(
     ctx = CellContext(
         cell, item.spec, item.image_path, sha, plan.model_id, plan.native, plan.factor, memo
     )
-    planned = method.plan_cell(ctx)
+    try:
+        with plugin_code(method, f"plan_cell of item {cell.item!r}"):
+            planned = method.plan_cell(ctx)
+    except PluginFailed as err:  # found while planning: bad input, before any compute
+        raise PlanError(str(err)) from None
     training_key = _add_training(plan, cell, planned.training) if planned.training else ""
     keyed = lambda edit: _edit_job(plan, cell, edit, training_key)  # noqa: E731
     entry = CellPlan(cell, training_key, keyed(planned.edit))

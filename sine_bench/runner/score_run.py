@@ -38,6 +38,7 @@ from .validate import (
     check_output,
     check_prompts,
     check_store,
+    check_targets,
 )
 
 
@@ -59,7 +60,8 @@ def score_edits(
     scored = build_score_plan(checked.protocol, Path(edits_file), references=references)
     plan = scored.plan
     _check_weights(scored, checked.path)
-    checks = [check_derived_values, check_device, check_finetune_levers, check_output]
+    checks = [check_targets, check_derived_values, check_device, check_finetune_levers]
+    checks += [check_output]
     checks += [check_store, check_backbones] + ([check_prompts] if plan.edits else [])
     warnings = [w for check in checks for w in check(plan)]
     for line in image_note_lines(plan) + [f"note: {n}" for n in scored.notes]:

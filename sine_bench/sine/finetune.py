@@ -23,7 +23,7 @@ from transformers import CLIPTextModel
 from ..errors import InputError
 from .components import DiffusionModel
 from .hf_compat import dtype_kwargs
-from .lora import LoraSettings, LoraView, add_lora, attach_lora, detach_lora, save_lora
+from .lora import ADAPTER, LoraSettings, LoraView, add_lora, attach_lora, detach_lora, save_lora
 from .memory import OPTIMIZERS, pretrained_offloaded, trainable_optimizer
 from .patches import PatchSettings, crop_canvas, resize_image, sample_crop_box, to_canvas
 from .position import PositionEncodingConfig
@@ -366,11 +366,13 @@ def load_finetune(
     path: str | Path,
     base: DiffusionModel,
     expect_grid: int | None | str = "saved",
+    adapter: str = ADAPTER,
 ) -> FinetuneResult:
     """Load a saved fine-tune; ``expect_grid`` (G, or None for plain) must match it.
 
     A full fine-tune's UNet and text encoder load in float32 (as trained; the sampler
-    feeds them in their dtype); a LoRA adapter is attached to ``base.unet``."""
+    feeds them in their dtype); a LoRA adapter is attached to ``base.unet`` as
+    ``adapter`` (another name than the default keeps the adapters attached)."""
     path = Path(path)
     meta_file = path / FINETUNE_FILENAME
     if not meta_file.exists():
@@ -384,7 +386,7 @@ def load_finetune(
         expect = _expected_encoding(saved, expect_grid, str(path))  # type: ignore[arg-type]
         check_compatible(saved, expect, str(path))
     if settings.lora is not None:
-        unet = attach_lora(base.unet, path / LORA_FOLDER, settings.lora, saved)
+        unet = attach_lora(base.unet, path / LORA_FOLDER, settings.lora, saved, adapter)
     else:
         unet = load_unet(path / "unet", expect=expect, torch_dtype=torch.float32)
         unet = unet.to(base.device)

@@ -1,4 +1,5 @@
-"""Many SINE edits of one fine-tune at the cost of the UNet evaluations they truly need.
+"""Many SINE edits of one fine-tune (or several) at the cost of the UNet evaluations
+they truly need.
 
 Two savings over running each edit with :func:`sample_latents`:
 
@@ -14,6 +15,14 @@ Two savings over running each edit with :func:`sample_latents`:
   guided, one fine-tuned input). Every edit keeps its own generator, so what an edit
   produces does not depend on what it was batched with; batched kernels may differ from
   unbatched ones in the last bits (tested tolerance in ``tests/sine``).
+* **Many images per call.** Edits of several fine-tunes (``EditRequest.model``, an index
+  into ``finetuned``) run as one grid: each pretrained call takes ``batch_size *
+  images_per_call`` rows of any of them, and the fine-tuned rows of LoRA fine-tunes
+  attached side by side to one base go in one call with an adapter per row
+  (``lora.adapters_per_row``); full fine-tunes are separate UNets, one call each.
+  Rows of different fine-tunes never share a trajectory, so the evaluation count is
+  the sum of the per-image counts; the results differ from per-image sampling only as
+  batching does (tested tolerance in ``tests/sine/test_multi_image.py``).
 
 Text embeddings are computed once per prompt per model.
 """
@@ -29,6 +38,7 @@ from tqdm.auto import tqdm
 
 from .components import DiffusionModel
 from .guidance import is_guided, pretrained_guidance, sine_guidance
+from .lora import ADAPTER, adapters_per_row
 from .sampler import (
     EvaluationCounter,
     FinetunedModel,
@@ -49,6 +59,7 @@ class EditRequest:
     k: int
     guidance_scale: float
     seed: int
+    model: int = 0  # which of the grid's fine-tunes guides it
 
     def guided(self, t: int) -> bool:
         """Whether this edit uses the fine-tuned model at timestep t (v = 1 never does)."""
@@ -57,7 +68,7 @@ class EditRequest:
     @property
     def trunk(self) -> tuple:
         """Edits with equal trunks differ at most in K: they can share a trajectory."""
-        return (self.prompt, self.v, self.guidance_scale, self.seed)
+        return (self.prompt, self.v, self.guidance_scale, self.seed, self.model)
 
 
 @dataclass
@@ -134,9 +145,9 @@ class _TextCache:
     """Prompt embeddings, computed once per prompt per model."""
 
     model: DiffusionModel
-    finetuned: FinetunedModel | None
+    finetuned: Sequence[FinetunedModel | None]
     pretrained: dict[str, torch.Tensor] = field(default_factory=dict)
-    _finetuned: torch.Tensor | None = None
+    _finetuned: dict[int, torch.Tensor] = field(default_factory=dict)
 
     def pair(self, prompt: str) -> torch.Tensor:
         """(2, L, D): the empty prompt and ``prompt``, as one pretrained call sees them."""
@@ -144,13 +155,14 @@ class _TextCache:
             self.pretrained[prompt] = self.model.encode_text(["", prompt])
         return self.pretrained[prompt]
 
-    def finetuned_prompt(self) -> torch.Tensor:
-        if self.finetuned is None:
+    def finetuned_prompt(self, index: int) -> torch.Tensor:
+        """(1, L, D): fine-tune ``index``'s training prompt through its text encoder."""
+        ft = self.finetuned[index]
+        if ft is None:
             raise ValueError("a guided edit (t > K, v < 1) needs a fine-tuned model")
-        if self._finetuned is None:
-            ft = self.finetuned
-            self._finetuned = self.model.encode_text([ft.prompt], ft.text_encoder)
-        return self._finetuned
+        if index not in self._finetuned:
+            self._finetuned[index] = self.model.encode_text([ft.prompt], ft.text_encoder)
+        return self._finetuned[index]
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -160,7 +172,7 @@ def _chunks(items: list, size: int) -> list[list]:
 @torch.no_grad()
 def sample_grid(
     model: DiffusionModel,
-    finetuned: FinetunedModel | None,
+    finetuned: FinetunedModel | None | Sequence[FinetunedModel | None],
     requests: Sequence[EditRequest],
     *,
     height: int,
@@ -168,16 +180,20 @@ def sample_grid(
     steps: int = 100,
     eta: float = 0.0,
     batch_size: int = 1,
+    images_per_call: int = 1,
     counter: EvaluationCounter | None = None,
     progress: bool = False,
 ) -> list[torch.Tensor]:
     """Final latents (1, C, H/f, W/f) of every request, in order: the same as calling
-    :func:`sample_latents` with ``SinePlan(v, K, guidance)`` per request, for fewer
-    UNet evaluations. ``finetuned`` may be None when no request is ever guided."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    :func:`sample_latents` with ``SinePlan(v, K, guidance)`` and the request's fine-tune
+    per request, for fewer UNet evaluations. ``finetuned``: one fine-tune or a list
+    (``EditRequest.model`` indexes it); None where no request is ever guided."""
+    if batch_size < 1 or images_per_call < 1:
+        raise ValueError(f"batch_size and images_per_call must be >= 1, got {batch_size}")
+    models = list(finetuned) if isinstance(finetuned, (list, tuple)) else [finetuned]
     scheduler = make_scheduler(model, steps)
-    texts = _TextCache(model, finetuned)
+    texts = _TextCache(model, models)
+    calls = _Calls(models, batch_size, images_per_call)
     counter = counter if counter is not None else EvaluationCounter()
     rows = []
     for members in _trunks(requests).values():
@@ -189,8 +205,8 @@ def sample_grid(
         t_int = int(t)
         rows = _split_rows(rows, requests, t_int)
         inputs = [scheduler.scale_model_input(row.latents, t) for row in rows]
-        eps_u, eps_c = _pretrained(model, rows, requests, inputs, texts, t, batch_size)
-        eps_f = _finetuned(finetuned, rows, inputs, texts, t, batch_size)
+        eps_u, eps_c = _pretrained(model, rows, requests, inputs, texts, t, calls.rows)
+        eps_f = _finetuned(calls, rows, requests, inputs, texts, t)
         for r, row in enumerate(rows):
             request = requests[row.members[0]]
             if row.guided:
@@ -252,16 +268,58 @@ def _pretrained(model, rows, requests, inputs, texts, t, batch_size):
     return eps_u, eps_c
 
 
-def _finetuned(finetuned, rows, inputs, texts, t, batch_size) -> dict[int, torch.Tensor]:
-    """The fine-tuned model's prediction for each guided row (by row index)."""
-    guided = [r for r, row in enumerate(rows) if row.guided]
+@dataclass
+class _Calls:
+    """How guided rows share fine-tuned calls: rows of one full fine-tune ``batch_size``
+    at a time; rows of LoRA fine-tunes side by side on one base (and one encoding)
+    ``batch_size * images_per_call`` at a time, an adapter per row."""
+
+    models: list[FinetunedModel | None]
+    batch_size: int
+    images_per_call: int
+
+    @property
+    def rows(self) -> int:
+        """Rows per pretrained call (every image's rows are the same weights)."""
+        return self.batch_size * self.images_per_call
+
+    def group(self, index: int) -> tuple:
+        unet = self.models[index].unet  # type: ignore[union-attr]
+        if getattr(unet, "adapter", ADAPTER) != ADAPTER:  # LoraView side by side
+            return ("lora", id(unet.base), unet.patch)
+        return ("model", index)
+
+    def predict(self, indices: list[int], z, t, text) -> torch.Tensor:
+        """One call for rows of the fine-tunes ``indices`` (one group)."""
+        unet = self.models[indices[0]].unet  # type: ignore[union-attr]
+        if self.group(indices[0])[0] == "model":
+            return finetuned_prediction(unet, z, t, text)
+        names = [self.models[i].unet.adapter for i in indices]  # type: ignore[union-attr]
+        with adapters_per_row(unet.base, names, unet.patch):
+            return finetuned_prediction(unet.base, z, t, text)
+
+
+def _finetuned(calls: _Calls, rows, requests, inputs, texts, t) -> dict[int, torch.Tensor]:
+    """Each guided row's fine-tuned prediction (by row index), grouped into calls."""
+    groups: dict[tuple, list[int]] = {}
+    for r, row in enumerate(rows):
+        if row.guided:
+            index = requests[row.members[0]].model
+            texts.finetuned_prompt(index)  # a guided row without a fine-tune fails here
+            groups.setdefault(calls.group(index), []).append(r)
     eps = {}
-    for chunk in _chunks(guided, batch_size):
-        z = torch.cat([inputs[r] for r in chunk])
-        text = texts.finetuned_prompt().expand(len(chunk), -1, -1)
-        pred = finetuned_prediction(finetuned.unet, z, t, text)
-        for j, r in enumerate(chunk):
-            eps[r] = pred[j : j + 1]
+    for group, guided in groups.items():
+        size = calls.batch_size if group[0] == "model" else calls.rows
+        for chunk in _chunks(guided, size):
+            indices = [requests[rows[r].members[0]].model for r in chunk]
+            z = torch.cat([inputs[r] for r in chunk])
+            if len(set(indices)) == 1:
+                text = texts.finetuned_prompt(indices[0]).expand(len(chunk), -1, -1)
+            else:
+                text = torch.cat([texts.finetuned_prompt(i) for i in indices])
+            pred = calls.predict(indices, z, t, text)
+            for j, r in enumerate(chunk):
+                eps[r] = pred[j : j + 1]
     return eps
 
 

@@ -21,10 +21,21 @@ def test_gpu_check_runs_every_configuration_on_cpu(capsys):
             "1",
             "--edit-steps",
             "2",
+            "--multi-images",
+            "2",
+            "--repeats",
+            "1",
         ]
     )
+    multi = [r["multi_image"] for r in rows if "multi_image" in r]
+    rows = [r for r in rows if "multi_image" not in r]
     seen = {(r["method"], r["dtype"], r["levers"]) for r in rows}
     assert len(rows) == len(seen) == 12  # 2 methods x 3 dtypes x with/without levers
+    assert len(multi) == 6  # lora and full fine-tunes per dtype
+    for row in multi:
+        assert "error" not in row, row
+        assert row["per_image"]["evaluations"] == row["together"]["evaluations"]
+        assert row["together"]["calls"] < row["per_image"]["calls"]
     for row in rows:
         assert "error" not in row, row
         assert math.isfinite(row["finetune"]["per_step"]) and row["edit"]["peak_gib"] > 0
@@ -32,6 +43,7 @@ def test_gpu_check_runs_every_configuration_on_cpu(capsys):
         assert row["optimizer"] == expected
     printed = capsys.readouterr().out
     assert printed.count("fine-tune") == 12 and "float16" in printed
+    assert printed.count("multi-image") == 6
 
 
 def gpu_check_8bit() -> bool:

@@ -1,137 +1,291 @@
-"""The black-box adapter's optional hooks and its run order and failures: ``identity``
-enters the edit keys (and only when an editor has it), edits run grouped by knob
-setting in the editor's knob order, and an editor raising mid-run fails its job with
-one line naming it, the item, the prompt and the seed (exit 2 for an InputError of its
-own, 1 for anything else), keeping the finished edits and storing nothing of it."""
+"""The black-box editor contract, checked before anything runs (one error naming the
+plug-in), and what the adapter refuses while it runs (an output of the wrong size or
+type), on synthetic editors; no model loads."""
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
+import sys
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
-from sine_bench.errors import InputError
+from sine_bench.cli import app
 from sine_bench.methods.base import EditJob
-from sine_bench.methods.blackbox import BlackBoxMethod, check_editor
-from sine_bench.protocol.fields import MethodError
+from sine_bench.methods.blackbox import BlackBoxMethod, EditorOutputError, check_editor
+from sine_bench.plugins import PluginOrigin
+from sine_bench.protocol.fields import MethodError, ProtocolError
+from sine_bench.protocol.loading import load_protocol
+from sine_bench.protocol.method_checks import METHODS
 from tests.helpers import ROOT, write_protocol
-from tests.methods.helpers import toy_dataset
 
-HERE = "tests.methods.test_blackbox"
-GRID = {"v": None, "K": None, "resolution": ["64x64"], "seeds": [0]}
-pytestmark = pytest.mark.usefixtures("protocol_classes")
+ORIGIN = PluginOrigin("my_editors:Editor")
+SCENE = ROOT / "datasets" / "paper-toy" / "scene-00.png"
 
 
-class Fingerprinted:
-    """Returns the source; keyed on the bytes of the file its ``weights`` knob names."""
-
-    knobs = {"weights": ""}
-
-    def identity(self, **knobs):
-        return {"weights": hashlib.sha256(Path(knobs["weights"]).read_bytes()).hexdigest()}
+class Good:
+    knobs = {"strength": 0.5, "steps": 4, "invert": False, "mode": "soft"}
+    version = "2"
 
     def edit(self, source, source_prompt, target_prompt, seed, **knobs):
         return source
 
 
-class Plain:
-    """Returns the source; no hooks."""
+class NoEdit:
+    knobs: dict = {}
 
-    knobs = {"weights": ""}
 
-    def edit(self, source, source_prompt, target_prompt, seed, **knobs):
+class KnobsNotADict(Good):
+    knobs = [("strength", 0.5)]  # type: ignore[assignment]
+
+
+class ListDefault(Good):
+    knobs = {"sizes": [1, 2]}
+
+
+class ReservedKnob(Good):
+    knobs = {"seed": 1}
+
+
+class EditMissesAKnob:
+    knobs = {"strength": 0.5}
+
+    def edit(self, source, source_prompt, target_prompt, seed):
         return source
 
 
-class Failing:
-    """Returns the source, or raises what its ``fail`` knob says."""
+class VersionNotText(Good):
+    version = 2  # type: ignore[assignment]
 
-    knobs = {"fail": ""}
 
-    def edit(self, source, source_prompt, target_prompt, seed, **knobs):
-        if knobs["fail"] == "value":
-            raise ValueError("no such colour\nsecond line")
-        if knobs["fail"] == "input":
-            raise InputError("the prompt names no colour")
+class TrainWithoutTrained(Good):
+    knobs: dict = {}
+
+    def train(self, source, prompt, folder):
+        pass
+
+    def edit(self, source, source_prompt, target_prompt, seed):  # no trained=
         return source
 
 
-def _plan(tmp_path: Path, methods: dict):
-    from sine_bench.protocol.loading import load_protocol
+@pytest.mark.parametrize(
+    "cls, message",
+    [
+        (NoEdit, "is neither a sine_bench Method subclass nor a black-box editor"),
+        (KnobsNotADict, "has no 'knobs' class attribute, a dict of defaults"),
+        (ListDefault, r"knob 'sizes': default \[1, 2\] is not a bool, int, float or str"),
+        (ReservedKnob, "knob 'seed' is not a usable keyword name"),
+        (EditMissesAKnob, r"edit\(\) cannot be called as the contract calls it"),
+        (VersionNotText, "version must be a str"),
+        (TrainWithoutTrained, r"edit\(\) cannot be called .*'trained'"),
+    ],
+)
+def test_a_broken_contract_is_one_error_naming_the_plugin(cls, message):
+    with pytest.raises(MethodError, match=message) as err:
+        check_editor("mine", ORIGIN, cls)
+    text = str(err.value)
+    assert text.startswith("method 'mine' (plug-in my_editors:Editor") and "\n" not in text
+
+
+def test_knobs_take_the_types_of_their_defaults():
+    check_editor("mine", ORIGIN, Good)
+    method = BlackBoxMethod("mine", Good, ORIGIN)
+    assert {k.name: k.kind for k in method.knobs} == {
+        "strength": float,
+        "steps": int,
+        "invert": bool,
+        "mode": str,
+    }
+    assert method.knob("strength").check(1) == 1.0  # an int is a float's value
+    for knob, value in [("steps", 2.5), ("invert", 1), ("mode", 3), ("strength", "high")]:
+        with pytest.raises(ValueError, match=f"knob {knob!r} takes a"):
+            method.knob(knob).check(value)
+    assert method.column("strength") == "mine.strength" and method.version == "2"
+
+
+def editor_module(tmp_path, monkeypatch, body: str) -> None:
+    (tmp_path / "my_editors.py").write_text(body)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "my_editors", raising=False)
+
+
+@pytest.fixture
+def forget_mine():
+    yield
+    METHODS.unregister("mine")
+
+
+GOOD = """
+class Editor:
+    knobs = {"strength": 0.5}
+    def edit(self, source, source_prompt, target_prompt, seed, strength):
+        return source
+"""
+
+
+def test_a_protocol_value_of_the_wrong_type_is_one_line_naming_the_knob(
+    tmp_path, monkeypatch, forget_mine
+):
+    editor_module(tmp_path, monkeypatch, GOOD)
+    method = {"class": "my_editors:Editor", "grid": {"strength": [0.2, "high"]}}
+    path = write_protocol(tmp_path, methods={"mine": method}, grid={"v": None, "K": None})
+    with pytest.raises(ProtocolError, match="knob 'strength' takes a float, got 'high'") as err:
+        load_protocol(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_class_may_not_take_a_shipped_methods_name(tmp_path, monkeypatch):
+    editor_module(tmp_path, monkeypatch, GOOD)
+    path = write_protocol(tmp_path, methods={"sdedit": {"class": "my_editors:Editor"}})
+    with pytest.raises(ProtocolError, match="method 'sdedit' ships with sine-bench"):
+        load_protocol(path)
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("no_such_module:Editor", "cannot import no_such_module (ModuleNotFoundError"),
+        ("my_editors:Missing", "my_editors has no 'Missing'"),
+        ("my_editors:not a class", "is not of the form module:Class"),
+    ],
+)
+def test_plan_refuses_a_bad_class_in_one_line_before_compute(
+    tmp_path, monkeypatch, forget_mine, target, message
+):
+    editor_module(tmp_path, monkeypatch, GOOD)
+    path = write_protocol(tmp_path, methods={"mine": {"class": target}})
+    result = CliRunner().invoke(app, ["plan", str(path)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert not (tmp_path / "store").exists() and not (tmp_path / "run").exists()
+
+
+def test_plan_lists_the_plugins_a_protocol_uses_and_what_keys_them(
+    tmp_path, monkeypatch, forget_mine
+):
+    editor_module(tmp_path, monkeypatch, GOOD)
+    methods = {"mine": {"class": "my_editors:Editor"}}
+    path = write_protocol(tmp_path, methods=methods, grid={"v": None, "K": None})
+    result = CliRunner().invoke(app, ["plan", str(path)])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("plug-in method"))
+    assert f"'mine': my_editors:Editor ({tmp_path / 'my_editors.py'}); keyed on" in line
+    assert "'source': '" in line
+
+
+def job(height: int, width: int, **knobs) -> EditJob:
+    settings = {"knobs": knobs, "source_prompt": "a large blue circle on a red background"}
+    settings |= {"height": height, "width": width, "seed": 0}
+    return EditJob("k", "cell", None, "a green circle", settings, "mine", "scene-00", SCENE)
+
+
+class Shrinks(Good):
+    knobs: dict = {}
+
+    def edit(self, source, source_prompt, target_prompt, seed):
+        return source.resize((source.width // 2, source.height // 2))
+
+
+class ReturnsArray(Good):
+    knobs: dict = {}
+
+    def edit(self, source, source_prompt, target_prompt, seed):
+        return [[0]]
+
+
+def test_an_output_of_another_size_or_type_is_an_error_naming_the_editor():
+    ok = BlackBoxMethod("mine", Good, ORIGIN).run_unit(None, [job(64, 96, strength=0.5)], None)
+    assert ok[0].image.size == (96, 64) and ok[0].seconds >= 0  # the source at the cell's size
+    with pytest.raises(
+        EditorOutputError,
+        match=r"is 48x32 \(width x height\), the source it got 96x64: .*nothing is resized",
+    ):
+        BlackBoxMethod("mine", Shrinks, ORIGIN).run_unit(None, [job(64, 96)], None)
+    with pytest.raises(EditorOutputError, match="returned list, not a PIL image"):
+        BlackBoxMethod("mine", ReturnsArray, ORIGIN).run_unit(None, [job(64, 64)], None)
+    assert isinstance(ok[0].image, Image.Image)
+
+
+METHOD_PLUGIN = """
+from sine_bench.methods.base import Edit, Method, PlannedCell, sampling_settings
+
+class Mine(Method):
+    '''A method subclass named by a protocol.'''
+    name = "mine-internal"
+    trains = "nothing"
+    def plan_cell(self, ctx):
+        settings = {"method": self.name} | sampling_settings(ctx.cell, batched=False)
+        return PlannedCell(Edit("cell", ctx.cell.prompt, settings, "source", self.name))
+    def count(self, jobs):
+        return {"naive": 0, "shared": 0}
+    def run_unit(self, runtime, jobs, counter):
+        return []
+"""
+
+
+def test_a_method_subclass_named_by_class_is_keyed_on_its_source(
+    tmp_path, monkeypatch, forget_mine
+):
     from sine_bench.runner.plan import build_plan
 
-    data = toy_dataset(tmp_path / "data", [20_000_000])
-    path = write_protocol(tmp_path, dataset=str(data), methods=methods, grid=GRID, metrics=["psnr"])
-    return build_plan(load_protocol(path), ROOT)
+    editor_module(tmp_path, monkeypatch, METHOD_PLUGIN)
+    methods = {"mine": {"class": "my_editors:Mine"}, "sdedit": {}}
+    path = write_protocol(tmp_path, methods=methods, grid={"v": None, "K": None})
+    plan = build_plan(load_protocol(path))
+    jobs = {j.sampler: j for j in plan.edits.values()}
+    assert METHODS.get("mine").name == "mine"  # the protocol's name, not the class's
+    assert jobs["mine"].settings["plugin"]["module"] == "my_editors"
+    assert "plugin" not in jobs["sdedit"].settings  # what ships is keyed as before
 
 
-def test_identity_enters_the_edit_keys_only_of_editors_that_have_it(tmp_path):
-    weights = tmp_path / "weights.bin"
-    weights.write_bytes(b"old")
-    knobs = {"knobs": {"weights": str(weights)}}
-    methods = {"hooked": {"class": f"{HERE}:Fingerprinted", **knobs}}
-    methods["plain"] = {"class": f"{HERE}:Plain", **knobs}
+BROKEN_METHODS = """
+from sine_bench.methods.base import Edit, Method, PlannedCell, sampling_settings
 
-    def keys() -> dict[str, tuple[str, dict]]:
-        plan = _plan(tmp_path, methods)
-        return {j.sampler: (j.key, j.settings) for j in plan.edits.values()}
+class Half(Method):
+    name = "half"
+    trains = "nothing"
+    def plan_cell(self, ctx):
+        raise AssertionError("never planned")
 
-    first = keys()
-    assert first["hooked"][1]["identity"] == {"weights": hashlib.sha256(b"old").hexdigest()}
-    assert "identity" not in first["plain"][1]
-    assert keys() == first  # unchanged weights: the same keys
-    weights.write_bytes(b"new")  # other weights at the same path
-    second = keys()
-    assert second["hooked"][0] != first["hooked"][0]
-    assert second["plain"] == first["plain"]
+class PlansBadly(Method):
+    name = "plans-badly"
+    trains = "nothing"
+    def plan_cell(self, ctx):
+        return 1 / 0
+    def count(self, jobs):
+        return {"naive": 0, "shared": 0}
+    def run_unit(self, runtime, jobs, counter):
+        return []
 
-
-def _editor(knobs: dict, **hooks) -> type:
-    body = {"knobs": knobs, "edit": lambda self, source, sp, tp, seed, **k: source}
-    return type("Editor", (), body | hooks)
-
-
-def test_identity_must_return_json_values():
-    method = BlackBoxMethod("odd", _editor({}, identity=lambda self: {"at": object()}), None)
-    with pytest.raises(MethodError, match=r"method 'odd' .*identity returned .*not a dict of JSON"):
-        method._inputs_identity({}, {})
+class RunsBadly(PlansBadly):
+    def plan_cell(self, ctx):
+        settings = sampling_settings(ctx.cell, batched=False)
+        return PlannedCell(Edit("cell", ctx.cell.prompt, settings, "source", self.name))
+    def run_unit(self, runtime, jobs, counter):
+        raise KeyError("latents")
+"""
 
 
-def test_check_prompts_takes_no_knob_of_its_name():
-    hooks = {"check_prompts": lambda self, prompt_kind, **k: None}
-    with pytest.raises(MethodError, match="knob 'prompt_kind' is not a usable keyword name"):
-        check_editor("odd", None, _editor({"prompt_kind": ""}, **hooks))
+def test_a_method_subclass_plugin_that_breaks_its_contract_is_one_line(
+    tmp_path, monkeypatch, forget_mine
+):
+    from sine_bench.runner.executors import JobsFailed
+    from sine_bench.runner.plan import PlanError, build_plan
+    from sine_bench.runner.run import run_protocol
 
-
-def test_edits_run_grouped_by_knob_setting_in_the_editors_knob_order():
-    method = BlackBoxMethod("grid", _editor({"weights": "a", "scale": 1.0}), None)
-    jobs = [
-        EditJob(f"{i:02d}", "cell", None, "p", {"knobs": {"weights": w, "scale": s}}, "grid")
-        for i, (s, w) in enumerate((s, w) for s in (2.0, 1.0, 1) for w in ("b", "a"))
-    ]
-    order = [job.settings["knobs"] for (job,), _ in method.edit_units(jobs)]
-    assert [k["weights"] for k in order] == ["a", "a", "a", "b", "b", "b"]  # one load each
-    assert [k["scale"] for k in order] == [1.0, 1, 2.0, 1.0, 1, 2.0]
-    assert order == [job.settings["knobs"] for (job,), _ in method.edit_units(jobs[::-1])]
-
-
-@pytest.mark.parametrize(("fail", "code"), [("value", 1), ("input", 2)])
-def test_an_editor_raising_mid_run_fails_its_job_in_one_line(tmp_path, fail, code):
-    from sine_bench.cli import app
-
-    data = toy_dataset(tmp_path / "data", [20_000_000])
-    methods = {"flaky": {"class": f"{HERE}:Failing", "grid": {"fail": ["", fail]}}}
-    path = write_protocol(tmp_path, dataset=str(data), methods=methods, grid=GRID, metrics=["psnr"])
-    result = CliRunner().invoke(app, ["run", str(path), "--no-progress", "--threads", "1"])
-    assert result.exit_code == code, result.output
-    errors = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(errors) == 1 and errors[0].startswith("error: method 'flaky' ("), result.stderr
-    prompt = (data / "manifest.yaml").read_text().split("prompts:\n  - ")[1].splitlines()[0]
-    assert f"edit of item 's20000000' to '{prompt}' (seed 0)" in errors[0]
-    why = "raised ValueError: no such colour" if fail == "value" else ": the prompt names no colour"
-    assert why in errors[0]
-    # the edit before it ("" sorts first) is stored; nothing of the failed one is
-    assert len(list((tmp_path / "store" / "edits").rglob("edit.png"))) == 1
-    assert not (tmp_path / "run").exists()
+    editor_module(tmp_path, monkeypatch, BROKEN_METHODS)
+    grid = {"v": None, "K": None}
+    path = write_protocol(tmp_path, methods={"mine": {"class": "my_editors:Half"}}, grid=grid)
+    with pytest.raises(ProtocolError, match=r"Half does not implement count, run_unit"):
+        load_protocol(path)
+    path = write_protocol(tmp_path, methods={"mine": {"class": "my_editors:PlansBadly"}}, grid=grid)
+    with pytest.raises(PlanError, match=r"raised in plan_cell of item .*: ZeroDivisionError"):
+        build_plan(load_protocol(path))
+    path = write_protocol(tmp_path, methods={"mine": {"class": "my_editors:RunsBadly"}}, grid=grid)
+    with pytest.raises(JobsFailed) as failed:
+        run_protocol(path, progress=False, threads=1, log=lambda *_: None)
+    reason = failed.value.failures[0][1]
+    assert reason.startswith("method 'mine' (plug-in my_editors:RunsBadly (")
+    assert "raised in run_unit of edit unit" in reason and "KeyError: 'latents'" in reason
+    assert not list((tmp_path / "store").rglob("edit.png"))

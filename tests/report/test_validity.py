@@ -97,3 +97,18 @@ def test_reproduce_report_prints_the_validity_table():
     text = to_markdown(result)
     assert "## Metric validity against the oracle" in text
     assert "oracle_structure = 1" in text and "best pooled AUROC" in text
+
+
+def test_metrics_without_a_direction_are_not_oriented_nor_asked():
+    """PIE-Bench's edit-region columns are diagnostics: reading them as lower-is-better
+    would rank a changed edit region as a lost structure."""
+    from sine_bench.metrics.families import FAMILIES
+
+    assert all(FAMILIES.get(f).direction is not None for f in val.FIDELITY_FAMILIES)
+    assert "psnr_bg_pie" in val.FIDELITY_FAMILIES and "psnr_edit_pie" not in val.FIDELITY_FAMILIES
+    cells = _cells(n_items=4, per_item=6)[["item", "oracle_structure", "psnr"]]
+    cells["psnr_edit_pie"] = cells["psnr"]
+    with pytest.raises(ValueError, match="psnr_edit_pie: its family has no better direction"):
+        val.oriented(cells, "psnr_edit_pie")
+    assert list(val.oriented(cells, "psnr")) == list(cells["psnr"])
+    assert set(val.validity_table(cells, "pooled").metric) == {"psnr"}

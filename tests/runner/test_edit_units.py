@@ -1,5 +1,7 @@
 """Edit units (K-prefix sharing, batching) and sine-lora inside the runner."""
 
+import json
+
 import pandas as pd
 
 from sine_bench.protocol.loading import load_protocol
@@ -73,3 +75,29 @@ def test_sine_lora_patch_protocol_stores_an_adapter_with_its_encoding(tmp_path):
         assert (folder / "unet_lora" / PE_FILENAME).is_file()
     shown = CliRunner().invoke(app, ["plan", str(path)])
     assert shown.exit_code == 0 and "sine-lora-patch" in shown.output
+
+
+def test_images_per_call_merges_finetunes_with_exact_counts(tmp_path):
+    one = build_plan(load_protocol(_write(tmp_path / "a")))
+    two = build_plan(load_protocol(_write(tmp_path / "b", edit={"images_per_call": 2})))
+    assert set(one.edits).isdisjoint(two.edits)  # the key says so
+    assert all("images_per_call" not in j.settings for j in one.edits.values())
+    assert sorted(j.key for u in two.units for j in u.jobs) == sorted(two.edits)
+    merged = [u for u in two.units if len({j.finetune for j in u.jobs}) == 2]
+    assert merged and len(two.units) < len(one.units)
+    for name in ("naive", "shared"):  # the same rows, in fewer calls
+        assert sum(unet_evaluations(u.jobs)[name] for u in one.units) == sum(
+            unet_evaluations(u.jobs)[name] for u in two.units
+        )
+
+
+def test_lora_images_per_call_run_matches_per_image(tmp_path):
+    lora = {"method": "sine-lora", "lr": 1e-3}
+    alone, _ = _run(tmp_path / "a", finetune=lora)
+    together, path = _run(tmp_path / "b", finetune=lora, edit={"images_per_call": 2})
+    pd.testing.assert_series_equal(alone["psnr"], together["psnr"], atol=0.05, rtol=0)
+    plan = build_plan(load_protocol(path))
+    unit = next(u for u in plan.units if len({j.finetune for j in u.jobs}) == 2)
+    job = unit.jobs[0]
+    meta = tmp_path / "b" / "store" / "edits" / job.key[:2] / job.key / "edit.json"
+    assert json.loads(meta.read_text())["unit"]["key"] == unit.key  # computed as one unit

@@ -176,6 +176,7 @@ def test_without_references_their_metrics_are_omitted_with_a_note(tmp_path):
     assert manifest["axes"] == ["method", "seed"] and set(cells["method"]) == {"mine"}
     assert manifest["stages"]["edit"]["total"] == 0 and manifest["model_identity"] is None
     assert f"note: {EDIT_SCORE}: omitted" in result.output
+    assert f"<li>{EDIT_SCORE}: omitted" in (tmp_path / "run" / "report.html").read_text()
 
 
 def test_memorization_reads_sines_fine_tune_only(tmp_path):
@@ -217,3 +218,69 @@ def test_a_dataset_of_instructions_gets_no_references(tmp_path):
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert len(manifest["notes"]) == 1 and "this dataset gives instructions" in manifest["notes"][0]
     assert manifest["stages"]["edit"]["total"] == 0
+
+
+def test_several_methods_make_method_an_axis_and_settings_columns(tmp_path):
+    from PIL import Image
+
+    Image.open(SOURCE).convert("RGB").save(tmp_path / "edit.png")
+    Image.open(SOURCE).convert("RGB").rotate(90).save(tmp_path / "other.png")
+    edits = tmp_path / "edits.jsonl"
+    lines = [_line(method="a", strength=0.3), _line(method="a", strength=0.6, image="other.png")]
+    edits.write_text("\n".join([*lines, _line(method="b")]) + "\n")
+    result = _score(write_protocol(tmp_path, metrics=["psnr"]), edits)
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "run"
+    assert json.loads((run_dir / "manifest.json").read_text())["axes"] == ["method", "strength"]
+    cells = pd.read_parquet(run_dir / "cells.parquet")
+    assert list(cells["method"]) == ["a", "a", "b"] and cells["strength"].isna().tolist() == [
+        False,
+        False,
+        True,
+    ]
+    assert cells["psnr"].iloc[0] == 100.0 and cells["psnr"].iloc[1] < 100.0  # the source, kept
+    for name in ("method", "setting"):
+        assert (run_dir / "summary" / f"{name}.md").is_file()
+
+
+def test_export_needs_a_finished_run_directory(tmp_path):
+    result = runner.invoke(app, ["export-edits", str(tmp_path), str(tmp_path / "e.jsonl")])
+    assert result.exit_code == 2 and "not a run directory" in result.output, result.output
+    assert not (tmp_path / "e.jsonl").exists()
+
+
+def test_round_trip_of_several_methods(methods_run, tmp_path):
+    """Every shipped method's edits, with their own knobs as settings: the same values,
+    and compare finds the run's rows (method first among the axes)."""
+    path, run_dir = methods_run
+    edits = tmp_path / "edits.jsonl"
+    assert runner.invoke(app, ["export-edits", str(run_dir), str(edits)]).exit_code == 0
+    protocol = yaml.safe_load(path.read_text()) | {"output": str(tmp_path / "scored")}
+    (tmp_path / "score.yaml").write_text(yaml.safe_dump(protocol))
+    result = _score(tmp_path / "score.yaml", edits)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["compare", str(tmp_path / "scored"), "--baseline", str(run_dir)])
+    assert result.exit_code == 0 and " 0 drifted" in result.output, result.output
+    run = pd.read_parquet(run_dir / "cells.parquet")
+    again = pd.read_parquet(tmp_path / "scored" / "cells.parquet")
+    axes = json.loads((run_dir / "manifest.json").read_text())["axes"]
+    assert json.loads((tmp_path / "scored" / "manifest.json").read_text())["axes"][0] == "method"
+    mine, theirs = run.assign(k=_ident(run, axes)), again.assign(k=_ident(again, axes))
+    joined = mine.merge(theirs, on="k", suffixes=("", "."))
+    assert len(joined) == len(run) == len(again)
+    for metric in metric_columns(run, axes):
+        mine, theirs = joined[metric].to_numpy(float), joined[f"{metric}."].to_numpy(float)
+        assert np.allclose(mine, theirs, rtol=1e-6, atol=1e-6, equal_nan=True), metric
+
+
+def _ident(table: pd.DataFrame, axes: list[str]) -> list[str]:
+    """A cell's item, prompt and axis values as text (400 and 400.0 alike, missing '-')."""
+
+    def text(value) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return "-"
+        number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+        return repr(float(value)) if number else str(value)
+
+    columns = table[["item", "prompt", *axes]].itertuples(index=False)
+    return ["|".join(text(v) for v in row) for row in columns]
