@@ -53,7 +53,6 @@ if TYPE_CHECKING:  # pragma: no cover
 KNOB_TYPES = (bool, int, float, str)
 # names edit() receives from the harness: no knob may take one
 RESERVED = ("self", "source", "source_prompt", "target_prompt", "seed", "trained")
-PROMPT_KINDS = ("caption", "instruction")  # a dataset item's prompt_kind
 
 
 class EditorOutputError(InputError):
