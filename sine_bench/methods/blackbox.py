@@ -39,6 +39,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,7 @@ def check_editor(name: str, origin: PluginOrigin | None, cls: Any) -> None:
     version = getattr(cls, "version", "")
     if not isinstance(version, str):
         raise fail(f"version must be a str, got {version!r:.40}")
+    _check_call(fail, "__init__", cls, (), {})  # instantiated with no arguments
     trains = callable(getattr(cls, "train", None))
     extra = {"trained": Path(".")} if trains else {}
     _check_call(fail, "edit", cls.edit, (None, "source", "a", "b", 0), dict(knobs) | extra)
@@ -250,12 +252,17 @@ class BlackBoxMethod(Method):
             where = f"edit of item {job.item!r} to {job.prompt!r} (seed {s['seed']})"
             args = (source, s["source_prompt"], job.prompt, s["seed"])
             measured = measure(self._call, where, self.editor().edit, *args, **kwargs)
-            self._check_output(measured.image, s["height"], s["width"], where)
-            out.append(measured)
+            image = self._check_output(measured.image, s["height"], s["width"], where)
+            out.append(replace(measured, image=image))
         return out
 
-    def _check_output(self, image: Any, height: int, width: int, where: str) -> None:
+    def _check_output(self, image: Any, height: int, width: int, where: str) -> Any:
+        """The edit as the 8-bit RGB image the store keeps (greyscale, alpha or 16-bit
+        converted as a viewer shows them, as imported edits are); EditorOutputError for
+        what the contract forbids."""
         from PIL import Image
+
+        from ..images import normalize
 
         head = f"method {self.name!r} ({self.label}): {where}"
         if not isinstance(image, Image.Image):
@@ -266,6 +273,10 @@ class BlackBoxMethod(Method):
                 f"{head} is {w}x{h} (width x height), the source it got {width}x{height}: "
                 "an edit must keep the source's size (nothing is resized)"
             )
+        try:
+            return normalize(image, "RGB")[0]
+        except (ValueError, OSError) as err:  # a mode with no 8-bit RGB reading (F)
+            raise EditorOutputError(f"{head} returned a {image.mode} image: {err}") from None
 
     def train(self, model, image, job: FinetuneJob, folder: Path) -> None:
         from ..images import open_image
