@@ -40,6 +40,8 @@ class Format:
 
 FAMILY = MetricFamily("fake_metric", "fakeplug_scorer:score", 0, 1, "higher", "fidelity")
 WRONG = MetricFamily("other_name", "fakeplug_scorer:score", 0, 1, "higher", "fidelity")
+NO_SCORER = MetricFamily("no_scorer", "fakeplug_broken:score", 0, 1, "higher", "fidelity")
+EXPLODES = MetricFamily("explodes", "fakeplug_scorer:explode", 0, 1, "higher", "fidelity")
 '''
 
 ENTRY_POINTS = """
@@ -53,6 +55,8 @@ fake-broken = fakeplug_broken:Editor
 [sine_bench.metrics]
 fake_metric = fakeplug_mod:FAMILY
 other_metric = fakeplug_mod:WRONG
+no_scorer = fakeplug_mod:NO_SCORER
+explodes = fakeplug_mod:EXPLODES
 
 [sine_bench.datasets]
 fake-format = fakeplug_mod:Format
@@ -69,7 +73,9 @@ def fake_distribution(tmp_path, monkeypatch):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplug\nVersion: 1.2\n")
     (info / "entry_points.txt").write_text(ENTRY_POINTS)
     (tmp_path / "fakeplug_mod.py").write_text(MODULE)
-    (tmp_path / "fakeplug_scorer.py").write_text("def score(name, inputs):\n    return 0.5\n")
+    scorer = "def score(name, inputs):\n    return 0.5\n\n"
+    scorer += "def explode(name, inputs):\n    raise ValueError('bad input shape')\n"
+    (tmp_path / "fakeplug_scorer.py").write_text(scorer)
     (tmp_path / "fakeplug_broken.py").write_text("raise RuntimeError('no GPU here')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     for module in ("fakeplug_mod", "fakeplug_scorer", "fakeplug_broken"):
@@ -111,6 +117,11 @@ def test_an_installed_plugin_loads_with_its_distribution_as_identity(fake_distri
     assert identity["plugin"] == {"distribution": "fakeplug", "version": "1.2"}
     assert "plugin" not in score_identity(check_metric_name("psnr"))
     assert DATASET_FORMATS.get("fake-format").marker == "fake.txt"
+    # role lists hold the plug-ins that load; a broken one fails only where it is named
+    from sine_bench.metrics.families import families_with
+
+    fidelity = families_with("fidelity")
+    assert "fake_metric" in fidelity and "other_metric" not in fidelity
 
 
 @pytest.mark.parametrize(
@@ -133,6 +144,16 @@ def test_a_bad_metric_or_format_plugin_is_one_error_naming_it(fake_distribution)
         FAMILIES.get("other_metric")
     with pytest.raises(ProtocolError, match=r"dataset format 'bad-format' .* lacks marker"):
         DATASET_FORMATS.get("bad-format")
+
+
+def test_a_metric_plugin_whose_scorer_fails_to_load_or_raises_is_one_line(fake_distribution):
+    from sine_bench.runner.scoring import MetricFailed, _scored
+
+    with pytest.raises(MetricError, match=r"metric 'no_scorer' \(plug-in fakeplug 1.2 .*\): "):
+        check_metric_name("no_scorer")  # as a protocol's metrics are checked: before compute
+    with pytest.raises(MetricFailed, match=r"metric 'explodes' .* raised: ValueError: bad input"):
+        _scored(check_metric_name("explodes"), None)
+    assert _scored(check_metric_name("fake_metric"), None) == 0.5
 
 
 def test_a_class_named_by_a_protocol_is_keyed_on_its_source_file(tmp_path, monkeypatch):
@@ -166,3 +187,29 @@ def test_doctor_lists_plugins(fake_distribution, monkeypatch):
     assert result.exit_code == 0
     assert "plug-ins (entry-point groups sine_bench.methods" in result.output
     assert "fakeplug 1.2 (fakeplug_mod:Editor)" in result.output
+
+
+def test_listing_plugins_imports_neither_them_nor_torch(fake_distribution):
+    """In a fresh interpreter (nothing imported before): the names and ``doctor``'s
+    plug-in lines come from metadata alone."""
+    import os
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from sine_bench.cli.plugins import found_lines\n"
+        "from sine_bench.protocol.method_checks import METHODS\n"
+        "lines = found_lines()\n"
+        "assert 'fake-editor' in METHODS.names(), lines\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'fakeplug_mod') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    path = os.pathsep.join([str(fake_distribution), *sys.path])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": path},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -229,8 +229,16 @@ FAMILIES: Registry[MetricFamily] = Registry(
 
 
 def records() -> list[MetricFamily]:
-    """Every registered family's record, in registration order."""
-    return [FAMILIES.get(name) for name in FAMILIES.names()]
+    """Every registered family's record, in registration order; a plug-in's only when
+    it loads (a broken one is an error where a protocol names it, not in every report)."""
+    out = []
+    for name in FAMILIES.names():
+        try:
+            out.append(FAMILIES.get(name))
+        except MetricError:
+            if FAMILIES.origin(name) is None:
+                raise
+    return out
 
 
 def family_record(label: str) -> MetricFamily | None:

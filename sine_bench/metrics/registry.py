@@ -39,6 +39,7 @@ def check_metric_name(text: str) -> MetricName:
         close = difflib.get_close_matches(family, known, n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise MetricError(f"unknown metric {text!r}{hint}; known families: {', '.join(known)}")
+    _check_plugin_scorer(text, family)
     kinds = FAMILIES.get(family).backbones
     if not kinds:
         if backbone is not None:
@@ -56,6 +57,22 @@ def check_metric_name(text: str) -> MetricName:
             known = ", ".join(BACKBONES[kind].names())
             raise MetricError(f"metric {text!r}: unknown {kind} backbone {sub!r}; known: {known}")
     return name
+
+
+def _check_plugin_scorer(text: str, family: str) -> None:
+    """A plug-in family's scorer imported now, so one that cannot load is an error
+    naming the plug-in before any compute (shipped scorers load when scoring starts)."""
+    origin = FAMILIES.origin(family)
+    if origin is None:
+        return
+    try:
+        FAMILIES.get(family).load_scorer()
+    except Exception as err:  # noqa: BLE001 - a plug-in's import may raise anything
+        why = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        scorer = FAMILIES.get(family).scorer
+        raise MetricError(
+            f"metric {text!r} (plug-in {origin.where()}): cannot load its scorer {scorer} ({why})"
+        ) from None
 
 
 # Bump when a scorer's code changes what it returns: it is part of every score key.

@@ -42,7 +42,8 @@ class LocalExecutor:
             try:
                 results.append(fn(job))
             except JobFailure as err:
-                failures.append((str(getattr(job, "key", len(results)))[:12], str(err)))
+                name = getattr(job, "key", None) or getattr(job, "edit", None) or len(results)
+                failures.append((str(name)[:12], str(err)))
                 results.append(None)
 
         if not self.progress or not jobs:

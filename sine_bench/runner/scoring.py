@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import JobFailure
 from ..fileio import file_sha256
 from ..images import image_size, open_image
 from ..metrics import backbones, registry
@@ -88,6 +89,25 @@ def _target_sha(plan: RunPlan, cell: CellPlan) -> str | None:
     return file_sha256(path) if path else None
 
 
+class MetricFailed(JobFailure):
+    """A plug-in metric's scorer raised: its cell's job failed, nothing of it is stored."""
+
+
+def _scored(metric, inputs) -> float:
+    """The metric's value on ``inputs``; a plug-in scorer that raises fails the job with
+    one line naming it (a shipped scorer's exception is a bug: it propagates)."""
+    origin = registry.FAMILIES.origin(metric.family)
+    if origin is None:
+        return registry.scorer(metric)(metric, inputs)
+    try:
+        return registry.scorer(metric)(metric, inputs)
+    except Exception as err:  # noqa: BLE001 - a plug-in's code may raise anything
+        why = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        raise MetricFailed(
+            f"metric {metric.text!r} (plug-in {origin.where()}) raised: {why}"
+        ) from err
+
+
 @dataclass
 class ScoreStage:
     """Score every cell of the run's plan (see the module docstring)."""
@@ -142,7 +162,7 @@ class ScoreStage:
                         records[metric.text] = found
                         continue
                     inputs = inputs or self._inputs(cell, context)
-                    value = registry.scorer(metric)(metric, inputs)
+                    value = _scored(metric, inputs)
                     label = registry.column_label(metric)
                     record = {"label": label, "value": _finite_or_nan(value)}
                     record["backbones"] = _resolved_backbones(metric)
@@ -186,7 +206,7 @@ class ScoreStage:
     def _write_group_score(self, metric, key: str, first: int, edit_keys: list[str]) -> dict:
         size = self._score_size(self.plan.cells[first])
         edits = [self._load01(self.ctx.edit_image(k), size) for k in edit_keys]
-        value = registry.scorer(metric)(metric, edits)
+        value = _scored(metric, edits)
         record = {"label": registry.column_label(metric), "value": _finite_or_nan(value)}
         record["backbones"] = _resolved_backbones(metric)
         self.store.write_json("scores", key, record)

@@ -20,13 +20,8 @@ SEEDS = [20_003_000, 20_003_001]
 
 @pytest.fixture(scope="module")
 def npi_registered():
+    """The method as a protocol finds it: through the installed package's entry point."""
     require_examples()
-    from sine_bench.methods.registry import register_method
-    from sine_bench.protocol.method_checks import METHODS
-
-    with METHODS.registered(NPI, "sine_bench_examples.npi:NegativePromptInversion"):
-        register_method(NPI, "sine_bench_examples.npi:NegativePromptInversion")
-        yield
 
 
 @pytest.fixture(scope="module")

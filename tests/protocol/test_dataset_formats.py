@@ -39,20 +39,21 @@ def test_a_registered_format_reads_a_folder_without_a_manifest(tmp_path):
     (tmp_path / "items.csv").write_text("cat.png,cat,a photo of a dog\n")
     shipped = DATASET_FORMATS.names()
     with pytest.raises(
-        ProtocolError, match=r"no manifest\.yaml or .*dataset\.csv or .*input_image in "
+        # installed plug-in formats (examples/sine-bench-examples in CI) come after
+        ProtocolError,
+        match=r"no manifest\.yaml or .*dataset\.csv or .*input_image( or [^ ]+)* in ",
     ):
         resolve_dataset(_protocol(tmp_path))
     with DATASET_FORMATS.registered("items-csv", CsvFormat()):
         (item,) = resolve_dataset(_protocol(tmp_path))
-        with pytest.raises(ProtocolError, match=r"dataset\.csv or .*input_image or items\.csv in "):
+        with pytest.raises(
+            ProtocolError, match=r"dataset\.csv or .*input_image or (.* or )?items\.csv in "
+        ):
             resolve_dataset(_protocol(tmp_path / "elsewhere"))
     assert item.spec.id == "cat" and item.spec.prompts == ["a photo of a dog"]
     assert item.image_path == (tmp_path / "cat.png").resolve()
-    assert (
-        DATASET_FORMATS.names()
-        == shipped
-        == [*("manifest", "pie-bench", "tedbench", "csv", "magicbrush", "gedit")]
-    )
+    assert DATASET_FORMATS.names() == shipped  # then installed plug-ins, if any
+    assert shipped[:6] == [*("manifest", "pie-bench", "tedbench", "csv", "magicbrush", "gedit")]
 
 
 def test_the_manifest_format_is_tried_first(tmp_path):

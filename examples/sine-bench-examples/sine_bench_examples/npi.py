@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from sine_bench.methods import CellContext, EditJob
 
-NAME = "negative-prompt-inversion"
+NAME = "negative-prompt-inversion"  # its entry point's name (a protocol may rename it)
 
 
 def inversion_group(job: EditJob) -> tuple:
@@ -59,11 +59,11 @@ class NegativePromptInversion(Method):
     def check_cell(self, cell, item) -> None:
         if not item.source.strip():
             raise MethodError(
-                f"{NAME}: item {item.id!r} has no 'source' description to invert with "
+                f"{self.name}: item {item.id!r} has no 'source' description to invert with "
                 "(add one to the dataset manifest)"
             )
         if cell.edit.eta != 0.0:
-            raise MethodError(f"{NAME}: DDIM inversion needs edit.eta = 0")
+            raise MethodError(f"{self.name}: DDIM inversion needs edit.eta = 0")
 
     def plan_cell(self, ctx: CellContext) -> PlannedCell:
         settings = {"method": self.name, "version": self.version, "source": ctx.item.source}
