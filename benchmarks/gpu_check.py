@@ -17,9 +17,9 @@ only the first row is a phase's own). A configuration that runs out of memory is
 reported as OOM and the next one runs. Then, per dtype, the multi-image throughput
 (``benchmarks/multi_image.py``): ``--multi-images`` LoRA (and full, ``--multi-kinds``)
 fine-tunes edited per image vs all in one grid (``edit.images_per_call``), images per
-second each way, their ratio and the largest |latent difference|. Expected wall time on
-one modern GPU: a few minutes (12 configurations; most of it building the random
-weights once per dtype).
+second each way (best of ``--repeats``), their ratio and the largest |latent
+difference|. Expected wall time on one modern GPU: a few minutes (12 configurations;
+most of it building the random weights once per dtype).
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ def multi_image(model, dtype: str, args) -> list[dict]:
     rows = []
     for kind in [k for k in args.multi_kinds.split(",") if k]:
         try:
-            row = compare(model, kind, args.multi_images, args.edit_steps, 2, args.device)
+            n, steps = args.multi_images, args.edit_steps
+            row = compare(model, kind, n, steps, args.repeats, args.device)
         except torch.OutOfMemoryError as err:
             row = {"kind": kind, "error": f"OOM: {str(err).splitlines()[0][:120]}"}
         rows.append({"multi_image": row, "dtype": dtype})

@@ -93,3 +93,16 @@ def test_sd14_plan_without_photos_names_the_missing_file(monkeypatch, tmp_path):
     result = CliRunner().invoke(app, ["plan", "protocols/sd14-k-sweep.yaml"])
     assert result.exit_code == 2
     assert "image file not found" in result.output and "sd14-photos" in result.output
+
+
+@pytest.mark.parametrize("prefix", ["toy", "sd14"])
+def test_score_py_sweeps_mirror_official_sines_evaluation(prefix):
+    """scripts/score.py of zhang-zx/SINE: K 0..1000 (v 0.7) or v 0..1 (K 400) in tenths,
+    20 samples per setting, LPIPS (AlexNet) to the source and CLIP to the target text."""
+    tenths = [i / 10 for i in range(11)]
+    clip = "clip_t[toy]" if prefix == "toy" else "clip_t[ViT-B-32/openai]"
+    for mode, v, K in (("k", [0.7], [100 * i for i in range(11)]), ("v", tenths, [400])):
+        protocol = load_protocol(ROOT / "protocols" / f"{prefix}-score-{mode}-sweep.yaml")
+        assert protocol.grid.v == v and protocol.grid.K == K
+        assert protocol.grid.seeds == list(range(20))
+        assert protocol.metrics == ["lpips[alex]", clip]

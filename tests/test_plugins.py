@@ -187,3 +187,29 @@ def test_doctor_lists_plugins(fake_distribution, monkeypatch):
     assert result.exit_code == 0
     assert "plug-ins (entry-point groups sine_bench.methods" in result.output
     assert "fakeplug 1.2 (fakeplug_mod:Editor)" in result.output
+
+
+def test_listing_plugins_imports_neither_them_nor_torch(fake_distribution):
+    """In a fresh interpreter (nothing imported before): the names and ``doctor``'s
+    plug-in lines come from metadata alone."""
+    import os
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from sine_bench.cli.plugins import found_lines\n"
+        "from sine_bench.protocol.method_checks import METHODS\n"
+        "lines = found_lines()\n"
+        "assert 'fake-editor' in METHODS.names(), lines\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'fakeplug_mod') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    path = os.pathsep.join([str(fake_distribution), *sys.path])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": path},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -14,7 +14,10 @@ from .contract import RUN_RESUMES, error_contract
 def score(
     protocol: Annotated[Path, typer.Argument(help="Protocol YAML (dataset, metrics, output).")],
     edits: Annotated[
-        Path, typer.Argument(help="Edits file: JSON lines of item, prompt, image, [method, ...].")
+        Path,
+        typer.Argument(
+            help="Edits file: JSON lines of item, prompt, image (and method, seed, settings).",
+        ),
     ],
     references: Annotated[
         bool,

@@ -10,12 +10,40 @@ An editor that ships (``diffusers-pipeline``) is adapted the same way, keyed on 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from ..errors import EnvironmentFailure, InputError, JobFailure
 from ..protocol.fields import MethodError
 from ..protocol.method_checks import METHODS
 from .base import Method
 from .blackbox import BlackBoxMethod, check_editor
+
+HOOKS = ("plan_cell", "count", "run_unit")  # what every Method subclass must implement
+
+
+class PluginFailed(JobFailure):
+    """A plug-in method's code raised while its job ran: that job failed, no other."""
+
+
+@contextmanager
+def plugin_code(method: Method, what: str) -> Iterator[None]:
+    """Run a plug-in method's hook: an exception from its code fails the job with one
+    line naming it (our own error types pass as they are; what ships is not wrapped)."""
+    origin = METHODS.origin(method.name)
+    if origin is None:
+        yield
+        return
+    try:
+        yield
+    except (InputError, EnvironmentFailure):
+        raise
+    except Exception as err:  # noqa: BLE001 - a plug-in's code may raise anything
+        why = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        raise PluginFailed(
+            f"method {method.name!r} (plug-in {origin.where()}) raised in {what}: {why}"
+        ) from err
 
 
 def plugin_method(name: str, target: Any) -> Method:
@@ -27,6 +55,12 @@ def plugin_method(name: str, target: Any) -> Method:
     if origin is None and is_method:
         return target()  # what ships: exactly as before (its keys never move)
     if origin is not None and is_method:
+        missing = [h for h in HOOKS if getattr(target, h) is getattr(Method, h)]
+        if missing:
+            raise MethodError(
+                f"method {name!r} (plug-in {origin.where()}): {target.__name__} does not "
+                f"implement {', '.join(missing)} (see docs/method.md)"
+            )
         try:
             method = target()
         except Exception as err:  # noqa: BLE001 - a plug-in's constructor may raise anything

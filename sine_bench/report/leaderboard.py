@@ -88,6 +88,8 @@ def read_run(folder: Path) -> RunInfo:
         cells = load_run(folder)
     except InputError as err:
         raise LeaderboardError(str(err)) from None
+    if "method" not in cells:  # written before the method column: SINE alone
+        cells["method"] = "sine"
     manifest = _json(folder / "manifest.json")
     results = _json(folder / "results.json")
     dataset = results.get("dataset") or manifest.get("dataset") or {}
@@ -126,9 +128,16 @@ def _group_runs(runs: list[RunInfo]) -> list[str]:
     for run in runs:
         ident = (run.dataset_hash, run.scoring_hash, json.dumps(run.limit, sort_keys=True))
         run.group = groups.setdefault(ident, f"D{len(groups) + 1}")
+    unknown = [r.label for r in runs if r.dataset_hash is None or r.scoring_hash is None]
+    notes = []
+    if unknown and len(runs) > 1:
+        notes.append(
+            f"{', '.join(unknown)}: written before runs recorded their dataset and scoring "
+            "hashes; whether they share images and scoring is not checked"
+        )
     if len(groups) == 1:
-        return []
-    notes = ["runs differ in what they were scored on: compare rows of one dataset label only"]
+        return notes
+    notes.append("runs differ in what they were scored on: compare rows of one dataset label only")
     for run in runs:
         limited = (
             f", limited to {run.limit['items']} of {run.limit['of']} items" if run.limit else ""

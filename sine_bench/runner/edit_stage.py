@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from ..images import save_png_atomic
 from ..methods import EditJob, get_method
+from ..methods.plugins import plugin_code
 from .context import RunContext, StageCall
 from .plan import EditUnit, unet_evaluations
 
@@ -55,7 +56,8 @@ class EditStage:
             counter = EvaluationCounter()
             method = get_method(unit.sampler)
             start = time.perf_counter()
-            outputs = method.run_unit(models, list(unit.jobs), counter)
+            with plugin_code(method, f"run_unit of edit unit {unit.key[:12]}"):
+                outputs = method.run_unit(models, list(unit.jobs), counter)
             seconds = time.perf_counter() - start
             shared = {"key": unit.key, "edits": len(unit.jobs), "seconds": seconds}
             shared["unet_evaluations"] = counter.total

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from ..images import load_image
 from ..methods import FinetuneJob, get_method, training_steps
+from ..methods.plugins import plugin_code
 from .context import RunContext, StageCall
 
 TIMING_FILE = "sine_bench_timing.json"  # in every training folder: its wall time here
@@ -53,7 +54,7 @@ class FinetuneStage:
             method = get_method(job.trainer)
             model = models.model if method.needs_model else None
             start = time.perf_counter()
-            with store.write_dir("finetunes", job.key) as folder:
+            with store.write_dir("finetunes", job.key) as folder, plugin_code(method, "train"):
                 method.train(model, image, job, folder)
                 timing = {"seconds": time.perf_counter() - start, "steps": training_steps(job)}
                 (folder / TIMING_FILE).write_text(json.dumps(timing))

@@ -26,6 +26,7 @@ from ..methods import (
     get_method,
     pretrained_reference,
 )
+from ..methods.plugins import PluginFailed, plugin_code
 from ..methods.preparation import resize_preparation
 from ..metrics.registry import MetricName, check_metric_name
 from ..protocol.cells import MAX_CELLS, Cell, axis_labels, check_grid_size, expand_cells
@@ -143,9 +144,10 @@ def build_plan(
     needs = {n for m in metrics for n in m.info.needs}
 
     references: list[dict[str, str]] = []
+    memo: dict = {}  # methods' look-ups shared by this plan's cells (CellContext.memo)
     for cell in expand_cells(protocol, list(items.values()), native, factor, sizes):
         _check_size(cell.edit.resolution, cell.height, cell.width, factor)
-        entry, own = _plan_cell(plan, cell, needs)
+        entry, own = _plan_cell(plan, cell, needs, memo)
         plan.cells.append(entry)
         references.append(own)
     if "anchors" in needs:
@@ -154,7 +156,9 @@ def build_plan(
     return plan
 
 
-def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> tuple[CellPlan, dict[str, str]]:
+def _plan_cell(
+    plan: RunPlan, cell: Cell, needs: set[str], memo: dict
+) -> tuple[CellPlan, dict[str, str]]:
     """Key the jobs the cell's method asks for and add them to the plan; also return the
     cell's own (same-seed) reference keys that edit_score's anchors gather."""
     item = plan.items[cell.item]
@@ -172,9 +176,13 @@ def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> tuple[CellPlan, di
         raise PlanError(f"item {cell.item!r}: {err}") from None
     sha = plan.image_sha[cell.item]
     ctx = CellContext(
-        cell, item.spec, item.image_path, sha, plan.model_id, plan.native, plan.factor
+        cell, item.spec, item.image_path, sha, plan.model_id, plan.native, plan.factor, memo
     )
-    planned = method.plan_cell(ctx)
+    try:
+        with plugin_code(method, f"plan_cell of item {cell.item!r}"):
+            planned = method.plan_cell(ctx)
+    except PluginFailed as err:  # found while planning: bad input, before any compute
+        raise PlanError(str(err)) from None
     training_key = _add_training(plan, cell, planned.training) if planned.training else ""
     keyed = lambda edit: _edit_job(plan, cell, edit, training_key)  # noqa: E731
     entry = CellPlan(cell, training_key, keyed(planned.edit))

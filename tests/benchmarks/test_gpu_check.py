@@ -23,6 +23,8 @@ def test_gpu_check_runs_every_configuration_on_cpu(capsys):
             "2",
             "--multi-images",
             "2",
+            "--repeats",
+            "1",
         ]
     )
     multi = [r["multi_image"] for r in rows if "multi_image" in r]

@@ -14,6 +14,7 @@ from sine_bench.cli import app
 from sine_bench.protocol.dataset import read_dataset
 from sine_bench.protocol.fields import ProtocolError
 from sine_bench.protocol.loading import parse_protocol
+from sine_bench.protocol.method_checks import METHODS
 from tests.datasets.hf_fixtures import (
     gedit_table,
     magicbrush_rows,
@@ -192,3 +193,22 @@ def test_plan_refuses_caption_driven_methods_on_instructions(tmp_path, monkeypat
     )
     with pytest.raises(PlanError, match=r"item 'a1b2-en': method 'sine' edits towards a caption"):
         build_plan(protocol, tmp_path)
+    with METHODS.registered("instructed", _Instructed):  # an editor that takes them plans
+        data = protocol.model_dump(exclude_defaults=True)
+        data |= {"methods": {"instructed": {}}, "grid": {"v": None, "K": None, "seeds": [0]}}
+        plan = build_plan(parse_protocol(data), tmp_path)
+    assert [c.cell.prompt for c in plan.cells] == [
+        "Change the background to a beach",
+        "Make the car red",
+        "把车变成红色",
+    ]
+
+
+class _Instructed:
+    """A black-box editor that edits from instructions (returns the source)."""
+
+    knobs: dict = {}
+    takes_instructions = True
+
+    def edit(self, source, source_prompt, target_prompt, seed, **knobs):
+        return source

@@ -58,6 +58,11 @@ class VersionNotText(Good):
     version = 2  # type: ignore[assignment]
 
 
+class NeedsArguments(Good):
+    def __init__(self, checkpoint):  # the harness instantiates with no arguments
+        self.checkpoint = checkpoint
+
+
 class TrainWithoutTrained(Good):
     knobs: dict = {}
 
@@ -78,6 +83,7 @@ class TrainWithoutTrained(Good):
         (EditMissesAKnob, r"edit\(\) cannot be called as the contract calls it"),
         (VersionNotText, "version must be a str"),
         (TrainWithoutTrained, r"edit\(\) cannot be called .*'trained'"),
+        (NeedsArguments, r"__init__\(\) cannot be called .*'checkpoint'"),
     ],
 )
 def test_a_broken_contract_is_one_error_naming_the_plugin(cls, message):
@@ -207,6 +213,24 @@ def test_an_output_of_another_size_or_type_is_an_error_naming_the_editor():
     assert isinstance(ok[0].image, Image.Image)
 
 
+class ReturnsMode(Good):
+    knobs = {"mode": "L"}
+
+    def edit(self, source, source_prompt, target_prompt, seed, mode):
+        return source.convert("L").convert(mode)
+
+
+def test_an_edit_in_another_mode_is_stored_as_rgb_and_a_float_one_is_refused():
+    method = BlackBoxMethod("mine", ReturnsMode, ORIGIN)
+    for mode in ("L", "RGBA", "I;16", "P"):
+        (out,) = method.run_unit(None, [job(64, 96, mode=mode)], None)
+        assert out.image.mode == "RGB" and out.image.size == (96, 64), mode
+    grey = method.run_unit(None, [job(64, 96, mode="L")], None)[0].image
+    assert grey.getpixel((0, 0))[0] == grey.getpixel((0, 0))[2]  # the grey level, each channel
+    with pytest.raises(EditorOutputError, match=r"method 'mine' .*returned a F image: 32-bit"):
+        method.run_unit(None, [job(64, 96, mode="F")], None)
+
+
 METHOD_PLUGIN = """
 from sine_bench.methods.base import Edit, Method, PlannedCell, sampling_settings
 
@@ -219,6 +243,8 @@ class Mine(Method):
         return PlannedCell(Edit("cell", ctx.cell.prompt, settings, "source", self.name))
     def count(self, jobs):
         return {"naive": 0, "shared": 0}
+    def run_unit(self, runtime, jobs, counter):
+        return []
 """
 
 
@@ -235,3 +261,55 @@ def test_a_method_subclass_named_by_class_is_keyed_on_its_source(
     assert METHODS.get("mine").name == "mine"  # the protocol's name, not the class's
     assert jobs["mine"].settings["plugin"]["module"] == "my_editors"
     assert "plugin" not in jobs["sdedit"].settings  # what ships is keyed as before
+
+
+BROKEN_METHODS = """
+from sine_bench.methods.base import Edit, Method, PlannedCell, sampling_settings
+
+class Half(Method):
+    name = "half"
+    trains = "nothing"
+    def plan_cell(self, ctx):
+        raise AssertionError("never planned")
+
+class PlansBadly(Method):
+    name = "plans-badly"
+    trains = "nothing"
+    def plan_cell(self, ctx):
+        return 1 / 0
+    def count(self, jobs):
+        return {"naive": 0, "shared": 0}
+    def run_unit(self, runtime, jobs, counter):
+        return []
+
+class RunsBadly(PlansBadly):
+    def plan_cell(self, ctx):
+        settings = sampling_settings(ctx.cell, batched=False)
+        return PlannedCell(Edit("cell", ctx.cell.prompt, settings, "source", self.name))
+    def run_unit(self, runtime, jobs, counter):
+        raise KeyError("latents")
+"""
+
+
+def test_a_method_subclass_plugin_that_breaks_its_contract_is_one_line(
+    tmp_path, monkeypatch, forget_mine
+):
+    from sine_bench.runner.executors import JobsFailed
+    from sine_bench.runner.plan import PlanError, build_plan
+    from sine_bench.runner.run import run_protocol
+
+    editor_module(tmp_path, monkeypatch, BROKEN_METHODS)
+    grid = {"v": None, "K": None}
+    path = write_protocol(tmp_path, methods={"mine": {"class": "my_editors:Half"}}, grid=grid)
+    with pytest.raises(ProtocolError, match=r"Half does not implement count, run_unit"):
+        load_protocol(path)
+    path = write_protocol(tmp_path, methods={"mine": {"class": "my_editors:PlansBadly"}}, grid=grid)
+    with pytest.raises(PlanError, match=r"raised in plan_cell of item .*: ZeroDivisionError"):
+        build_plan(load_protocol(path))
+    path = write_protocol(tmp_path, methods={"mine": {"class": "my_editors:RunsBadly"}}, grid=grid)
+    with pytest.raises(JobsFailed) as failed:
+        run_protocol(path, progress=False, threads=1, log=lambda *_: None)
+    reason = failed.value.failures[0][1]
+    assert reason.startswith("method 'mine' (plug-in my_editors:RunsBadly (")
+    assert "raised in run_unit of edit unit" in reason and "KeyError: 'latents'" in reason
+    assert not list((tmp_path / "store").rglob("edit.png"))

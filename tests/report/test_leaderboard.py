@@ -110,3 +110,13 @@ def test_bad_folders_are_one_line_errors(small_run, tmp_path):
         build([full, full])
     with pytest.raises(LeaderboardError, match="'nope' is a column of none"):
         build([full], metrics=["nope"])
+
+
+def test_runs_from_before_results_json_are_read_with_a_note():
+    from tests.helpers import ROOT
+
+    reference = ROOT / "results" / "reference"
+    board = build([reference / "paper-k-sweep", reference / "paper-v-sweep"], rank="psnr")
+    assert list(board.rows["method"]) == ["sine", "sine"]  # no method column: SINE alone
+    assert list(board.rows["images"]) == [12, 12]
+    assert any("is not checked" in note for note in board.notes)

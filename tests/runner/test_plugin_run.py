@@ -125,6 +125,8 @@ def test_editors_from_a_folder_run_cache_and_recompute_only_what_changed(plugin_
     methods_md = (out / "summary" / "methods.md").read_text()
     assert "| tint |" in methods_md and "| fit |" in methods_md
     assert "edit_peak_memory_mb" in methods_md
+    frontier = pd.read_csv(out / "frontier.csv")
+    assert set(frontier["method"]) == {"tint", "fit"}  # every editor's settings, placed
     assert computed(out) == {"fine-tune": 1, "edit": 3, "score": 3 * 4}
 
     fresh_process()
@@ -156,3 +158,20 @@ def test_an_editor_that_raises_fails_its_job_and_leaves_the_store_clean(
     monkeypatch.delenv("TINT_FAILS")
     fresh_process()
     assert computed(run(path))["edit"] == 1  # only the failed one
+
+
+def test_a_worker_process_registers_the_protocols_classes(plugin_protocol, monkeypatch):
+    """A Ray worker unpickles the plan (no validation runs there): it registers the
+    classes the protocol names before it looks a method up."""
+    from sine_bench import __version__
+    from sine_bench.protocol.loading import load_protocol
+    from sine_bench.runner.context import WorkerRun
+    from sine_bench.runner.plan import build_plan
+
+    path, _ = plugin_protocol
+    plan = build_plan(load_protocol(path))
+    monkeypatch.chdir(path.parent)  # the worker moves to the driver's folder: undone after
+    fresh_process()  # as a worker starts: neither class is known
+    assert "tint" not in METHODS
+    WorkerRun(plan, str(path.parent / "store"), str(path.parent), __version__).context()
+    assert METHODS.get("tint").plugin == METHODS.get("tint").origin.identity()

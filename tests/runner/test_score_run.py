@@ -126,6 +126,13 @@ BAD = {
     "reserved": ([_line(edit_key="x")], "line 1: field 'edit_key' is a column"),
     "bad-seed": ([_line(seed=-1)], "line 1: 'seed' must be a non-negative integer"),
     "bad-edit-setting": ([_line(steps=0)], "line 1: setting 'steps'"),
+    # one cell whatever the fields' order; a null setting is an absent one
+    "repeated-reordered": (
+        [_line(seed=1, g=2), _line(g=2, seed=1, h=None)],
+        "line 2: the same item, prompt",
+    ),
+    "mixed-types": ([_line(seed=0, g="1"), _line(seed=1, g=1)], "line 2: setting 'g' is a number"),
+    "metric-named": ([_line(psnr=1.0)], "line 1: setting 'psnr' has the name of a metric"),
 }
 
 
@@ -147,6 +154,18 @@ def test_a_bad_edits_file_is_one_error_line_before_scoring(case, tmp_path):
     assert len(shown) == 1 and shown[0].startswith("error: "), result.output
     assert needle in shown[0] and str(edits) in shown[0], shown[0]
     assert not (tmp_path / "run").exists() and not (tmp_path / "store").exists()
+
+
+def test_a_byte_order_mark_crlf_and_blank_lines_are_read(tmp_path):
+    from sine_bench.runner.edits_file import read_edits
+
+    edits = tmp_path / "edits.jsonl"
+    edits.write_bytes(("\ufeff" + _line(seed=0) + "\r\n\r\n" + _line(seed=1) + "  \n").encode())
+    lines = read_edits(edits)
+    assert [(x.number, x.item, x.settings) for x in lines] == [
+        (1, "blue-circle", (("seed", 0),)),
+        (3, "blue-circle", (("seed", 1),)),
+    ]
 
 
 def test_an_empty_edits_file_is_refused(tmp_path):
@@ -247,3 +266,40 @@ def test_export_needs_a_finished_run_directory(tmp_path):
     result = runner.invoke(app, ["export-edits", str(tmp_path), str(tmp_path / "e.jsonl")])
     assert result.exit_code == 2 and "not a run directory" in result.output, result.output
     assert not (tmp_path / "e.jsonl").exists()
+
+
+def test_round_trip_of_several_methods(methods_run, tmp_path):
+    """Every shipped method's edits, with their own knobs as settings: the same values,
+    and compare finds the run's rows (method first among the axes)."""
+    path, run_dir = methods_run
+    edits = tmp_path / "edits.jsonl"
+    assert runner.invoke(app, ["export-edits", str(run_dir), str(edits)]).exit_code == 0
+    protocol = yaml.safe_load(path.read_text()) | {"output": str(tmp_path / "scored")}
+    (tmp_path / "score.yaml").write_text(yaml.safe_dump(protocol))
+    result = _score(tmp_path / "score.yaml", edits)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["compare", str(tmp_path / "scored"), "--baseline", str(run_dir)])
+    assert result.exit_code == 0 and " 0 drifted" in result.output, result.output
+    run = pd.read_parquet(run_dir / "cells.parquet")
+    again = pd.read_parquet(tmp_path / "scored" / "cells.parquet")
+    axes = json.loads((run_dir / "manifest.json").read_text())["axes"]
+    assert json.loads((tmp_path / "scored" / "manifest.json").read_text())["axes"][0] == "method"
+    mine, theirs = run.assign(k=_ident(run, axes)), again.assign(k=_ident(again, axes))
+    joined = mine.merge(theirs, on="k", suffixes=("", "."))
+    assert len(joined) == len(run) == len(again)
+    for metric in metric_columns(run, axes):
+        mine, theirs = joined[metric].to_numpy(float), joined[f"{metric}."].to_numpy(float)
+        assert np.allclose(mine, theirs, rtol=1e-6, atol=1e-6, equal_nan=True), metric
+
+
+def _ident(table: pd.DataFrame, axes: list[str]) -> list[str]:
+    """A cell's item, prompt and axis values as text (400 and 400.0 alike, missing '-')."""
+
+    def text(value) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return "-"
+        number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+        return repr(float(value)) if number else str(value)
+
+    columns = table[["item", "prompt", *axes]].itertuples(index=False)
+    return ["|".join(text(v) for v in row) for row in columns]
