@@ -19,6 +19,14 @@ import tempfile
 from pathlib import Path
 
 
+def cache_root() -> Path:
+    """sine-bench's user cache: $SINE_BENCH_CACHE, else $XDG_CACHE_HOME/sine-bench."""
+    root = os.environ.get("SINE_BENCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "sine-bench"
+    )
+    return Path(root)
+
+
 def current_umask() -> int:
     """The process umask, read without changing it where Linux allows (/proc)."""
     try:

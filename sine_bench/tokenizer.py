@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
 from pathlib import Path
 
 from transformers import CLIPTokenizer
 
-from .fileio import make_temp_dir
+from .fileio import cache_root, make_temp_dir
 
 START, END = "<|startoftext|>", "<|endoftext|>"
 N_MERGES = 49152 - 256 - 2  # the merges OpenAI CLIP uses from the 16e6 list
@@ -70,14 +69,6 @@ def write_bpe_tokenizer(
     special = {"bos_token": START, "eos_token": END, "pad_token": END, "unk_token": END}
     (directory / "special_tokens_map.json").write_text(json.dumps(special, indent=2))
     return directory
-
-
-def cache_root() -> Path:
-    """sine-bench's user cache: $SINE_BENCH_CACHE, else $XDG_CACHE_HOME/sine-bench."""
-    root = os.environ.get("SINE_BENCH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "sine-bench"
-    )
-    return Path(root)
 
 
 def offline_clip_tokenizer() -> CLIPTokenizer:

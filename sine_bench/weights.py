@@ -153,6 +153,33 @@ def torchvision_file(url: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def pipeline_fingerprint(folder: Path) -> str:
+    """What loading the diffusers pipeline saved in ``folder`` reads, as one digest:
+    ``model_index.json`` and every file of each component folder it names (configs,
+    tokenizer files, weights; hidden files aside) by relative path, size and sha256.
+    Weights are hashed once per version of each file (``file_digests``): fingerprinting
+    a multi-GB checkpoint again costs a stat per file. An unreadable file is an OSError,
+    a ``model_index.json`` that is not a JSON object a ValueError."""
+    import hashlib
+    import json
+
+    from .file_digests import file_sha256s
+
+    index = folder / "model_index.json"
+    components = json.loads(index.read_text())  # ValueError when it is not JSON
+    if not isinstance(components, dict):
+        raise ValueError(f"{index} is not a JSON object")
+    files = [index]
+    for part in sorted(n for n in components if not n.startswith("_")):
+        found = (p for p in (folder / part).rglob("*") if p.is_file())
+        hidden = lambda p: any(n.startswith(".") for n in p.relative_to(folder).parts)  # noqa: E731
+        files += sorted(p for p in found if not hidden(p))
+    shas = file_sha256s(files)
+    record = {f.relative_to(folder).as_posix(): [f.stat().st_size, shas[f]] for f in files}
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
 # --------------------------------------------------------------------------- what a protocol needs
 
 

@@ -21,6 +21,16 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def protocol_classes():
+    """The classes a test's protocols register (``methods.<name>.class``) are gone after
+    it, so a later test's plug-in listing (``doctor``) does not see them."""
+    from sine_bench.protocol.method_checks import METHODS
+
+    with METHODS.rescanned():
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_model():
     from sine_bench.models.tiny_random import build_tiny_random

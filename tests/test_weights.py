@@ -251,3 +251,30 @@ def test_cached_alexnet_gives_standard_lpips_offline(tmp_path, monkeypatch):
     assert metric.name == "lpips[alex]"
     a = torch.rand(1, 3, 64, 64)
     assert float(metric(a, a)[0]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_pipeline_fingerprint_follows_what_a_load_reads(tmp_path, monkeypatch):
+    """model_index.json and each component's files by content: new weights of the same
+    size change it; a README, a hidden file or a folder no component names do not."""
+    monkeypatch.setenv("SINE_BENCH_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "ckpt"
+    (folder / "unet").mkdir(parents=True)
+    (folder / "scheduler").mkdir()
+    index = {"_class_name": "X", "unet": ["diffusers", "U"], "scheduler": ["diffusers", "S"]}
+    (folder / "model_index.json").write_text(json.dumps(index))
+    (folder / "unet" / "config.json").write_text("{}")
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"\0" * 64)
+    (folder / "scheduler" / "scheduler_config.json").write_text("{}")
+    first = weights.pipeline_fingerprint(folder)
+    (folder / "README.md").write_text("notes")
+    (folder / "unet" / ".lock").write_text("")
+    (folder / "other").mkdir()
+    (folder / "other" / "x.bin").write_bytes(b"1")
+    assert weights.pipeline_fingerprint(folder) == first
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"\1" * 64)
+    second = weights.pipeline_fingerprint(folder)
+    (folder / "scheduler" / "scheduler_config.json").write_text('{"steps": 2}')
+    assert len({first, second, weights.pipeline_fingerprint(folder)}) == 3
+    (folder / "model_index.json").write_text("[]")
+    with pytest.raises(ValueError, match="not a JSON object"):
+        weights.pipeline_fingerprint(folder)

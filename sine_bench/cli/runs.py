@@ -93,10 +93,10 @@ def _echo_plan_summary(summary: dict) -> None:
     typer.echo(f"protocol:    {run_plan.protocol.name} -> {run_plan.protocol.output_dir}")
     typer.echo(f"cells:       {summary['cells']}")
     typer.echo(
-        f"fine-tunes:  {summary['finetunes']} ({summary['finetunes_cached']} cached), "
+        f"fine-tunes:  {summary['finetunes']} ({_cached(summary, 'finetunes')}), "
         f"{summary['finetune_steps']} training steps"
     )
-    typer.echo(f"edits:       {summary['edits']} ({summary['edits_cached']} cached)")
+    typer.echo(f"edits:       {summary['edits']} ({_cached(summary, 'edits')})")
     naive = summary["unet_evaluations_naive"]
     shared = summary["unet_evaluations"]
     typer.echo(
@@ -117,6 +117,16 @@ def _echo_plan_summary(summary: dict) -> None:
         typer.echo(f"backbones:   {', '.join(backbones)} (loaded when run starts, before compute)")
 
 
+def _cached(summary: dict, stage: str) -> str:
+    """'3 cached', or '3 cached, 1 damaged (...)' when stored entries fail their digest."""
+    text = f"{summary[f'{stage}_cached']} cached"
+    damaged = summary[f"{stage}_damaged"]
+    if damaged:
+        text += f", {damaged} damaged (a run sets {'them' if damaged > 1 else 'it'} aside "
+        text += "and recomputes)"
+    return text
+
+
 def _echo_finetunes(run_plan) -> None:
     """One line per fine-tune: key, item, method, steps, prompt, cached or not."""
     from ..methods import get_method, training_steps
@@ -125,7 +135,10 @@ def _echo_finetunes(run_plan) -> None:
     store = Store(run_plan.protocol.store)
     for key, job in sorted(run_plan.finetunes.items(), key=lambda kv: (kv[1].item, kv[1].trainer)):
         method = get_method(job.trainer).training_label(job.settings)
-        state = "cached" if store.done("finetunes", key) else "to run"
+        if store.sound("finetunes", key):
+            state = "cached"
+        else:
+            state = "damaged, to run" if store.done("finetunes", key) else "to run"
         typer.echo(
             f"fine-tune {key[:10]} {job.item:16s} {method} {training_steps(job)} steps  "
             f"{job.prompt!r}  [{state}]"

@@ -10,7 +10,7 @@ imports torch, so protocols validate without it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -90,6 +90,9 @@ class CellContext:
     model_id: dict
     native: int
     factor: int
+    # look-ups a method shares between the cells of one plan (a black-box editor's
+    # ``identity`` per knob setting); one dict per plan, so a new plan looks again
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def knob(self, name: str) -> Any:
         return dict(self.cell.knobs)[name]

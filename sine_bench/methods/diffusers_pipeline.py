@@ -45,13 +45,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 EDITOR = "diffusers-pipeline"
 DTYPES = ("float32", "float16", "bfloat16")
-# the editor's own knobs: what to load and how the captions become the pipeline's text
+# the editor's own knobs: what to load and how the captions become the pipeline's text;
+# what a load depends on comes first (the harness runs edits in this knob order, so
+# each pipeline loads once per run)
 OWN_KNOBS: dict[str, Any] = {
     "pipeline": "StableDiffusionInstructPix2PixPipeline",
     "checkpoint": "",
-    "prompt_template": "{target_prompt}",
     "scheduler": "",  # "": the checkpoint's own; else a diffusers scheduler class name
     "dtype": "float32",
+    "prompt_template": "{target_prompt}",
     # any other parameter of the pipeline's steps by its diffusers name, as a YAML
     # mapping in a string (knob values are scalars): "{eta: 1.0, edit_warmup_steps: 2}"
     "extra": "",
@@ -87,11 +89,36 @@ class DiffusersPipelineEditor:
     knobs: dict[str, Any] = OWN_KNOBS | CALL_KNOBS
     version = "1"  # part of its keys: bump when the same knobs give other pixels
     # a dataset's prompt (a caption or, on MagicBrush/GEdit, an instruction) goes through
-    # prompt_template as it is: which kind suits is the chosen pipeline's, not the class's
+    # prompt_template as it is: which kind suits is the chosen pipeline's (check_prompts)
     takes_instructions = True
 
     def __init__(self) -> None:
         self._loaded: tuple[tuple, Any] | None = None  # (what was loaded, the pipeline)
+
+    def identity(self, **knobs: Any) -> dict[str, str]:
+        """The checkpoint by content (``weights.pipeline_fingerprint``), part of every
+        edit key: other weights at the same path recompute, unchanged ones do not."""
+        from ..weights import pipeline_fingerprint
+
+        k = self.knobs | knobs
+        folder = checkpoint_folder(k)
+        try:
+            return {"checkpoint": pipeline_fingerprint(folder)}
+        except (OSError, ValueError) as err:
+            raise _error(k, f"checkpoint {folder}: cannot be read ({_first_line(err)})") from None
+
+    def check_prompts(self, prompt_kind: str, **knobs: Any) -> None:
+        """Refuse a pipeline that edits from captions on a dataset of instructions (a
+        caption dataset suits every pipeline: ``prompt_template`` may phrase it)."""
+        k = self.knobs | knobs
+        why = caption_only(pipeline_class(k)) if prompt_kind == "instruction" else None
+        if why:
+            raise _error(
+                k,
+                f"edits from captions ({why}) and this dataset's prompts are instructions: "
+                "choose an instruction-following pipeline (StableDiffusionInstructPix2PixPipeline"
+                ", ...) or a dataset with captions",
+            )
 
     def check(self, **knobs: Any) -> None:
         """Refuse, before any compute, knobs that cannot run: an unknown pipeline class,
@@ -146,8 +173,9 @@ class DiffusersPipelineEditor:
         return out
 
     def _pipeline(self, k: dict[str, Any]) -> Any:
-        """The loaded pipeline for these knobs; one at a time (the last one is kept)."""
-        what = (k["pipeline"], k["checkpoint"], k["scheduler"], k["dtype"])
+        """The loaded pipeline for these knobs and the checkpoint's content (new weights
+        at the same path load again); one at a time (the last one is kept)."""
+        what = (k["pipeline"], k["checkpoint"], k["scheduler"], k["dtype"], self.identity(**k))
         if self._loaded is None or self._loaded[0] != what:
             self._loaded = None  # free the previous pipeline before loading the next
             self._loaded = (what, load_pipeline(k))
@@ -253,6 +281,24 @@ def _scheduler(k: dict[str, Any], folder: Path) -> Any:
         raise _error(k, f"knob 'scheduler': {k['scheduler']!r} is not a scheduler{hint}")
     config = cls.load_config(str(folder), subfolder="scheduler", local_files_only=True)
     return cls.from_config(config)
+
+
+def caption_only(cls: type) -> str | None:
+    """Why pipeline ``cls`` edits from captions, not instructions (None: it may take
+    instructions), read from its steps: an ``invert`` step inverts the source from its
+    caption (LEDITS++, DiffEdit, Pix2Pix-Zero); a ``source_prompt`` or ``editing_prompt``
+    describes the source or a concept (CycleDiffusion, LEDITS++); ``strength``
+    (img2img, SDEdit) denoises towards a prompt that describes the result. Instruction
+    pipelines (InstructPix2Pix, Kontext, Qwen-Image-Edit) take none of these."""
+    if callable(getattr(cls, "invert", None)):
+        return "it inverts the source from its caption"
+    params = set(inspect.signature(cls.__call__).parameters)
+    for name in ("source_prompt", "editing_prompt"):
+        if name in params:
+            return f"it takes {name}"
+    if "strength" in params:
+        return "it takes strength: img2img towards a caption of the result"
+    return None
 
 
 def _plan_steps(cls: type, k: dict[str, Any]) -> list[tuple[str, set[str]]]:

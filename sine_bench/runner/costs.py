@@ -72,7 +72,7 @@ def method_costs(plan: RunPlan, store: Store) -> dict[str, dict]:
         out[name] = {
             "cells": len(cells),
             "trainings": len(trainings),
-            "trainings_cached": sum(store.done("finetunes", k) for k in trainings),
+            "trainings_cached": sum(store.sound("finetunes", k) for k in trainings),
             "training_steps": sum(training_steps(plan.finetunes[k]) for k in trainings),
             "edits": len(jobs),
             "unet_evaluations": sum(c["shared"] for c in counts),

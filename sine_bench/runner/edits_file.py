@@ -51,7 +51,7 @@ def read_edits(path: Path) -> list[EditLine]:
     """Every line of the edits file, parsed (blank lines skipped); not yet checked
     against the dataset (``check_lines``)."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark is not content
     except FileNotFoundError:
         raise EditsFileError(f"edits file {path}: not found") from None
     except IsADirectoryError:
@@ -138,7 +138,9 @@ def check_lines(
             raise EditsFileError(
                 f"{where}: item {line.item!r} has no prompt {line.prompt!r} (its prompts: {known})"
             )
-        ident = (line.item, line.prompt, line.method_label, line.settings)
+        # the cell the line fills: settings in any order, a null one as an absent one
+        given = tuple(sorted((k, v) for k, v in line.settings if v is not None))
+        ident = (line.item, line.prompt, line.method_label, given)
         if ident in seen:
             raise EditsFileError(
                 f"{where}: the same item, prompt, method and settings as line {seen[ident]} "
@@ -160,3 +162,33 @@ def check_lines(
                 "'height' and 'width' when it was made at another)"
             )
     return found
+
+
+def check_settings(path: Path, lines: list[EditLine], metrics: list[str]) -> None:
+    """Each setting is one column of the cells table: not named like a metric's column
+    (it would be lost under the scores), and of one type (strings, numbers or true/false;
+    a column mixing them has no order and no typed table)."""
+    first: dict[str, tuple[str, int]] = {}  # setting -> (its kind, first line giving it)
+    for line in lines:
+        where = f"{path} line {line.number}"
+        for name, value in line.settings:
+            if name in metrics:
+                raise EditsFileError(
+                    f"{where}: setting {name!r} has the name of a metric the protocol "
+                    "scores (rename the field)"
+                )
+            if value is None:
+                continue
+            kind = _kind(value)
+            seen, number = first.setdefault(name, (kind, line.number))
+            if kind != seen:
+                raise EditsFileError(
+                    f"{where}: setting {name!r} is a {kind} here and a {seen} on line "
+                    f"{number} (give a setting's values one type, e.g. all strings)"
+                )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    return "string" if isinstance(value, str) else "number"

@@ -144,9 +144,10 @@ def build_plan(
     needs = {n for m in metrics for n in m.info.needs}
 
     references: list[dict[str, str]] = []
+    memo: dict = {}  # methods' look-ups shared by this plan's cells (CellContext.memo)
     for cell in expand_cells(protocol, list(items.values()), native, factor, sizes):
         _check_size(cell.edit.resolution, cell.height, cell.width, factor)
-        entry, own = _plan_cell(plan, cell, needs)
+        entry, own = _plan_cell(plan, cell, needs, memo)
         plan.cells.append(entry)
         references.append(own)
     if "anchors" in needs:
@@ -155,7 +156,9 @@ def build_plan(
     return plan
 
 
-def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> tuple[CellPlan, dict[str, str]]:
+def _plan_cell(
+    plan: RunPlan, cell: Cell, needs: set[str], memo: dict
+) -> tuple[CellPlan, dict[str, str]]:
     """Key the jobs the cell's method asks for and add them to the plan; also return the
     cell's own (same-seed) reference keys that edit_score's anchors gather."""
     item = plan.items[cell.item]
@@ -173,7 +176,7 @@ def _plan_cell(plan: RunPlan, cell: Cell, needs: set[str]) -> tuple[CellPlan, di
         raise PlanError(f"item {cell.item!r}: {err}") from None
     sha = plan.image_sha[cell.item]
     ctx = CellContext(
-        cell, item.spec, item.image_path, sha, plan.model_id, plan.native, plan.factor
+        cell, item.spec, item.image_path, sha, plan.model_id, plan.native, plan.factor, memo
     )
     try:
         with plugin_code(method, f"plan_cell of item {cell.item!r}"):

@@ -9,11 +9,16 @@ either kind of run resumes the other's work.
 
 A worker that dies loses only the job it was running: the job is retried on a fresh
 worker (``retries`` times) and otherwise reported in ``JobsFailed`` once the rest of
-the stage has finished. A replacement that the cluster cannot start within
+the stage has finished. A worker that the cluster cannot start within
 ``schedule_timeout`` seconds (its node is gone and nothing else has room) is given up:
 the run goes on with the workers it has, and stops with a ``ClusterError`` when none
-is left, instead of waiting forever. An exception raised by a job is reported the same way (it is
-not retried: it would fail again).
+is left, instead of waiting forever. That holds for every worker, not only a
+replacement: the cluster's resources still count a lost node until Ray marks it dead
+(its health checks take seconds), so a stage that starts meanwhile may ask for a worker
+that can never be placed. A batch waiting on a worker that has not started yet is taken
+back as soon as a started worker is idle with nothing else to do, so a lost node never
+holds a job hostage. An exception raised by a job is reported the same way (it is not
+retried: it would fail again).
 
 Only ``make_executor("ray")`` imports this module, so ray stays an optional extra.
 """
@@ -26,9 +31,9 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import ray
@@ -37,12 +42,14 @@ from ray.exceptions import RayError, RayTaskError
 from ..errors import one_line
 from .context import StageCall
 from .executors import ClusterError, JobsFailed
+from .ray_progress import stage_bar
 from .ray_worker import StageWorker
 
 J = TypeVar("J")
 R = TypeVar("R")
 
 AUTO = 0  # batch size chosen from the number of jobs and workers
+FIRST_START = 300.0  # seconds the first workers of a run may take to start, at least
 
 
 # --------------------------------------------------------------------------- driver side
@@ -62,6 +69,10 @@ class _Slot:
     group: Any = None
     pid: int | None = None
     busy: bool = False
+    # until the worker is known to run: its info() call, and when it was asked for
+    probe: Any = None
+    since: float = field(default_factory=time.monotonic)
+    started: bool = False
 
 
 @dataclass
@@ -82,7 +93,8 @@ class RayExecutor:
     ``num_gpus``: GPU share per worker (None: 1 when the protocol's device is cuda, or
     auto on a cluster with GPUs; else 0). ``batch``: jobs sent per call, per stage
     (AUTO = from the job count; stages not named send one job per call).
-    ``schedule_timeout``: seconds a replacement for a dead worker may take to start.
+    ``schedule_timeout``: seconds a worker (a first one or the replacement of a dead
+    one) may take to start before it is given up.
     """
 
     def __init__(
@@ -190,7 +202,8 @@ class RayExecutor:
 
     def _ensure_slots(self, wanted: int, gpus: float) -> None:
         while len(self._slots) < wanted:
-            self._slots.append(_Slot(len(self._slots), self._new_handle(gpus)))
+            handle = self._new_handle(gpus)
+            self._slots.append(_Slot(len(self._slots), handle, probe=handle.info.remote()))
 
     def _replace(self, slot: _Slot, gpus: float) -> bool:
         """A fresh worker in ``slot``; False (and the slot dropped) if none could start
@@ -212,17 +225,65 @@ class RayExecutor:
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
                 continue
             slot.handle, slot.group, slot.pid, slot.busy = handle, None, None, False
+            slot.probe, slot.started = None, True
             return True
+        self._give_up(slot, gpus)
+        return False
+
+    def _give_up(self, slot: _Slot, gpus: float) -> None:
+        """Drop a slot whose worker could not start; ClusterError if none is left."""
+        _kill(slot.handle)
         self._slots.remove(slot)
         if not self._slots:
             resources = ray.available_resources()
             raise ClusterError(
-                f"no worker is left: a replacement needing {self.num_cpus} CPU and {gpus} GPU "
+                f"no worker is left: a worker needing {self.num_cpus} CPU and {gpus} GPU "
                 f"did not start within {self.schedule_timeout:g} s (the cluster has "
                 f"{resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU free); "
                 "rerun when it has room, finished jobs are kept"
             )
-        return False
+
+    def _watch_starts(self, inflight: dict, pending: dict, gpus: float, say: Callable) -> None:
+        """Keep workers that have not started from holding the run: one that started is
+        marked so, one that died starting is given up, and a batch waiting on one is
+        taken back when a started worker is idle with nothing pending (it runs there,
+        and only the call it is read from counts). When no worker has started within
+        ``FIRST_START`` seconds (or ``schedule_timeout`` if longer: a loaded machine
+        takes a while to import torch), they are all given up (ClusterError)."""
+        for slot in [s for s in self._slots if not s.started and s.probe is not None]:
+            if not ray.wait([slot.probe], timeout=0)[0]:
+                continue
+            try:
+                ray.get(slot.probe)
+                slot.started, slot.probe = True, None
+            except RayError:  # died as it started (placed on a node being lost)
+                self._take_back(slot, inflight, pending)
+                self._give_up(slot, gpus)
+                say(f"a worker died while starting; going on with {len(self._slots)}")
+        now = time.monotonic()
+        if not any(s.started for s in self._slots):
+            limit = max(self.schedule_timeout, FIRST_START)
+            if all(now - s.since > limit for s in self._slots):
+                for slot in list(self._slots):  # the last one raises ClusterError
+                    self._take_back(slot, inflight, pending)
+                    self._give_up(slot, gpus)
+            return
+        if pending or not any(s.started and not s.busy for s in self._slots):
+            return
+        for slot in [s for s in self._slots if s.busy and not s.started]:
+            self._take_back(slot, inflight, pending)
+
+    @staticmethod
+    def _take_back(slot: _Slot, inflight: dict, pending: dict) -> None:
+        """Requeue the batch sent to ``slot`` (first in its group; not an attempt: it
+        never ran) and forget its call."""
+        for ref, (owner, batch) in list(inflight.items()):
+            if owner is slot:
+                del inflight[ref]
+                with suppress(Exception):  # already gone: nothing runs it
+                    ray.cancel(ref)
+                pending.setdefault(batch.group, deque()).appendleft(batch)
+        slot.busy = False
 
     # ---------------------------------------------------------------- context
     def _context_for(self, fn: Callable) -> _Context:
@@ -253,9 +314,9 @@ class RayExecutor:
         results: list[Any] = [None] * len(jobs)
         failures: list[tuple[str, str]] = []
         inflight: dict[Any, tuple[_Slot, _Batch]] = {}
-        with self._bar(stage, len(jobs)) as (advance, say):
+        with stage_bar(stage, len(jobs), self.progress, self.log) as (advance, say):
             while pending or inflight:
-                for slot in self._slots:
+                for slot in sorted(self._slots, key=lambda s: not s.started):  # started first
                     if slot.busy or not pending:
                         continue
                     batch = self._pick(slot, pending)
@@ -267,7 +328,9 @@ class RayExecutor:
                     )
                     slot.busy = True
                     inflight[ref] = (slot, batch)
-                ready, _ = ray.wait(list(inflight), num_returns=1)
+                # a worker still starting may never start: look again every second
+                poll = None if all(s.started for s in self._slots) else 1.0
+                ready, _ = ray.wait(list(inflight), num_returns=1, timeout=poll)
                 for ref in ready:
                     slot, batch = inflight.pop(ref)
                     slot.busy = False
@@ -296,7 +359,7 @@ class RayExecutor:
                             failures += [(k, why) for k in keys]
                             advance(len(keys), failed=len(keys))
                         continue
-                    slot.pid = reply["pid"]
+                    slot.pid, slot.started, slot.probe = reply["pid"], True, None
                     bad = 0
                     for i, key, (status, value) in zip(
                         batch.indices, keys, reply["outcomes"], strict=True
@@ -307,6 +370,7 @@ class RayExecutor:
                             failures.append((key, value))
                             bad += 1
                     advance(len(keys), failed=bad)
+                self._watch_starts(inflight, pending, gpus, say)
         if failures:
             raise JobsFailed(stage, len(jobs), failures)
         return results
@@ -337,34 +401,6 @@ class RayExecutor:
         if not queue:
             del pending[slot.group]
         return batch
-
-    @contextmanager
-    def _bar(self, stage: str, total: int) -> Iterator[tuple[Callable, Callable]]:
-        """One bar per stage in the driver, advanced as workers' results arrive; yields
-        (advance(n, failed=0), say(message))."""
-        if not self.progress:
-            yield (lambda n, failed=0: None), (self.log or (lambda message: None))
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        failures = 0
-        with Progress(*columns, TimeElapsedColumn(), transient=False) as bar:
-            task = bar.add_task(f"{stage:10s}", total=total)
-
-            def advance(n: int, failed: int = 0) -> None:
-                nonlocal failures
-                failures += failed
-                label = f"{stage:10s}" + (f" ({failures} failed)" if failures else "")
-                bar.update(task, advance=n, description=label)
-
-            yield advance, bar.console.print
 
 
 def _key(job: Any) -> str:

@@ -182,18 +182,22 @@ def plan_summary(protocol: Protocol | Preflight, max_cells: int | None = MAX_CEL
     validated = validate(protocol, load_weights=False, max_cells=max_cells)  # no backbone loads
     plan = validated.plan
     store = Store(plan.protocol.store)
-    ft_cached = sum(store.done("finetunes", k) for k in plan.finetunes)
-    ed_cached = sum(store.done("edits", k) for k in plan.edits)
+    # cached = stored and sound (digest checked): a damaged entry is one a run recomputes
+    ft_cached = {k for k in plan.finetunes if store.sound("finetunes", k)}
+    ed_cached = {k for k in plan.edits if store.sound("edits", k)}
     units = {u.key: unet_evaluations(u.jobs) for u in plan.units}
-    todo = [u for u in plan.units if not all(store.done("edits", j.key) for j in u.jobs)]
+    todo = [u for u in plan.units if not all(j.key in ed_cached for j in u.jobs)]
     return {
         "plan": plan,
         "warnings": validated.warnings,
         "finetunes": len(plan.finetunes),
-        "finetunes_cached": ft_cached,
+        "finetunes_cached": len(ft_cached),
+        "finetunes_damaged": sum(store.done("finetunes", k) for k in plan.finetunes)
+        - len(ft_cached),
         "finetune_steps": sum(training_steps(j) for j in plan.finetunes.values()),
         "edits": len(plan.edits),
-        "edits_cached": ed_cached,
+        "edits_cached": len(ed_cached),
+        "edits_damaged": sum(store.done("edits", k) for k in plan.edits) - len(ed_cached),
         "cells": len(plan.cells),
         "edit_units": len(plan.units),
         "unet_evaluations": sum(c["shared"] for c in units.values()),

@@ -29,7 +29,7 @@ from ..protocol.cells import Cell, method_axes, resolve_size
 from ..protocol.dataset import read_dataset
 from ..protocol.root import Protocol
 from ..protocol.sections import EditSpec, FinetuneSpec
-from .edits_file import EditLine, EditsFileError, check_lines, read_edits
+from .edits_file import EditLine, EditsFileError, check_lines, check_settings, read_edits
 from .keys import imported_edit_key, model_identity
 from .plan import MAX_SIDE, CellPlan, RunPlan, _add_training, _edit_job, attach_anchors, edit_units
 from .sources import check_source_images
@@ -60,6 +60,7 @@ def build_score_plan(protocol: Protocol, edits_file: Path, *, references: bool =
     used = {line.item for line in lines}
     items = {item_id: item for item_id, item in every.items() if item_id in used}
     metrics = [check_metric_name(m) for m in protocol.metrics]
+    check_settings(edits_file, lines, [m.text for m in metrics])
     sizes, notes, remarks = check_source_images(items, metrics, protocol.scoring.size)
     prompts = {item_id: list(item.spec.prompts) for item_id, item in every.items()}
     found = check_lines(edits_file, lines, prompts, sizes)

@@ -71,6 +71,12 @@ class Store:
         """The entry exists (unchecked: ``check`` verifies it)."""
         return self.path(stage, key, suffix).exists()
 
+    def sound(self, stage: str, key: str, suffix: str = "") -> bool:
+        """The entry exists and its digest checks (``check`` without its repairs: nothing
+        is moved or written), for what reports the store's state, such as ``plan``."""
+        verdict = integrity.check(self.path(stage, key, suffix), stage, key)
+        return verdict.state in ("ok", "legacy")
+
     def check(self, stage: str, key: str, suffix: str = "") -> bool:
         """The entry exists and its bytes are the ones written (digest, cached per
         process); a legacy entry without a digest gets one now. A damaged entry is

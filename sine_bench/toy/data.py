@@ -8,7 +8,7 @@ import os
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..tokenizer import cache_root
+from ..fileio import cache_root
 from .scenes import random_scene, render
 
 DATA_VERSION = "1"

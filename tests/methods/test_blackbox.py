@@ -58,6 +58,11 @@ class VersionNotText(Good):
     version = 2  # type: ignore[assignment]
 
 
+class NeedsArguments(Good):
+    def __init__(self, checkpoint):  # the harness instantiates with no arguments
+        self.checkpoint = checkpoint
+
+
 class TrainWithoutTrained(Good):
     knobs: dict = {}
 
@@ -78,6 +83,7 @@ class TrainWithoutTrained(Good):
         (EditMissesAKnob, r"edit\(\) cannot be called as the contract calls it"),
         (VersionNotText, "version must be a str"),
         (TrainWithoutTrained, r"edit\(\) cannot be called .*'trained'"),
+        (NeedsArguments, r"__init__\(\) cannot be called .*'checkpoint'"),
     ],
 )
 def test_a_broken_contract_is_one_error_naming_the_plugin(cls, message):
@@ -205,6 +211,24 @@ def test_an_output_of_another_size_or_type_is_an_error_naming_the_editor():
     with pytest.raises(EditorOutputError, match="returned list, not a PIL image"):
         BlackBoxMethod("mine", ReturnsArray, ORIGIN).run_unit(None, [job(64, 64)], None)
     assert isinstance(ok[0].image, Image.Image)
+
+
+class ReturnsMode(Good):
+    knobs = {"mode": "L"}
+
+    def edit(self, source, source_prompt, target_prompt, seed, mode):
+        return source.convert("L").convert(mode)
+
+
+def test_an_edit_in_another_mode_is_stored_as_rgb_and_a_float_one_is_refused():
+    method = BlackBoxMethod("mine", ReturnsMode, ORIGIN)
+    for mode in ("L", "RGBA", "I;16", "P"):
+        (out,) = method.run_unit(None, [job(64, 96, mode=mode)], None)
+        assert out.image.mode == "RGB" and out.image.size == (96, 64), mode
+    grey = method.run_unit(None, [job(64, 96, mode="L")], None)[0].image
+    assert grey.getpixel((0, 0))[0] == grey.getpixel((0, 0))[2]  # the grey level, each channel
+    with pytest.raises(EditorOutputError, match=r"method 'mine' .*returned a F image: 32-bit"):
+        method.run_unit(None, [job(64, 96, mode="F")], None)
 
 
 METHOD_PLUGIN = """

@@ -11,6 +11,7 @@ from sine_bench.methods.diffusers_pipeline import (
     CALL_KNOBS,
     DiffusersPipelineEditor,
     PipelineEditorError,
+    caption_only,
 )
 from sine_bench.models.tiny_random import save_tiny_editing_pipeline
 
@@ -127,32 +128,55 @@ def test_knob_defaults_are_the_types_a_protocol_is_checked_against():
 
 
 def test_a_protocol_runs_it_by_name_and_by_class_and_reruns_from_the_store(
-    one_thread, tmp_path, checkpoints
+    one_thread, tmp_path, checkpoints, monkeypatch, protocol_classes
 ):
+    """A grid over two checkpoints loads each once (edits run grouped by knob setting);
+    the rerun computes nothing; new weights at the same path recompute that
+    checkpoint's edits alone (its content, not its path, is in the keys)."""
     import json
+    import shutil
 
     import pandas as pd
 
+    from sine_bench.methods import diffusers_pipeline
     from sine_bench.runner.run import run_protocol
     from tests.helpers import write_protocol
     from tests.methods.helpers import toy_dataset
 
-    ip2p = {"pipeline": IP2P, "checkpoint": checkpoints[IP2P], "num_inference_steps": 2}
+    copy = str(shutil.copytree(checkpoints[IP2P], tmp_path / "ip2p-copy"))
+    loads: list[str] = []
+    load = diffusers_pipeline.load_pipeline
+    monkeypatch.setattr(
+        diffusers_pipeline, "load_pipeline", lambda k: loads.append(k["checkpoint"]) or load(k)
+    )
+    ip2p = {"pipeline": IP2P, "num_inference_steps": 2}
     ledits = {"pipeline": LEDITS, "checkpoint": checkpoints[LEDITS], "num_inversion_steps": 2}
+    sweep = {"image_guidance_scale": [1.5, 2.0], "checkpoint": [checkpoints[IP2P], copy]}
     methods = {
-        "diffusers-pipeline": {"knobs": ip2p, "grid": {"image_guidance_scale": [1.5, 2.0]}},
+        "diffusers-pipeline": {"knobs": ip2p, "grid": sweep},
         "ledits": {"class": TARGET, "knobs": ledits},
     }
     grid = {"v": None, "K": None, "resolution": ["64x96"], "seeds": [0]}
     data = toy_dataset(tmp_path / "data", [20_000_000])
     path = write_protocol(tmp_path, dataset=str(data), methods=methods, grid=grid, metrics=["psnr"])
-    out = run_protocol(path, progress=False, threads=1, log=lambda *_: None)
-    cells = pd.read_csv(out / "cells.csv")
-    assert sorted(cells["method"]) == ["diffusers-pipeline", "diffusers-pipeline", "ledits"]
+
+    def run() -> tuple[pd.DataFrame, dict]:
+        out = run_protocol(path, progress=False, threads=1, log=lambda *_: None)
+        return pd.read_csv(out / "cells.csv"), json.loads((out / "manifest.json").read_text())
+
+    cells, _ = run()
+    assert sorted(cells["method"]) == ["diffusers-pipeline"] * 4 + ["ledits"]
     assert (cells["cost.edit_seconds"] > 0).all() and cells["psnr"].notna().all()
-    run_protocol(path, progress=False, threads=1, log=lambda *_: None)
-    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(loads) == sorted([checkpoints[IP2P], copy, checkpoints[LEDITS]])
+    _, manifest = run()
     assert manifest["all_cached"], manifest["stages"]
+    assert len(loads) == 3
+    save_tiny_editing_pipeline(IP2P, copy, seed=1)  # other weights, same path and sizes
+    again, manifest = run()
+    assert manifest["stages"]["edit"]["computed"] == 2, manifest["stages"]
+    assert loads[3:] == [copy]
+    changed = cells["psnr"] != again["psnr"]
+    assert list(cells.loc[changed, "diffusers-pipeline.checkpoint"]) == [copy, copy]
 
 
 def test_a_missing_checkpoint_is_one_line_at_plan_time(tmp_path):
@@ -169,3 +193,49 @@ def test_a_missing_checkpoint_is_one_line_at_plan_time(tmp_path):
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert "diffusers-pipeline editor" in lines[0] and "nowhere" in lines[0]
     assert not (tmp_path / "store" / "edits").exists()
+
+
+def test_pipelines_that_edit_from_captions_are_told_apart_by_their_steps():
+    import diffusers
+
+    reasons = {
+        name: caption_only(getattr(diffusers, name))
+        for name in (IP2P, "FluxKontextPipeline", "QwenImageEditPipeline", LEDITS)
+        + ("StableDiffusionImg2ImgPipeline", "CycleDiffusionPipeline")
+    }
+    assert reasons == {
+        IP2P: None,
+        "FluxKontextPipeline": None,
+        "QwenImageEditPipeline": None,
+        LEDITS: "it inverts the source from its caption",
+        "StableDiffusionImg2ImgPipeline": "it takes strength: img2img towards a caption of the "
+        "result",
+        "CycleDiffusionPipeline": "it takes source_prompt",
+    }
+    editor = DiffusersPipelineEditor()
+    for kind in ("caption", "instruction"):
+        editor.check_prompts(kind, pipeline=IP2P)
+    editor.check_prompts("caption", pipeline=LEDITS)
+    with pytest.raises(PipelineEditorError, match=f"\\({LEDITS}\\): edits from captions"):
+        editor.check_prompts("instruction", pipeline=LEDITS)
+
+
+def test_a_caption_pipeline_on_instructions_is_one_line_at_plan_time(tmp_path, checkpoints):
+    from typer.testing import CliRunner
+
+    from sine_bench.cli import app
+    from tests.helpers import ROOT, write_protocol
+
+    item = {"id": "a", "image": str(ROOT / "datasets" / "toy-smoke" / "blue-circle.png")}
+    item |= {"class_word": "circle", "prompts": ["make it red"], "prompt_kind": "instruction"}
+    knobs = {"pipeline": LEDITS, "checkpoint": checkpoints[LEDITS]}
+    grid = {"v": None, "K": None, "resolution": ["64x64"], "seeds": [0]}
+    methods = {"diffusers-pipeline": {"knobs": knobs}}
+    path = write_protocol(
+        tmp_path, dataset={"items": [item]}, methods=methods, grid=grid, metrics=["psnr"]
+    )
+    result = CliRunner().invoke(app, ["plan", str(path)])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert f"diffusers-pipeline editor ({LEDITS}): edits from captions" in lines[0]
+    assert "prompts are instructions" in lines[0]

@@ -2,9 +2,11 @@
 key; eta = 0 (the optimised embedding) reproduces the source more closely than eta = 1
 (the target prompt's embedding).
 
-Measured (toy model, two held-out scenes x two seeds, DDIM 10, w = 5, training 100
-embedding steps at lr 1e-2 + 150 UNet steps at lr 1e-4): eta 0 is 16.6 dB /
-st_lpips 0.30 from the source, eta 1 8.3 dB / 0.52."""
+Measured (toy model, held-out scene 20,004,000 x two seeds, DDIM 10, w = 5, training
+100 embedding steps at lr 1e-2 + 150 UNet steps at lr 1e-4): eta 0 is 24.2 dB /
+st_lpips 0.05 from the source, eta 1 12.6 dB / 0.33, and so at each seed. Scene
+20,004,001 (not run here: one scene shows it at half the time) gives the same order at
+each seed (eta 0 9.0 dB / 0.54, eta 1 4.1 dB / 0.70)."""
 
 import json
 
@@ -15,7 +17,7 @@ from sine_bench.runner.plan import build_plan
 from tests.helpers import write_protocol
 from tests.methods.helpers import run_toy, toy_dataset
 
-SEEDS = [20_004_000, 20_004_001]
+SEEDS = [20_004_000]
 TOY_IMAGIC = {"embed_steps": 100, "embed_lr": 1e-2, "finetune_steps": 150, "finetune_lr": 1e-4}
 
 
@@ -41,10 +43,10 @@ def imagic_run(tmp_path_factory, one_thread):
 def test_eta_zero_reproduces_the_source_more_closely_than_eta_one(imagic_run):
     cells, _ = imagic_run
     lpips = next(c for c in cells.columns if "lpips" in c)
-    means = cells.groupby("imagic.eta")[["psnr", lpips]].mean()
-    print(means)
-    assert means.loc[0.0, "psnr"] > means.loc[1.0, "psnr"]
-    assert means.loc[0.0, lpips] < means.loc[1.0, lpips]
+    for metric, closer in (("psnr", 1), (lpips, -1)):  # at every seed, not only on average
+        by_seed = cells.pivot_table(index="seed", columns="imagic.eta", values=metric)
+        print(by_seed)
+        assert len(by_seed) == 2 and ((by_seed[0.0] - by_seed[1.0]) * closer > 0).all()
 
 
 def test_imagic_records_its_training(imagic_run):

@@ -7,7 +7,6 @@ survivor with the local executor's cells table."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
@@ -56,11 +55,6 @@ def _node_of(pid: int, nodes: list) -> object | None:
     return None
 
 
-@pytest.mark.skipif(
-    os.environ.get("SINE_BENCH_RAY_NODES") != "1",
-    reason="hung once (no job progress for >5 min, idle machine) in two clean-clone runs: "
-    "a lost node's job can wait forever; opt in with SINE_BENCH_RAY_NODES=1 until fixed",
-)
 def test_a_node_removed_mid_run_completes_on_the_survivor(three_nodes, tmp_path):
     from sine_bench.runner.ray_executor import RayExecutor
     from sine_bench.runner.run import run_protocol
@@ -88,8 +82,10 @@ def test_a_node_removed_mid_run_completes_on_the_survivor(three_nodes, tmp_path)
             time.sleep(0.02)
 
     # A replacement needs a CPU that only the lost node had: it cannot start, so after
-    # schedule_timeout its slot is given up and the survivor runs the rest.
-    with RayExecutor(workers=2, progress=False, log=None, schedule_timeout=10.0) as ex:
+    # schedule_timeout its slot is given up and the survivor runs the rest. A stage that
+    # starts before Ray marks the node dead still counts its CPU and asks for a worker
+    # that can never be placed: its batch is taken back when the survivor is idle.
+    with RayExecutor(workers=2, progress=False, log=None, schedule_timeout=5.0) as ex:
         remover = threading.Thread(target=remove_a_workers_node, args=(ex,), daemon=True)
         remover.start()
         try:
@@ -103,11 +99,13 @@ def test_a_node_removed_mid_run_completes_on_the_survivor(three_nodes, tmp_path)
         finally:
             stop.set()
             remover.join()
-        retried, slots = list(ex.retried), len(ex._slots)
+        retried, pids = list(ex.retried), ex.worker_pids()
 
     assert removed, "no node was removed"
     assert retried, "the lost node's worker ran no job after it was removed"
-    assert slots == 1  # the run finished on the surviving node's worker alone
-    alive = [n for n in ray.nodes() if n["Alive"]]
-    assert len(alive) == 2 and ray.cluster_resources()["CPU"] == 1
+    # the run finished on the surviving node's worker alone (a worker counts once it ran)
+    assert len(pids) == 1 and pids[0] != removed[0][0]
+    # the node is gone (Ray itself may not have marked it dead yet: its health checks
+    # take seconds, and the run need not wait for them)
+    assert not removed[0][1].any_processes_alive()
     pd.testing.assert_frame_equal(pd.read_csv(out / "cells.csv"), pd.read_csv(local / "cells.csv"))

@@ -126,6 +126,13 @@ BAD = {
     "reserved": ([_line(edit_key="x")], "line 1: field 'edit_key' is a column"),
     "bad-seed": ([_line(seed=-1)], "line 1: 'seed' must be a non-negative integer"),
     "bad-edit-setting": ([_line(steps=0)], "line 1: setting 'steps'"),
+    # one cell whatever the fields' order; a null setting is an absent one
+    "repeated-reordered": (
+        [_line(seed=1, g=2), _line(g=2, seed=1, h=None)],
+        "line 2: the same item, prompt",
+    ),
+    "mixed-types": ([_line(seed=0, g="1"), _line(seed=1, g=1)], "line 2: setting 'g' is a number"),
+    "metric-named": ([_line(psnr=1.0)], "line 1: setting 'psnr' has the name of a metric"),
 }
 
 
@@ -147,6 +154,18 @@ def test_a_bad_edits_file_is_one_error_line_before_scoring(case, tmp_path):
     assert len(shown) == 1 and shown[0].startswith("error: "), result.output
     assert needle in shown[0] and str(edits) in shown[0], shown[0]
     assert not (tmp_path / "run").exists() and not (tmp_path / "store").exists()
+
+
+def test_a_byte_order_mark_crlf_and_blank_lines_are_read(tmp_path):
+    from sine_bench.runner.edits_file import read_edits
+
+    edits = tmp_path / "edits.jsonl"
+    edits.write_bytes(("\ufeff" + _line(seed=0) + "\r\n\r\n" + _line(seed=1) + "  \n").encode())
+    lines = read_edits(edits)
+    assert [(x.number, x.item, x.settings) for x in lines] == [
+        (1, "blue-circle", (("seed", 0),)),
+        (3, "blue-circle", (("seed", 1),)),
+    ]
 
 
 def test_an_empty_edits_file_is_refused(tmp_path):

@@ -167,3 +167,35 @@ def test_the_next_run_sweeps_what_a_killed_plot_or_report_write_left(clean):
     (store / "locks" / "plots" / "abcdef.lock").touch()  # its writer took the lock, died
     run_protocol(path, progress=False, threads=1, log=lambda *_: None)
     assert not [p for p in leftovers if p.exists()]
+
+
+def test_plan_counts_a_damaged_entry_as_damaged_not_cached(clean):
+    """``plan`` checks digests: a flipped fine-tune and edit are not 'cached' (a run
+    would recompute them), and planning moves nothing into quarantine."""
+    from typer.testing import CliRunner
+
+    from sine_bench.cli import app
+    from sine_bench.protocol.loading import load_protocol
+    from sine_bench.runner.run import plan_summary
+
+    path, _ = clean
+    store = path.parent / "store"
+    flipped = [_biggest_file(_entries(store, stage)[0]) for stage in ("finetunes", "edits")]
+    for target in flipped:
+        _flip(target)
+    try:
+        summary = plan_summary(load_protocol(path))
+        for stage in ("finetunes", "edits"):
+            assert summary[f"{stage}_cached"] == summary[stage] - 1, stage
+            assert summary[f"{stage}_damaged"] == 1, stage
+        assert summary["unet_evaluations_todo"] > 0
+        output = CliRunner().invoke(app, ["plan", str(path), "--no-cells"]).output
+        assert "1 damaged (a run sets it aside and recomputes)" in output, output
+        assert "[damaged, to run]" in output, output
+        assert not (store / "quarantine").exists()
+    finally:
+        for target in flipped:
+            _flip(target)  # its own inverse: the store is whole again
+    summary = plan_summary(load_protocol(path))
+    assert summary["finetunes_cached"] == summary["finetunes"]
+    assert summary["edits_cached"] == summary["edits"] and not summary["edits_damaged"]
