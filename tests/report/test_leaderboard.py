@@ -95,9 +95,13 @@ def test_bad_folders_are_one_line_errors(small_run, tmp_path):
     (stray / "notes.txt").write_text("x")
     half = _copy(full, tmp_path / "half")
     (half / "cells.csv").unlink()
+    damaged = _copy(full, tmp_path / "damaged")  # a truncated table: no reader's traceback
+    table = (damaged / "cells.parquet").read_bytes()
+    (damaged / "cells.parquet").write_bytes(table[: len(table) // 2])
     cases = {
         str(stray): "not a run directory",
         str(half): "half-written run directory (cells.csv missing",
+        str(damaged): "cells.parquet: unreadable cells table",
         str(tmp_path / "absent"): "no such folder",
     }
     for folder, expected in cases.items():
@@ -106,6 +110,9 @@ def test_bad_folders_are_one_line_errors(small_run, tmp_path):
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
     assert not (tmp_path / "leaderboard.md").exists()  # nothing written
+    exported = runner.invoke(app, ["export-edits", str(damaged), str(tmp_path / "e.jsonl")])
+    assert exported.exit_code == 2 and "unreadable cells table" in exported.output
+    assert not (tmp_path / "e.jsonl").exists()
     with pytest.raises(LeaderboardError, match="given twice"):
         build([full, full])
     with pytest.raises(LeaderboardError, match="'nope' is a column of none"):
