@@ -22,6 +22,8 @@ def test_two_finished_runs_render_side_by_side(small_run, limited_run, tmp_path)
     table = pd.read_csv(out / "leaderboard.csv")
     assert list(table["dataset"]) == ["D1", "D2"]  # one best setting per run (one method)
     assert list(table["images"]) == [2, 1]
+    # one protocol's two runs: told apart by their folders
+    assert list(table["run"]) == [f"test-small ({full.name})", f"test-small ({limited_run.name})"]
     cells = pd.read_csv(full / "cells.csv")
     # the full run's best setting (by oracle_edit_success) and its mean, recomputed here
     means = cells.groupby(["v", "K"])["oracle_edit_success"].mean()
