@@ -146,6 +146,28 @@ def test_a_bad_metric_or_format_plugin_is_one_error_naming_it(fake_distribution)
         DATASET_FORMATS.get("bad-format")
 
 
+def test_a_format_plugin_whose_read_raises_is_one_line_naming_it(fake_distribution):
+    """Named by a protocol or found by its marker, before anything is computed."""
+    from sine_bench.protocol.dataset import read_dataset
+    from sine_bench.protocol.loading import parse_protocol
+    from tests.helpers import ROOT
+
+    TOY_SMOKE = ROOT / "datasets" / "toy-smoke"
+    folder = fake_distribution / "data"
+    folder.mkdir()
+    (folder / "fake.txt").write_text("x")
+    store = str(fake_distribution / "store")
+    for spec in ({"path": str(folder), "format": "fake-format"}, str(folder)):
+        protocol = parse_protocol({"name": "x", "dataset": spec, "store": store})
+        with pytest.raises(ProtocolError) as err:
+            read_dataset(protocol)
+        assert str(err.value).startswith("dataset format 'fake-format' (plug-in fakeplug 1.2")
+        assert str(err.value).endswith("read raised NotImplementedError: ")
+    # an installed format that does not load ('bad-format') fails only where named
+    toy = parse_protocol({"name": "x", "dataset": str(TOY_SMOKE), "store": store})
+    assert [item.spec.id for item in read_dataset(toy).items] == ["blue-circle", "green-diamond"]
+
+
 def test_a_metric_plugin_whose_scorer_fails_to_load_or_raises_is_one_line(fake_distribution):
     from sine_bench.runner.scoring import MetricFailed, _scored
 

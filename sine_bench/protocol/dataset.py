@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from ..errors import InputError
 from ..fileio import file_sha256
 from ..registry import suggest
 from .fields import ProtocolError, short
@@ -120,17 +121,42 @@ def read_folder(request: DatasetRequest) -> DatasetRead:
     spec, folder = request.spec, request.folder
     if spec.format is not None:
         fmt = DATASET_FORMATS.get(spec.format)
-        if not fmt.recognises(folder):
+        if not _call(spec.format, fmt.recognises, folder):
             raise ProtocolError(
                 f"dataset {spec.path!r}: format {spec.format!r} needs {fmt.marker} in {folder}"
             )
-        return fmt.read(request)
-    formats = [DATASET_FORMATS.get(name) for name in DATASET_FORMATS.names()]
-    for fmt in formats:
-        if fmt.recognises(folder):
-            return fmt.read(request)
-    markers = " or ".join(f.marker for f in formats)
+        return _call(spec.format, fmt.read, request)
+    formats = {}
+    for name in DATASET_FORMATS.names():  # shipped ones first, then installed plug-ins
+        try:
+            fmt = formats[name] = DATASET_FORMATS.get(name)
+        except ProtocolError:  # a plug-in that does not load: an error only where named
+            if DATASET_FORMATS.origin(name) is None:
+                raise
+            continue
+        if _call(name, fmt.recognises, folder):
+            return _call(name, fmt.read, request)
+    markers = " or ".join(f.marker for f in formats.values())
     raise ProtocolError(f"dataset {spec.path!r}: no {markers} in {folder}")
+
+
+def _call(name: str, step: typing.Callable, arg: typing.Any) -> typing.Any:
+    """A format's ``recognises`` or ``read``; a plug-in's that raises (other than its
+    own InputError) or reads no DatasetRead is one error line naming it, not a traceback."""
+    origin = DATASET_FORMATS.origin(name)
+    if origin is None:  # a shipped format: its errors are its own one-liners
+        return step(arg)
+    head = f"dataset format {name!r} (plug-in {origin.where()}): {step.__name__}"
+    try:
+        result = step(arg)
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the plug-in's code may raise anything
+        why = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        raise ProtocolError(f"{head} raised {why}") from None
+    if step.__name__ == "read" and not isinstance(result, DatasetRead):
+        raise ProtocolError(f"{head} returned {type(result).__name__}, not a DatasetRead")
+    return result
 
 
 def resolved_path(path: Path, what: str) -> Path:
