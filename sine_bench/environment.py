@@ -6,6 +6,7 @@ manifest use it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import platform
@@ -93,8 +94,11 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+@functools.cache
 def git_commit(path: str | Path | None = None) -> str | None:
-    """The source tree's commit (with '+dirty' if modified), or None outside git."""
+    """The source tree's commit (with '+dirty' if modified), or None outside git; read
+    once per process, so a run records the code it started with even when the checkout
+    moves while it runs (call it at the start: ``runner.run``)."""
     where = Path(path) if path else Path(__file__).resolve().parent
     try:
         commit = subprocess.run(

@@ -180,11 +180,7 @@ def mask_notes(path: str | Path, source_hw: tuple[int, int]) -> list[str]:
     img, _ = open_image(path, "L")
     name, values = Path(path).name, np.asarray(img)
     notes = frames_note(path, "mask")
-    if (img.height, img.width) != tuple(source_hw):
-        h, w = source_hw
-        same_aspect = abs(img.height * w - img.width * h) <= max(h, w)
-        how = "scaled" if same_aspect else "stretched (another aspect)"
-        notes.append(f"mask {name} is {img.height}x{img.width}, the source {h}x{w}: {how} to it")
+    notes += size_notes("mask", path, (img.height, img.width), source_hw)
     grey = float(np.mean((values > 0) & (values < 255)))
     if grey > 0:
         notes.append(
@@ -197,6 +193,19 @@ def mask_notes(path: str | Path, source_hw: tuple[int, int]) -> list[str]:
             "empty (NaN)"
         )
     return notes
+
+
+def size_notes(
+    kind: str, path: str | Path, hw: tuple[int, int], source_hw: tuple[int, int]
+) -> list[str]:
+    """A note when a mask or ground-truth target has another size than its source: it is
+    resized to the size the edit is scored at, stretched when the aspect differs."""
+    if tuple(hw) == tuple(source_hw):
+        return []
+    (h, w), name = source_hw, Path(path).name
+    same_aspect = abs(hw[0] * w - hw[1] * h) <= max(h, w)
+    how = "scaled" if same_aspect else "stretched (another aspect)"
+    return [f"{kind} {name} is {hw[0]}x{hw[1]}, the source {h}x{w}: {how} to it"]
 
 
 def check_min_side(path: str | Path, size: tuple[int, int], min_side: int, why: str) -> None:

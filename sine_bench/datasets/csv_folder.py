@@ -30,7 +30,7 @@ class CsvFolderFormat:
     def read(self, request: DatasetRequest) -> DatasetRead:
         path = request.folder / self.marker
         try:
-            with open(path, newline="", encoding="utf-8") as handle:
+            with open(path, newline="", encoding="utf-8-sig") as handle:
                 reader = csv.DictReader(handle)
                 columns = list(reader.fieldnames or [])
                 rows = list(reader)

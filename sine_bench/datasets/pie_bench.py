@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from ..protocol.dataset import DatasetRead, DatasetRequest
 from ..protocol.fields import ProtocolError
 from .common import item_id, load_json, make_item, strip_brackets, write_png
@@ -78,7 +79,6 @@ def square_512(path: Path) -> np.ndarray | None:
     from ..images import open_image  # imports torch: only for sources that need cropping
 
     image, _ = open_image(path, "RGB")
-    image, _ = open_image(path, "RGB")
     w, h = image.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
@@ -118,6 +118,8 @@ class PieBenchFormat:
                 mask_file = write_png(derived / "masks", mask * 255)
                 square = square_512(image)
                 source = image if square is None else write_png(derived / "sources", square)
+            except InputError as err:  # an undecodable source (images.py): name its entry too
+                raise ProtocolError(f"{where}: {err}") from None
             except OSError as err:
                 raise ProtocolError(f"{where}: cannot write its derived files ({err})") from None
             words = entry["blended_word"].split()

@@ -25,12 +25,7 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
     problem = run_dir_problem(run_dir)
     if problem is not None:
         raise ReproductionError(problem)
-    if (run_dir / "cells.parquet").is_file():
-        cells = pd.read_parquet(run_dir / "cells.parquet")
-    elif (run_dir / "cells.csv").is_file():
-        cells = pd.read_csv(run_dir / "cells.csv")
-    else:
-        raise ReproductionError(f"{run_dir}: no cells.parquet or cells.csv (not a run directory)")
+    cells = read_cells_table(run_dir)
     protocol = {}
     if (run_dir / "protocol.yaml").is_file():
         protocol = yaml.safe_load((run_dir / "protocol.yaml").read_text()) or {}
@@ -40,6 +35,22 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
     if "finetune.method" not in cells:
         cells["finetune.method"] = (protocol.get("finetune") or {}).get("method", "unknown")
     return cells
+
+
+def read_cells_table(run_dir: Path) -> pd.DataFrame:
+    """The run's cells table (parquet, else csv); a damaged one (truncated, overwritten)
+    is a ReproductionError naming the file, not a reader's traceback."""
+    for name, read in (("cells.parquet", pd.read_parquet), ("cells.csv", pd.read_csv)):
+        path = run_dir / name
+        if path.is_file():
+            try:
+                return read(path)
+            except Exception as err:  # noqa: BLE001 - each reader raises its own kinds
+                why = f"{type(err).__name__}: {err}".splitlines()[0][:200]
+                raise ReproductionError(
+                    f"{path}: unreadable cells table ({why}); rerun the protocol to write it"
+                ) from None
+    raise ReproductionError(f"{run_dir}: no cells.parquet or cells.csv (not a run directory)")
 
 
 def metric_column(cells: pd.DataFrame, family: str) -> str | None:

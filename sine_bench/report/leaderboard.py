@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,6 +201,20 @@ def _best(settings: list[tuple[str, pd.DataFrame]], rank: str, higher: bool) -> 
     return max(range(len(scores)), key=lambda i: (scores[i], -i))
 
 
+def _distinct_labels(runs: list[RunInfo]) -> list[RunInfo]:
+    """Runs of one protocol name (a run and its --limit look, a run and its edits
+    scored back) are told apart in the table by their folder (its path where the folder
+    names are alike too)."""
+    counts = Counter(run.label for run in runs)
+    shared = [run for run in runs if counts[run.label] > 1]
+    names = Counter(run.folder.name for run in shared)
+    for run in shared:
+        run.label = (
+            f"{run.label} ({run.folder.name if names[run.folder.name] == 1 else run.folder})"
+        )
+    return runs
+
+
 def build(
     folders: list[Path],
     *,
@@ -216,7 +231,7 @@ def build(
         if folder.resolve() in seen:
             raise LeaderboardError(f"{folder}: given twice (give each run directory once)")
         seen.add(folder.resolve())
-    runs = [read_run(folder) for folder in folders]
+    runs = _distinct_labels([read_run(folder) for folder in folders])
     available = list(dict.fromkeys(m for r in runs for m in _metrics(r)))
     if not available:
         raise LeaderboardError(f"{runs[0].folder}: the runs scored no metric (nothing to rank)")

@@ -99,23 +99,31 @@ def methods_table(cells: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
     return pd.DataFrame(rows)
 
 
-PAIRED_BY = ("item", "prompt_index", "seed")
+PAIRED_BY = ("item", "prompt_index")
+
+
+def _per_source_prompt(group: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Each metric's mean over the seeds of every (source, prompt): the paired unit. A
+    deterministic method has one image per pair (its seeds counted once), so pairing seed
+    by seed would drop the other side's remaining seeds."""
+    return group.groupby(list(PAIRED_BY), as_index=False)[metrics].mean()
 
 
 def versus(cells: pd.DataFrame, axes: list[str], metrics: list[str], reference: str = "sine"):
     """Each method's best setting minus ``reference``'s best, per metric, on the same
-    (source, prompt, seed) triples: the mean paired difference, a 95% interval and a
-    p-value that resample source images. Both bests are chosen on these same cells,
-    so the differences of the winners are optimistic for both sides alike."""
+    (source, prompt) pairs, each side's seeds averaged: the mean paired difference, a 95%
+    interval and a p-value that resample source images. Both bests are chosen on these
+    same cells, so the differences of the winners are optimistic for both sides alike."""
     best = best_settings(cells, axes, ranking_metric(metrics))
     if reference not in best:
         return pd.DataFrame()
-    ref = best[reference][1]
+    ref = _per_source_prompt(best[reference][1], metrics)
     rows = []
     for method, (label, group) in best.items():
         if method == reference:
             continue
-        joined = group.merge(ref, on=list(PAIRED_BY), suffixes=("", "@ref"))
+        own = _per_source_prompt(group, metrics)
+        joined = own.merge(ref, on=list(PAIRED_BY), suffixes=("", "@ref"))
         clusters = list(joined["item"])
         row = {"method": method, "setting": label, "versus": f"{reference}: {best[reference][0]}"}
         row["pairs"] = len(joined)

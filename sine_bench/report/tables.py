@@ -111,7 +111,8 @@ def write_tables(cells: pd.DataFrame, axes: list[str], out: Path) -> dict:
             paired = methods.versus(cells, axes, metrics)
             if not paired.empty:
                 write_atomic(out / "summary" / "methods_vs_sine.csv", paired.to_csv(index=False))
-                text += "\nBest setting minus SINE's best, paired by (source, prompt, seed):\n\n"
+                text += "\nBest setting minus SINE's best, paired by (source, prompt), "
+                text += "seeds averaged:\n\n"
                 text += methods.versus_markdown(paired, metrics)
             write_atomic(out / "summary" / "methods.md", text)
     full = summarize(full, axes, metrics)

@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..errors import InputError
 from ..fileio import write_atomic
+from ..report.cells import ReproductionError, read_cells_table
 from .finished import run_dir_problem
 
 
@@ -32,7 +32,10 @@ def export_edits(run_dir: Path, out: Path) -> int:
     if out.is_dir():
         raise ExportError(f"{out}: is a folder (give the .jsonl file to write)")
     axes = json.loads((run_dir / "manifest.json").read_text())["axes"]
-    cells = pd.read_parquet(run_dir / "cells.parquet")
+    try:
+        cells = read_cells_table(run_dir)
+    except ReproductionError as err:
+        raise ExportError(str(err)) from None
     lines = []
     for _, row in cells.iterrows():
         image = run_dir / row["image"]

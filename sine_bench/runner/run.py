@@ -116,13 +116,14 @@ def _run(path, ctx: RunContext, warnings: list[str], started: float, log) -> Pat
 
     plan, store = ctx.plan, ctx.store
     protocol = plan.protocol
+    commit = git_commit()  # the code this run starts with (cached per process)
     scores = run_stages(ctx, log)
     manifest = {
         "protocol": protocol.name,
         "protocol_file": str(path),
         "sine_bench": __version__,
         "method_version": METHOD_VERSION,
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "libraries": library_versions(),
         "device": device_description() | {"requested": protocol.model.device},
         "model_identity": plan.model_id,

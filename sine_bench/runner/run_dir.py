@@ -2,7 +2,7 @@
 
 A failed or killed run never leaves a half-written run directory (the store keeps
 every finished fine-tune, edit and score for the next attempt). What it holds:
-docs/architecture.md, "A run directory holds".
+README.md, "Commands" (the `run` row).
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def build_score_plan(protocol: Protocol, edits_file: Path, *, references: bool =
     plan = RunPlan(protocol, items, shas, model_id, native, factor, metrics, sizes)
     plan.image_notes, plan.input_notes = notes, remarks
     plan.dataset = dataset.record()
-    plan.axes = _axes(lines)
+    plan.axes = _axes(lines, listed=bool(protocol.methods))
     own_references = []
     for line in lines:
         entry = _cell(plan, line, found[line.number], edits_file)
@@ -119,15 +119,16 @@ def _metrics_kept(
     return kept, notes
 
 
-def _axes(lines: list[EditLine]) -> list[str]:
+def _axes(lines: list[EditLine], *, listed: bool) -> list[str]:
     """Every setting in first-seen order, after 'method' when the lines are of several
-    methods (one method's edits are its grid, as a run without ``methods``). A run's
+    methods or the protocol lists ``methods`` (``listed``: a run of it has that axis,
+    and compare matches rows on it), else one method's edits are its grid. A run's
     tables have two axes at least (the report's image grids are rows x columns): with
     fewer settings, 'method' and then 'seed' (empty where no line gives one) are axes."""
     settings: list[str] = []
     for line in lines:
         settings += [name for name, _ in line.settings if name not in settings]
-    several = len({line.method_label for line in lines}) > 1
+    several = listed or len({line.method_label for line in lines}) > 1
     axes = (["method"] if several or len(settings) < 2 else []) + settings
     return axes if len(axes) >= 2 else [*axes, "seed"]
 

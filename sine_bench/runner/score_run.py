@@ -55,7 +55,10 @@ def score_edits(
     """Score the edits file's edits on the protocol's dataset and metrics; returns the
     run directory (the protocol's ``output``). Every bad line, missing weight or
     unwritable location is raised before the first import."""
+    from ..environment import git_commit
+
     started = time.perf_counter()
+    git_commit()  # read at the start (cached per process): the code this run starts with
     checked = preflight(protocol, weights=False, max_cells=None)  # its grid is not used
     scored = build_score_plan(checked.protocol, Path(edits_file), references=references)
     plan = scored.plan

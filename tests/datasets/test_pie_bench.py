@@ -96,6 +96,10 @@ def test_content_hash_follows_the_bytes_not_the_place(tmp_path):
             lambda m: m["000000000000"].update(image_path="0_random_140/gone.jpg"),
             r"entry '000000000000': image file not found: .*gone\.jpg",
         ),
+        (  # a file that is no image: its entry named, not only the file
+            lambda m: m["000000000000"].update(image_path="../mapping_file.json"),
+            r"json: entry '000000000000': image file is unreadable: .*mapping_file\.json",
+        ),
         (
             lambda m: m["222000000000"].update(editing_prompt=" "),
             r"entry '222000000000': prompts: prompt 0 is empty",

@@ -47,6 +47,15 @@ def test_csv_rows_of_one_image_make_one_item_with_per_edit_masks(tmp_path):
     assert car.spec.prompts == ["a blue car, parked"] and car.spec.class_word == "red car"
 
 
+def test_csv_with_a_byte_order_mark_and_crlf_is_read(tmp_path):
+    """As spreadsheets save "CSV UTF-8": the mark is no part of the first column's name."""
+    write_csv_folder(tmp_path / "c")
+    text = "image,source_prompt,target_prompt\r\nimgs/cat.png,a cat,a dog\r\n"
+    (tmp_path / "c" / "dataset.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (item,) = _read(tmp_path / "c", tmp_path, format="csv").items
+    assert (item.spec.id, item.spec.source, item.spec.prompts) == ("cat", "a cat", ["a dog"])
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

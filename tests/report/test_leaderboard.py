@@ -22,6 +22,8 @@ def test_two_finished_runs_render_side_by_side(small_run, limited_run, tmp_path)
     table = pd.read_csv(out / "leaderboard.csv")
     assert list(table["dataset"]) == ["D1", "D2"]  # one best setting per run (one method)
     assert list(table["images"]) == [2, 1]
+    # one protocol's two runs: told apart by their folders
+    assert list(table["run"]) == [f"test-small ({full.name})", f"test-small ({limited_run.name})"]
     cells = pd.read_csv(full / "cells.csv")
     # the full run's best setting (by oracle_edit_success) and its mean, recomputed here
     means = cells.groupby(["v", "K"])["oracle_edit_success"].mean()
@@ -95,9 +97,13 @@ def test_bad_folders_are_one_line_errors(small_run, tmp_path):
     (stray / "notes.txt").write_text("x")
     half = _copy(full, tmp_path / "half")
     (half / "cells.csv").unlink()
+    damaged = _copy(full, tmp_path / "damaged")  # a truncated table: no reader's traceback
+    table = (damaged / "cells.parquet").read_bytes()
+    (damaged / "cells.parquet").write_bytes(table[: len(table) // 2])
     cases = {
         str(stray): "not a run directory",
         str(half): "half-written run directory (cells.csv missing",
+        str(damaged): "cells.parquet: unreadable cells table",
         str(tmp_path / "absent"): "no such folder",
     }
     for folder, expected in cases.items():
@@ -106,6 +112,9 @@ def test_bad_folders_are_one_line_errors(small_run, tmp_path):
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
     assert not (tmp_path / "leaderboard.md").exists()  # nothing written
+    exported = runner.invoke(app, ["export-edits", str(damaged), str(tmp_path / "e.jsonl")])
+    assert exported.exit_code == 2 and "unreadable cells table" in exported.output
+    assert not (tmp_path / "e.jsonl").exists()
     with pytest.raises(LeaderboardError, match="given twice"):
         build([full, full])
     with pytest.raises(LeaderboardError, match="'nope' is a column of none"):

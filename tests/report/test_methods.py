@@ -74,15 +74,35 @@ def test_best_and_range_per_method():
     assert "| sine | best | v=0.2 | 6 | 3 | 1 [1, 1]" in text
 
 
-def test_each_best_setting_is_compared_with_sines_on_the_same_triples():
+def test_each_best_setting_is_compared_with_sines_on_the_same_source_prompt_pairs():
     from sine_bench.report.methods import versus, versus_markdown
 
     table = versus(_cells(), ["method", "v", "s", "seed"], ["oracle_faithful"])
     row = table.set_index("method").loc["sdedit"]
-    assert row["setting"] == "s=0.3" and row["versus"] == "sine: v=0.2" and row["pairs"] == 6
+    assert row["setting"] == "s=0.3" and row["versus"] == "sine: v=0.2" and row["pairs"] == 3
     # sdedit's best: 0.5 on a and b, 1.0 on c; SINE's best: 1.0 everywhere
     assert math.isclose(row["oracle_faithful"], (2 * -0.5 + 0.0) / 3)
     assert row["oracle_faithful_lo"] <= row["oracle_faithful"] <= row["oracle_faithful_hi"] <= 0
-    assert "| sdedit | s=0.3 | sine: v=0.2 | 6 | -0.333" in versus_markdown(
+    assert "| sdedit | s=0.3 | sine: v=0.2 | 3 | -0.333" in versus_markdown(
         table, ["oracle_faithful"]
     )
+
+
+def test_a_deterministic_method_is_paired_with_the_mean_of_sines_seeds():
+    """Its seeds are one image (counted once: one row per source and prompt); pairing
+    seed by seed would keep only SINE's seed-0 cells."""
+    from sine_bench.report.methods import versus
+
+    cells = _cells()
+    sine = cells[cells["method"] == "sine"].copy()
+    sine.loc[(sine["seed"] == 1) & (sine["v"] == 0.2), "oracle_faithful"] = 0.0
+    once = pd.DataFrame(
+        [
+            dict(method="ddim-inversion", v=math.nan, s=math.nan, g=5.0, item=i, seed=0)
+            | dict(prompt_index=0, oracle_faithful=1.0)
+            for i in ("a", "b", "c")
+        ]
+    )
+    table = versus(pd.concat([sine, once]), ["method", "v", "s", "g", "seed"], ["oracle_faithful"])
+    row = table.set_index("method").loc["ddim-inversion"]
+    assert row["pairs"] == 3 and math.isclose(row["oracle_faithful"], 1.0 - 0.5)

@@ -262,6 +262,24 @@ def test_several_methods_make_method_an_axis_and_settings_columns(tmp_path):
         assert (run_dir / "summary" / f"{name}.md").is_file()
 
 
+def test_a_protocol_listing_methods_makes_method_an_axis_for_one_method_too(tmp_path):
+    """As a run of that protocol has it (compare matches rows on it): a one-method run's
+    export with two knob axes scored back keeps 'method' first."""
+    from sine_bench.protocol.loading import load_protocol
+    from sine_bench.runner.score_plan import build_score_plan
+
+    shutil.copyfile(SOURCE, tmp_path / "edit.png")
+    edits = tmp_path / "edits.jsonl"
+    lines = [_line(method="sdedit", **{"sdedit.strength": s, "K": 400}) for s in (0.3, 0.6)]
+    edits.write_text("\n".join(lines) + "\n")
+    grid = {"v": None, "K": None}
+    protocol = write_protocol(tmp_path, metrics=["psnr"], methods={"sdedit": {}}, grid=grid)
+    plan = build_score_plan(load_protocol(protocol), edits).plan
+    assert plan.axes == ["method", "sdedit.strength", "K"]
+    unlisted = write_protocol(tmp_path, metrics=["psnr"])
+    assert build_score_plan(load_protocol(unlisted), edits).plan.axes == ["sdedit.strength", "K"]
+
+
 def test_export_needs_a_finished_run_directory(tmp_path):
     result = runner.invoke(app, ["export-edits", str(tmp_path), str(tmp_path / "e.jsonl")])
     assert result.exit_code == 2 and "not a run directory" in result.output, result.output
