@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..metrics.families import family_record
 from .frontier import (
     FINE_TUNED_ONLY,
     PRETRAINED_ONLY,
@@ -31,6 +32,11 @@ REAL_NOTE = (
 MISSING_REFERENCES = (
     "This grid has no {what} setting: add it (v = 0 with K = 0 for the fine-tuned model "
     "alone, v = 1 for the pretrained model alone) to read the frontier against it."
+)
+COMPUTED_NOT_SCORED = (
+    "This grid has no fine-tuned only setting. SINE's fine-tuned-only samples (v = 0, "
+    "K = 0) were computed, as {why}, but only a grid setting is scored as a row: add v = 0 "
+    "with K = 0 to {grid} grid to read the frontier against them."
 )
 
 
@@ -137,6 +143,22 @@ def _verdict(cell: pd.Series, columns: Columns) -> str:
     return html.escape(", ".join(parts))
 
 
+def _computed_finetuned_only(cells: pd.DataFrame) -> str | None:
+    """Why the run computed SINE's fine-tuned-only samples without a grid setting for
+    them (a metric's needs: edit_score's anchors, SINE's memorized sample), or None."""
+    needs: dict[str, str] = {}
+    for column in cells.columns:
+        record = family_record(column)
+        for need in record.needs if record else ():
+            needs.setdefault(need, column)
+    if "anchors" in needs:
+        return f"{needs['anchors']}'s anchors"
+    sine = "method" not in cells or (cells["method"] == "sine").any()
+    if "memorized" in needs and sine:
+        return f"{needs['memorized']}'s memorized samples"
+    return None
+
+
 def frontier_section(cells: pd.DataFrame, axes: list[str], run_dir: Path) -> str:
     """The report's first section (empty string when no metric can rank settings)."""
     columns = Columns.of(cells)
@@ -146,7 +168,10 @@ def frontier_section(cells: pd.DataFrame, axes: list[str], run_dir: Path) -> str
     notes = [TOY_NOTE if columns.faithful else REAL_NOTE]
     for role in (FINE_TUNED_ONLY, PRETRAINED_ONLY):
         if not (table["role"] == role).any():
-            notes.append(MISSING_REFERENCES.format(what=role))
+            why = _computed_finetuned_only(cells) if role == FINE_TUNED_ONLY else None
+            grid = "the sine method's" if "method" in cells else "the"
+            text = COMPUTED_NOT_SCORED.format(why=why, grid=grid) if why else None
+            notes.append(text or MISSING_REFERENCES.format(what=role))
     plot = run_dir / "plots" / "frontier.png"
     parts = [
         "<h2>What the edits do: the frontier</h2>",

@@ -89,7 +89,14 @@ def test_section_shows_references_beside_the_best(tmp_path):
     assert row.index("fine-tuned only") < row.index("best setting") < row.index("pretrained only")
     assert 'href="images/edits/0-0.3-400-0.png"' in html  # thumbnails link to full size
     no_refs = cells[(cells.v > 0) & (cells.v < 1)]
-    assert "has no fine-tuned only setting" in frontier_section(no_refs, AXES, tmp_path)
+    assert "has no fine-tuned only setting: add it" in frontier_section(no_refs, AXES, tmp_path)
+    # edit_score computed SINE's fine-tuned-only samples (its anchors): the note says so
+    # rather than that the run has none (a methods run's report said it had none)
+    scored = no_refs.assign(**{"edit_score[toy+alex]": 1.0}, method="sine")
+    note = frontier_section(scored, AXES, tmp_path)
+    assert "were computed, as edit_score[toy+alex]'s anchors" in note
+    assert "add v = 0 with K = 0 to the sine method's grid" in note
+    assert "has no fine-tuned only setting: add it" not in note
 
 
 def test_thumbnails_are_small_at_real_scale(tmp_path):
