@@ -21,6 +21,7 @@ MAX_BYTES = 1 << 20  # a protocol or manifest is a few kB; refuse to parse megab
 MAX_VALUES = 100_000  # values (scalars and collections) after expanding every alias
 MAX_ALIASES = 1_000  # `*name` uses in one file
 MAX_DEPTH = 100  # nesting levels, aliases expanded
+BOOL = "tag:yaml.org,2002:bool"
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -31,6 +32,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
+            if (
+                key_node.tag == BOOL
+                and isinstance(key_node, yaml.ScalarNode)
+                and not key_node.style
+            ):
+                # every key read here is a name: a knob called `on`, `yes` or `no` is
+                # that word, not YAML 1.1's true/false (values keep YAML's reading)
+                key_node.tag = "tag:yaml.org,2002:str"
             key = self.construct_object(key_node, deep=deep)
             try:
                 first = seen.setdefault(key, key_node)

@@ -121,3 +121,12 @@ def test_plan_refuses_an_alias_bomb_fast(tmp_path, where):
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert "aliases expand to more than" in lines[0]
     assert ("manifest.yaml" if where == "manifest" else "protocol.yaml") in lines[0]
+
+
+def test_a_key_spelled_like_a_yaml_boolean_is_that_word(tmp_path):
+    """A knob named `on` or `no` (grid: {on: [true, false]}) is a name; values keep
+    YAML's reading, and a quoted and a plain spelling are one key."""
+    data = _read(tmp_path, b"grid: {on: [true, false], no: 1, Yes: off}\n")
+    assert data == {"grid": {"on": [True, False], "no": 1, "Yes": False}}
+    with pytest.raises(ProtocolError, match="found the key 'on' twice"):
+        _read(tmp_path, b"on: 1\n'on': 2\n")
