@@ -9,6 +9,7 @@ here ends up in a key, a table or a report.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2 (and JSON) read 1e-4 as a number; PyYAML's 1.1 resolver wants a dot in it
+# (1.0e-4) and reads a string, which a float knob then refuses
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 class _AliasBomb(Exception):

@@ -130,3 +130,9 @@ def test_a_key_spelled_like_a_yaml_boolean_is_that_word(tmp_path):
     assert data == {"grid": {"on": [True, False], "no": 1, "Yes": False}}
     with pytest.raises(ProtocolError, match="found the key 'on' twice"):
         _read(tmp_path, b"on: 1\n'on': 2\n")
+
+
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    """As YAML 1.2 and JSON read them (a float knob swept as [1e-1, 2] was refused)."""
+    data = _read(tmp_path, b"lr: 1e-4\ngrid: {gain: [1e-1, -2E+3, .5e1, 1.e2]}\nname: 1e5x\n")
+    assert data == {"lr": 1e-4, "grid": {"gain": [0.1, -2000.0, 5.0, 100.0]}, "name": "1e5x"}
