@@ -178,6 +178,37 @@ def test_a_metric_plugin_whose_scorer_fails_to_load_or_raises_is_one_line(fake_d
     assert _scored(check_metric_name("fake_metric"), None) == 0.5
 
 
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (None, "returned NoneType, not a number"),
+        ("0.5", "returned str, not a number"),
+        ([0.1, 0.2], "returned list, not a number"),
+        (1.5, r"returned 1.5, outside its declared range \[0, 1\]"),
+        (-0.01, "outside its declared range"),
+    ],
+)
+def test_a_metric_plugin_returning_no_number_in_its_range_fails_its_job(value, message):
+    from sine_bench.runner.scoring import MetricFailed, _checked_value
+
+    family = MetricFamily("m", "x:y", 0, 1, "higher", "fidelity")
+    with pytest.raises(MetricFailed, match=f"metric 'm' .*{message}"):
+        _checked_value("metric 'm' (plug-in p)", family, value)
+
+
+def test_a_metric_plugin_value_may_be_nan_a_numpy_scalar_or_a_hair_past_a_bound():
+    import math
+
+    import numpy as np
+
+    from sine_bench.runner.scoring import _checked_value
+
+    family = MetricFamily("m", "x:y", 0, 1, "higher", "fidelity")
+    assert math.isnan(_checked_value("m", family, float("nan")))
+    assert _checked_value("m", family, np.float32(0.5)) == 0.5
+    assert _checked_value("m", family, 1 + 1e-9) == 1 + 1e-9
+
+
 def test_a_class_named_by_a_protocol_is_keyed_on_its_source_file(tmp_path, monkeypatch):
     (tmp_path / "loose_editor.py").write_text("class E:\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))

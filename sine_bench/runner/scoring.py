@@ -99,13 +99,31 @@ def _scored(metric, inputs) -> float:
     origin = registry.FAMILIES.origin(metric.family)
     if origin is None:
         return registry.scorer(metric)(metric, inputs)
+    head = f"metric {metric.text!r} (plug-in {origin.where()})"
     try:
-        return registry.scorer(metric)(metric, inputs)
+        value = registry.scorer(metric)(metric, inputs)
     except Exception as err:  # noqa: BLE001 - a plug-in's code may raise anything
         why = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        raise MetricFailed(f"{head} raised: {why}") from err
+    return _checked_value(head, metric.info, value)
+
+
+def _checked_value(head: str, family, value) -> float:
+    """A plug-in's value as a float inside its family's declared range (NaN allowed:
+    'no value here'); anything else fails the job naming the metric."""
+    try:
+        if isinstance(value, (str, bytes)):  # "0.5" is a bug in the scorer, not a value
+            raise TypeError
+        number = float(value)  # a numpy or one-element torch scalar is a number
+    except Exception:  # noqa: BLE001 - whatever it returned cannot be read as one
+        raise MetricFailed(f"{head} returned {type(value).__name__}, not a number") from None
+    slack = 1e-6 * max(1.0, abs(number))  # rounding at a bound (a cosine of 1.0000001)
+    if not math.isnan(number) and not family.lower - slack <= number <= family.upper + slack:
         raise MetricFailed(
-            f"metric {metric.text!r} (plug-in {origin.where()}) raised: {why}"
-        ) from err
+            f"{head} returned {number!r}, outside its declared range "
+            f"[{family.lower}, {family.upper}]"
+        )
+    return number
 
 
 @dataclass
