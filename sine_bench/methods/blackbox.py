@@ -267,16 +267,17 @@ class BlackBoxMethod(Method):
         head = f"method {self.name!r} ({self.label}): {where}"
         if not isinstance(image, Image.Image):
             raise EditorOutputError(f"{head} returned {type(image).__name__}, not a PIL image")
-        if image.size != (width, height):
-            w, h = image.size
+        try:  # as shown: an EXIF orientation it carries applied, so sized after it
+            shown = normalize(image, "RGB")[0]
+        except (ValueError, OSError) as err:  # a mode with no 8-bit RGB reading (F)
+            raise EditorOutputError(f"{head} returned a {image.mode} image: {err}") from None
+        if shown.size != (width, height):
+            w, h = shown.size
             raise EditorOutputError(
                 f"{head} is {w}x{h} (width x height), the source it got {width}x{height}: "
                 "an edit must keep the source's size (nothing is resized)"
             )
-        try:
-            return normalize(image, "RGB")[0]
-        except (ValueError, OSError) as err:  # a mode with no 8-bit RGB reading (F)
-            raise EditorOutputError(f"{head} returned a {image.mode} image: {err}") from None
+        return shown
 
     def train(self, model, image, job: FinetuneJob, folder: Path) -> None:
         from ..images import open_image

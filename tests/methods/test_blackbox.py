@@ -231,6 +231,23 @@ def test_an_edit_in_another_mode_is_stored_as_rgb_and_a_float_one_is_refused():
         method.run_unit(None, [job(64, 96, mode="F")], None)
 
 
+class KeepsAnExifRotation(Good):
+    knobs: dict = {}
+
+    def edit(self, source, source_prompt, target_prompt, seed):
+        exif = Image.Exif()
+        exif[0x0112] = 6  # shown rotated: 64 wide, 96 high
+        source.info["exif"] = exif.tobytes()
+        return source
+
+
+def test_an_edit_is_sized_as_it_is_shown_after_its_exif_orientation():
+    with pytest.raises(
+        EditorOutputError, match=r"is 64x96 \(width x height\), the source it got 96x64"
+    ):
+        BlackBoxMethod("mine", KeepsAnExifRotation, ORIGIN).run_unit(None, [job(64, 96)], None)
+
+
 METHOD_PLUGIN = """
 from sine_bench.methods.base import Edit, Method, PlannedCell, sampling_settings
 
