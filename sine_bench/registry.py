@@ -96,10 +96,13 @@ class Registry(Generic[T]):
     @contextmanager
     def rescanned(self) -> Iterator[None]:
         """Installed entry points scanned afresh for the block (a package installed since
-        the first scan: tests, a notebook); every entry as before after it."""
+        the first scan: tests, a notebook), beside what ships only: plug-ins registered
+        before (a protocol's ``class:``) are out of the block; every entry as before after
+        it."""
         saved = [dict(d) for d in (self._targets, self._loaded, self._origins, self.ignored)]
         scanned = self._discovered
-        for name in [n for n, t in self._targets.items() if isinstance(t, EntryPoint)]:
+        plugins = [n for n, t in self._targets.items() if isinstance(t, EntryPoint)]
+        for name in plugins + [n for n in self._origins if n not in plugins]:
             self.unregister(name)
         self.ignored.clear()
         self._discovered = self.group is None
