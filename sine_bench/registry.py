@@ -36,7 +36,9 @@ class Registry(Generic[T]):
     ``kind`` names the entries in messages ("method"); an unknown name raises ``error``
     (the caller's own error type, so the CLI maps it like its other bad input);
     ``build`` turns a loaded target into the entry (e.g. a class into its instance),
-    given the name and the loaded target; ``group``: the entry-point group installed
+    given the name and the loaded target: a callable, or a ``"module:function"`` string
+    imported on first use (so a lower layer's registry may be built by a higher layer's
+    code without importing it); ``group``: the entry-point group installed
     plug-ins add entries under, discovered on first use of the names.
     """
 
@@ -45,7 +47,7 @@ class Registry(Generic[T]):
         kind: str,
         error: type[Exception],
         entries: dict[str, T | str] | None = None,
-        build: Callable[[str, Any], T] | None = None,
+        build: Callable[[str, Any], T] | str | None = None,
         group: str | None = None,
     ):
         self.kind, self.error, self.build, self.group = kind, error, build, group
@@ -136,7 +138,7 @@ class Registry(Generic[T]):
         if name not in self._loaded:
             origin = self._origins.get(name)
             target = self._resolve(name, self._targets[name], origin)
-            self._loaded[name] = self.build(name, target) if self.build else target
+            self._loaded[name] = self._builder()(name, target) if self.build else target
         return self._loaded[name]
 
     def discover(self, group: str) -> list[str]:
@@ -156,6 +158,12 @@ class Registry(Generic[T]):
         if not self._discovered:
             self._discovered = True  # first: a failing scan is not retried on every call
             self.discover(str(self.group))
+
+    def _builder(self) -> Callable[[str, Any], T]:
+        if isinstance(self.build, str):
+            module, _, attr = self.build.partition(":")
+            self.build = getattr(importlib.import_module(module), attr)
+        return self.build
 
     def _resolve(self, name: str, target: Any, origin: PluginOrigin | None) -> Any:
         if isinstance(target, EntryPoint):  # "module:attr [extras]": extras load nothing here

@@ -11,7 +11,6 @@ imports torch only inside its functions.
 
 from __future__ import annotations
 
-import importlib
 import typing
 from typing import Any
 
@@ -50,12 +49,6 @@ class MethodDeclaration(typing.Protocol):
     def column(self, knob: str) -> str: ...
 
 
-def _build_method(name: str, target: Any) -> MethodDeclaration:
-    """A method's class instantiated, or a black-box editor's adapted, and a plug-in's
-    checked: by ``methods.plugins`` (the methods package is loaded by then anyway)."""
-    return importlib.import_module("sine_bench.methods.plugins").plugin_method(name, target)
-
-
 # the methods that ship (a protocol's class may not take their names)
 SHIPPED_METHODS = {
     "sine": "sine_bench.methods.sine:Sine",
@@ -66,9 +59,15 @@ SHIPPED_METHODS = {
     "imagic": "sine_bench.methods.imagic:Imagic",
     "diffusers-pipeline": "sine_bench.methods.diffusers_pipeline:DiffusersPipelineEditor",
 }
-# every method by name, each class built once, on first use
+# every method by name, each class built once, on first use: instantiated, or a black-box
+# editor adapted, and a plug-in checked, by ``methods.plugins`` (the layer above: named,
+# not imported, as the entries are)
 METHODS: Registry[MethodDeclaration] = Registry(
-    "method", MethodError, dict(SHIPPED_METHODS), build=_build_method, group=GROUPS["method"]
+    "method",
+    MethodError,
+    dict(SHIPPED_METHODS),
+    build="sine_bench.methods.plugins:plugin_method",
+    group=GROUPS["method"],
 )
 
 
