@@ -186,6 +186,9 @@ class Method:
     uses_sine_finetune: ClassVar[bool] = False  # the protocol's finetune section applies
     edits_read_source: ClassVar[bool] = True  # its edit jobs carry the source's item and path
     version: ClassVar[str] = "1"  # part of its keys: bump when its pixels change
+    # its fine-tune (the protocol's finetune section) has its own sample, the input of the
+    # memorization metric (PlannedCell.memorized): also for edits of it made elsewhere
+    memorized_from_finetune: ClassVar[bool] = False
     # run_unit returns EditOutput images (a black-box editor), not latents to decode
     returns_images: ClassVar[bool] = False
     # train and load_trained get the base model (False: they get None, nothing loads it)

@@ -134,6 +134,7 @@ class Sine(Method):
         Knob("K", int, 400, 0, 1000, "guide with the fine-tuned model while t > K", True),
     )
     uses_sine_finetune = True
+    memorized_from_finetune = True
     edits_read_source = False
 
     def check_training(self, settings: dict, dtype: str) -> None:

@@ -37,7 +37,14 @@ from .sources import check_source_images
 REFERENCE_NEEDS = frozenset({"reference", "memorized", "anchors"})
 # a line's settings of these names set its references' sampling, as a run's grid does
 EDIT_FIELDS = ("guidance", "steps", "eta", "scheduler", "batch_size", "seed")
-MEMORIZED_METHOD = "sine"  # whose fine-tune the protocol's finetune section is
+
+
+def memorized_from_finetune(label: str) -> bool:
+    """Whether a line's method is one whose fine-tune is the protocol's finetune section
+    with its own sample (the memorization metric's input): asked of the method itself."""
+    from ..protocol.method_checks import METHODS
+
+    return label in METHODS and getattr(METHODS.get(label), "memorized_from_finetune", False)
 
 
 @dataclass
@@ -109,12 +116,12 @@ def _metrics_kept(
             )
             continue
         kept.append(metric)
-        others = sum(line.method_label != MEMORIZED_METHOD for line in lines)
+        others = sum(not memorized_from_finetune(line.method_label) for line in lines)
         if "memorized" in wants and others:
             notes.append(
                 f"{metric.text}: empty on {others} of {len(lines)} edits: it reads the "
-                f"edit's method's own fine-tune, known only for method {MEMORIZED_METHOD!r} "
-                "(the protocol's finetune section)"
+                "edit's method's own fine-tune, known only for methods whose fine-tune is "
+                "the protocol's finetune section (sine)"
             )
     return kept, notes
 
@@ -180,7 +187,7 @@ def _references(
 ) -> dict[str, str]:
     """Plan the cell's references (``needs``: the kept metrics'); its own keys by kind."""
     own: dict[str, str] = {}
-    memorized = "memorized" in needs and line.method_label == MEMORIZED_METHOD
+    memorized = "memorized" in needs and memorized_from_finetune(line.method_label)
     if not (needs & {"reference", "anchors"} or memorized):
         return own
     cell = entry.cell

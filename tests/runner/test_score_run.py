@@ -214,7 +214,8 @@ def test_memorization_reads_sines_fine_tune_only(tmp_path):
     assert cells["memorization[test-fake]"].isna().all()
     assert manifest["notes"] == [
         "memorization[test-fake]: empty on 1 of 1 edits: it reads the edit's method's own "
-        "fine-tune, known only for method 'sine' (the protocol's finetune section)"
+        "fine-tune, known only for methods whose fine-tune is the protocol's finetune "
+        "section (sine)"
     ]
     assert manifest["stages"]["fine-tune"]["total"] == 0
 
