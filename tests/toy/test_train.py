@@ -13,7 +13,11 @@ from sine_bench.models.loading import load_model
 def test_quick_training_writes_a_loadable_pipeline(tmp_path, monkeypatch):
     monkeypatch.setenv("SINE_BENCH_CACHE", str(tmp_path / "cache"))
     root = tmp_path / "toy"
-    result = CliRunner().invoke(app, ["toy", "train", "--quick", "--out", str(root)])
+    # --quick with fewer VAE and UNet steps (the step overrides' path): each stage still
+    # crosses a checkpoint (every 10 steps), the VAE both its crop and whole-image phases
+    # and the UNet its warm restart.
+    budget = ["--quick", "--vae-steps", "10", "--unet-steps", "10", "--out", str(root)]
+    result = CliRunner().invoke(app, ["toy", "train", *budget])
     assert result.exit_code == 0, result.output
     out = root / "sd"
     from sine_bench.toy.clip import load_toy_clip
@@ -21,7 +25,7 @@ def test_quick_training_writes_a_loadable_pipeline(tmp_path, monkeypatch):
     clip = load_toy_clip(weights_dir=root / "clip")
     assert clip.encode_texts(["a red circle"]).shape[0] == 1
     record = json.loads((out / "toy_recipe.json").read_text())
-    assert record["recipe"]["unet_steps"] == 20 and record["parameters"]["unet"] > 6e6
+    assert record["recipe"]["unet_steps"] == 10 and record["parameters"]["unet"] > 6e6
     model = load_model(str(out), device="cpu")
     assert model.native_resolution == 64 and model.vae_factor == 4
     assert len(model.tokenizer) < 800
@@ -29,9 +33,7 @@ def test_quick_training_writes_a_loadable_pipeline(tmp_path, monkeypatch):
     assert model.unet.dtype == torch.float32  # fp16 on disk, fp32 in memory
     # resuming a finished run recomputes nothing and gives the same weights
     before = {k: v.clone() for k, v in model.unet.state_dict().items()}
-    again = CliRunner().invoke(
-        app, ["toy", "train", "--quick", "--stage", "sd", "--out", str(root)]
-    )
+    again = CliRunner().invoke(app, ["toy", "train", "--stage", "sd", *budget])
     assert again.exit_code == 0, again.output
     reloaded = load_model(str(out), device="cpu")
     for key, value in reloaded.unet.state_dict().items():
