@@ -4,7 +4,7 @@ with one `error:` line, never a traceback.
 Hypothesis mutates a valid protocol and a valid dataset manifest: deleted fields,
 values of the wrong type, random text and bytes, huge and negative numbers, unicode,
 unknown keys, keys given twice, truncated and byte-damaged files. `plan` runs
-in-process (typer's CliRunner), so a few hundred examples take about a minute;
+in-process (typer's CliRunner), so 60 examples per file take a few seconds;
 ``derandomize`` makes CI see the same examples on every run.
 """
 
@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from sine_bench.cli import app
 from tests.helpers import ROOT
 
-EXAMPLES = 120  # per test; ~0.2 s each on a busy 2-core machine
+EXAMPLES = 60  # per test; ~0.1 s each on a busy 2-core machine
 
 SETTINGS = settings(
     max_examples=EXAMPLES,
