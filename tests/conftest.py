@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,10 @@ import torch
 from tests.helpers import toy_smoke_here, write_protocol
 
 torch.set_num_threads(2)
+
+# the suite never writes the user's cache (file digests, the tokenizer copy, toy scene
+# data: $SINE_BENCH_CACHE, else ~/.cache/sine-bench); subprocesses inherit the variable
+os.environ["SINE_BENCH_CACHE"] = tempfile.mkdtemp(prefix="sine-bench-test-cache-")
 
 
 @pytest.fixture(scope="module")

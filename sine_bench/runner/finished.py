@@ -16,7 +16,8 @@ import json
 import re
 from pathlib import Path
 
-from .ownership import MARKER, WRITTEN_BY
+from ..fileio import file_sha256
+from .ownership import MARKER, RESULTS, SAMPLES, WRITTEN_BY
 
 _TEMP_NAME = re.compile(r"^\..+\.tmp-")  # the folder a run assembles before swapping it in
 _MANIFEST_FIELDS = {"protocol", "sine_bench", "method_version", "cells", "stages"}
@@ -33,6 +34,27 @@ def _json(path: Path) -> object:
         return json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
+
+
+def _samples_problem(folder: Path) -> str | None:
+    """Whether samples.jsonl is the file results.json records the sha256 of (one line
+    per cell: small, hashed on every read). Runs written before results.json, or whose
+    record names no digest, are not checked."""
+    record = _json(folder / RESULTS)
+    samples = record.get("samples") if isinstance(record, dict) else None
+    expected = samples.get("sha256") if isinstance(samples, dict) else None
+    if not isinstance(expected, str):
+        return None
+    try:
+        actual = file_sha256(folder / SAMPLES)
+    except OSError:
+        actual = None
+    if actual != expected:
+        return (
+            f"{folder / SAMPLES}: not the file {RESULTS} records (sha256 differs or the "
+            "file is unreadable: edited or damaged after the run; rerun the protocol)"
+        )
+    return None
 
 
 def run_dir_problem(folder: Path) -> str | None:
@@ -55,7 +77,7 @@ def run_dir_problem(folder: Path) -> str | None:
                 f"{folder}: half-written run directory ({', '.join(missing)} missing; rerun "
                 "the protocol to write it whole)"
             )
-        return None
+        return _samples_problem(folder)
     manifest = _json(folder / "manifest.json")
     ours = isinstance(manifest, dict) and set(manifest) >= _MANIFEST_FIELDS
     legacy = ours and not {"run_dir_format", "store_repairs"} & set(manifest)

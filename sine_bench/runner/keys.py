@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import METHOD_VERSION
-from ..fileio import file_sha256
+from ..file_digests import file_sha256s
 
 
 def digest(payload: Any) -> str:
@@ -24,11 +24,17 @@ def digest(payload: Any) -> str:
 
 
 def _dir_identity(folder: Path) -> str:
-    """Hash of every file's relative path and bytes under a diffusers directory."""
+    """Hash of every file's relative path and bytes under a diffusers directory.
+
+    A checkpoint folder holds gigabytes and is named on every plan, so each file's
+    sha256 comes from ``file_digests`` (hashed once per version of the file); the value
+    is the same as hashing every file here, so keys do not depend on the cache."""
+    paths = sorted(p for p in folder.rglob("*") if p.is_file())
+    shas = file_sha256s(paths)
     h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in paths:
         h.update(str(path.relative_to(folder)).encode())
-        h.update(file_sha256(path).encode())
+        h.update(shas[path].encode())
     return h.hexdigest()
 
 

@@ -20,6 +20,9 @@ from ..protocol.fields import ProtocolError
 MARKER = "sine-bench-run.json"
 FORMAT = 1  # the run directory's layout version; bump when its layout changes
 WRITTEN_BY = "sine-bench"
+# the field-shaped results (``results_files``); results.json records samples.jsonl's sha256
+SAMPLES = "samples.jsonl"
+RESULTS = "results.json"
 
 # What a run wrote at its top level before the marker (commit 39eed21 and earlier).
 LEGACY_NAMES = frozenset(

@@ -19,10 +19,9 @@ import pandas as pd
 from ..fileio import file_sha256, write_atomic
 from ..protocol.root import Protocol
 from .keys import digest
+from .ownership import RESULTS, SAMPLES
 from .plan import RunPlan
 
-SAMPLES = "samples.jsonl"
-RESULTS = "results.json"
 SAMPLES_FORMAT = "sine-bench.samples/1"  # bump when a line's fields change meaning
 RESULTS_FORMAT = "sine-bench.results/1"
 # protocol fields that do not change what a run computes (where it writes, what it is

@@ -100,10 +100,14 @@ def test_bad_folders_are_one_line_errors(small_run, tmp_path):
     damaged = _copy(full, tmp_path / "damaged")  # a truncated table: no reader's traceback
     table = (damaged / "cells.parquet").read_bytes()
     (damaged / "cells.parquet").write_bytes(table[: len(table) // 2])
+    edited = _copy(full, tmp_path / "edited")  # one sample line changed after the run
+    samples = (edited / "samples.jsonl").read_text().splitlines(keepends=True)
+    (edited / "samples.jsonl").write_text("".join(samples[1:]))
     cases = {
         str(stray): "not a run directory",
         str(half): "half-written run directory (cells.csv missing",
         str(damaged): "cells.parquet: unreadable cells table",
+        str(edited): "edited/samples.jsonl: not the file results.json records",
         str(tmp_path / "absent"): "no such folder",
     }
     for folder, expected in cases.items():
@@ -114,6 +118,8 @@ def test_bad_folders_are_one_line_errors(small_run, tmp_path):
     assert not (tmp_path / "leaderboard.md").exists()  # nothing written
     exported = runner.invoke(app, ["export-edits", str(damaged), str(tmp_path / "e.jsonl")])
     assert exported.exit_code == 2 and "unreadable cells table" in exported.output
+    compared = runner.invoke(app, ["compare", str(edited), "--baseline", str(full)])
+    assert compared.exit_code == 2 and "samples.jsonl: not the file" in compared.output
     assert not (tmp_path / "e.jsonl").exists()
     with pytest.raises(LeaderboardError, match="given twice"):
         build([full, full])

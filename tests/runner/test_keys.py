@@ -1,8 +1,19 @@
 """Keys: anything that can change an artifact's bytes changes its key."""
 
+import hashlib
+import os
+import time
+
+from sine_bench import file_digests
 from sine_bench.methods.sine import finetune_settings
 from sine_bench.protocol.sections import FinetuneSpec
-from sine_bench.runner.keys import digest, edit_key, finetune_key, model_identity
+from sine_bench.runner.keys import (
+    _dir_identity,
+    digest,
+    edit_key,
+    finetune_key,
+    model_identity,
+)
 
 
 def _ft_key(**changes):
@@ -142,3 +153,30 @@ def test_source_reading_methods_key_their_input_preparation(tmp_path):
     notes = converted.image_notes["s"]
     assert notes == ["transparent pixels composited on white"]
     assert by_method(converted) == _recipe_keys(converted, {"version": "2", "decoded": notes})
+
+
+def test_a_folder_identity_is_the_plain_hash_and_is_read_once(tmp_path, monkeypatch):
+    """A local checkpoint folder's identity is the sha256 over each file's relative path
+    and content hash (so keys do not move), and an unchanged folder is not read again."""
+    monkeypatch.setenv("SINE_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(file_digests, "_KNOWN", {})
+    monkeypatch.setattr(file_digests, "_loaded_from", None)
+    monkeypatch.setattr(file_digests, "RACY_SECONDS", 0.0)
+    folder = tmp_path / "model"
+    files = {"model_index.json": b"{}", "unet/w.bin": b"u" * 3000, "vae/w.bin": b"v" * 10}
+    stamp = time.time() - 60
+    for rel, data in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+        os.utime(folder / rel, (stamp, stamp))
+    old = hashlib.sha256()
+    for rel in sorted(files):
+        old.update(rel.encode())
+        old.update(hashlib.sha256(files[rel]).hexdigest().encode())
+    reads: list[str] = []
+    real = file_digests.file_sha256
+    monkeypatch.setattr(file_digests, "file_sha256", lambda p: reads.append(p) or real(p))
+    assert _dir_identity(folder) == old.hexdigest()
+    assert len(reads) == 3
+    assert _dir_identity(folder) == old.hexdigest()
+    assert len(reads) == 3  # the second call read no file's content
