@@ -163,28 +163,28 @@ def _row_key(axes: dict) -> str:
     return json.dumps(axes, sort_keys=True)
 
 
-def protocol_of(path: str | Path) -> str | None:
-    """The protocol a run directory (its manifest) or a baseline file was made by."""
+def _record(path: str | Path) -> dict | None:
+    """A run directory's manifest, or a baseline file, as a dict; None when unreadable."""
     path = Path(path)
     file = path / "manifest.json" if path.is_dir() else path
     try:
         data = json.loads(file.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
-    name = data.get("protocol") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def protocol_of(path: str | Path) -> str | None:
+    """The protocol a run directory (its manifest) or a baseline file was made by."""
+    name = (_record(path) or {}).get("protocol")
     return name if isinstance(name, str) else None
 
 
 def limit_of(path: str | Path) -> dict | None:
     """The dataset limit a run directory's manifest (or a baseline file) records, when
     it kept only the dataset's first items (``run --limit``); None for a full run."""
-    path = Path(path)
-    file = path / "manifest.json" if path.is_dir() else path
-    try:
-        data = json.loads(file.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict):
+    data = _record(path)
+    if data is None:
         return None
     limit = data.get("dataset_limit")
     if limit is None and isinstance(data.get("dataset"), dict):

@@ -29,6 +29,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from .base import CellContext, EditJob
 
 
+def check_invertible(method: str, cell, item) -> None:
+    """What every method that inverts the source with DDIM needs of a cell: a source
+    description to invert with, and eta = 0 (DDIM inversion is deterministic)."""
+    if not item.source.strip():
+        raise MethodError(
+            f"{method}: item {item.id!r} has no 'source' description to invert with "
+            "(add one to the dataset manifest)"
+        )
+    if cell.edit.eta != 0.0:
+        raise MethodError(f"{method}: DDIM inversion needs edit.eta = 0")
+
+
 def null_text_steps(settings: dict) -> int:
     return settings.get("null_text_steps", 0)
 
@@ -57,13 +69,7 @@ class DDIMInversion(Method):
     )
 
     def check_cell(self, cell, item) -> None:
-        if not item.source.strip():
-            raise MethodError(
-                f"ddim-inversion: item {item.id!r} has no 'source' description to invert with "
-                "(add one to the dataset manifest)"
-            )
-        if cell.edit.eta != 0.0:
-            raise MethodError("ddim-inversion: DDIM inversion needs edit.eta = 0")
+        check_invertible(self.name, cell, item)
 
     def plan_cell(self, ctx: CellContext) -> PlannedCell:
         settings = {"method": self.name, "version": self.version, "source": ctx.item.source}

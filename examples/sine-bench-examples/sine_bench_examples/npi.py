@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sine_bench.methods import Edit, Method, MethodError, PlannedCell
+from sine_bench.methods import Edit, Method, PlannedCell
 from sine_bench.methods.base import sampling_settings
+from sine_bench.methods.ddim_inversion import check_invertible
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -57,13 +58,7 @@ class NegativePromptInversion(Method):
     version = "1"
 
     def check_cell(self, cell, item) -> None:
-        if not item.source.strip():
-            raise MethodError(
-                f"{self.name}: item {item.id!r} has no 'source' description to invert with "
-                "(add one to the dataset manifest)"
-            )
-        if cell.edit.eta != 0.0:
-            raise MethodError(f"{self.name}: DDIM inversion needs edit.eta = 0")
+        check_invertible(self.name, cell, item)
 
     def plan_cell(self, ctx: CellContext) -> PlannedCell:
         settings = {"method": self.name, "version": self.version, "source": ctx.item.source}
