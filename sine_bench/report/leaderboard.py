@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .cells import load_run
-from .methods import ranking_metric
+from .methods import best_index, mean_of, ranking_metric, setting_groups
 from .stats import CLUSTER, cluster_mean_ci, count_once
 from .tables import metric_columns
 
@@ -150,39 +150,12 @@ def _group_runs(runs: list[RunInfo]) -> list[str]:
     return notes
 
 
-def _settings(own: pd.DataFrame, axes: list[str]) -> list[tuple[str, pd.DataFrame]]:
-    """A method's settings: its cells grouped by every axis it has but the seed,
-    labelled by the axes that take more than one value."""
-    keys = [a for a in axes if a not in ("method", "seed") and own[a].notna().any()]
-    if not keys:
-        return [("-", own)]
-    swept = [a for a in keys if own[a].nunique() > 1]
-    out = []
-    for values, group in own.groupby(keys, sort=True, dropna=False):
-        values = dict(zip(keys, values if isinstance(values, tuple) else (values,), strict=True))
-        label = ", ".join(f"{a}={_short(values[a])}" for a in swept) or "-"
-        out.append((label, group))
-    return out
-
-
-def _short(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _mean(group: pd.DataFrame, metric: str) -> float:
-    if metric not in group:
-        return math.nan
-    data = group[metric].to_numpy(dtype=float)
-    data = data[~pd.isna(data)]
-    return float(data.mean()) if len(data) else math.nan
-
-
 def _row(run: RunInfo, method: str, setting: str, group: pd.DataFrame, metrics, scale) -> dict:
     row = {"run": run.label, "dataset": run.group, "method": method, "setting": setting}
     row |= {"n": len(group), "images": int(group[CLUSTER].nunique())}
     for metric in metrics:
         factor = paper_factor(metric) if scale else 1.0
-        mean, (lo, hi) = _mean(group, metric), (math.nan, math.nan)
+        mean, (lo, hi) = mean_of(group, metric), (math.nan, math.nan)
         if metric in group:
             lo, hi = cluster_mean_ci(group[metric].to_numpy(dtype=float), list(group[CLUSTER]))
         row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = (
@@ -191,14 +164,6 @@ def _row(run: RunInfo, method: str, setting: str, group: pd.DataFrame, metrics, 
             hi * factor,
         )
     return row
-
-
-def _best(settings: list[tuple[str, pd.DataFrame]], rank: str, higher: bool) -> int:
-    """The index of the setting with the best mean of ``rank`` (ties: the first)."""
-    sign = 1.0 if higher else -1.0
-    scores = [sign * _mean(g, rank) for _, g in settings]
-    scores = [-math.inf if math.isnan(s) else s for s in scores]
-    return max(range(len(scores)), key=lambda i: (scores[i], -i))
 
 
 def _distinct_labels(runs: list[RunInfo]) -> list[RunInfo]:
@@ -250,8 +215,8 @@ def build(
     for run in runs:
         cells = count_once(run.cells, run.axes)  # a seed-free edit counts once
         for method in dict.fromkeys(cells["method"]):
-            settings = _settings(cells[cells["method"] == method], run.axes)
-            best = _best(settings, rank, higher)
+            settings = setting_groups(cells[cells["method"] == method], run.axes, sort=True)
+            best = best_index(settings, rank, higher)
             chosen = settings if per_setting else [settings[best]]
             for label, group in chosen:
                 marked = f"{label} (best)" if per_setting and group is settings[best][1] else label

@@ -57,22 +57,42 @@ def _costs(cells: pd.DataFrame) -> dict[str, float]:
     )
 
 
-def _settings(own: pd.DataFrame, axes: list[str], key: str):
-    """A method's settings (groups of its cells), the swept axes, and the best's index."""
-    setting_axes = [a for a in axes if a not in ("method", "seed") and own[a].nunique() > 0]
-    swept = [a for a in setting_axes if own[a].nunique() > 1]
-    groups = [g for _, g in own.groupby(setting_axes, sort=False, dropna=False)] or [own]
-    means = [(_interval(g, key)[0], i) for i, g in enumerate(groups)]
-    best = max(means, key=lambda m: (-math.inf if math.isnan(m[0]) else m[0], -m[1]))[1]
-    return groups, swept, best, [m for m, _ in means if not math.isnan(m)]
+def mean_of(group: pd.DataFrame, metric: str) -> float:
+    """The metric's mean over the group's finite values (NaN when it has none or no column)."""
+    if metric not in group:
+        return math.nan
+    data = group[metric].to_numpy(dtype=float)
+    data = data[~pd.isna(data)]
+    return float(data.mean()) if len(data) else math.nan
+
+
+def setting_groups(
+    own: pd.DataFrame, axes: list[str], *, sort: bool = False
+) -> list[tuple[str, pd.DataFrame]]:
+    """A method's settings: its cells grouped by every axis it has but the seed, each
+    labelled by the axes that take more than one value ("-" when none does)."""
+    keys = [a for a in axes if a not in ("method", "seed") and own[a].notna().any()]
+    if not keys:
+        return [("-", own)]
+    swept = [a for a in keys if own[a].nunique() > 1]
+    groups = own.groupby(keys, sort=sort, dropna=False)
+    return [(_setting_label(group.iloc[0], swept), group) for _, group in groups]
+
+
+def best_index(settings: list[tuple[str, pd.DataFrame]], metric: str, higher: bool = True) -> int:
+    """The index of the setting with the best mean of ``metric`` (NaN last, ties: the first)."""
+    sign = 1.0 if higher else -1.0
+    scores = [sign * mean_of(group, metric) for _, group in settings]
+    scores = [-math.inf if math.isnan(score) else score for score in scores]
+    return max(range(len(scores)), key=lambda i: (scores[i], -i))
 
 
 def best_settings(cells: pd.DataFrame, axes: list[str], key: str) -> dict[str, tuple]:
     """Per method: (its best setting's label, that setting's cells)."""
     out = {}
     for method in dict.fromkeys(cells["method"]):
-        groups, swept, best, _ = _settings(cells[cells["method"] == method], axes, key)
-        out[method] = (_setting_label(groups[best].iloc[0], swept), groups[best])
+        settings = setting_groups(cells[cells["method"] == method], axes)
+        out[method] = settings[best_index(settings, key)]
     return out
 
 
@@ -82,11 +102,13 @@ def methods_table(cells: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
     rows = []
     for method in dict.fromkeys(cells["method"]):
         own = cells[cells["method"] == method]
-        groups, swept, best_index, finite = _settings(own, axes, key)
-        best = groups[best_index]
+        settings = setting_groups(own, axes)
+        best_label, best = settings[best_index(settings, key)]
+        means = [mean_of(group, key) for _, group in settings]
+        finite = [m for m in means if not math.isnan(m)]
         for label, group, setting in (
-            ("best", best, _setting_label(best.iloc[0], swept)),
-            ("range", own, f"{len(groups)} settings"),
+            ("best", best, best_label),
+            ("range", own, f"{len(settings)} settings"),
         ):
             row = {"method": method, "row": label, "setting": setting}
             row |= {"n": len(group), "images": group[CLUSTER].nunique()}
