@@ -159,7 +159,7 @@ def limit_notes(plan: RunPlan) -> list[str]:
     return [
         f"note: dataset.limit {limit['requested']}: the first {limit['items']} of "
         f"{limit['of']} items only (a quick look; recorded as limited in manifest.json and "
-        "results.json, never a baseline)"
+        "results.json, never the protocol's baseline)"
     ]
 
 
