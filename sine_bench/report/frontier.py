@@ -217,6 +217,10 @@ def plot_tradeoff(table: pd.DataFrame, cells: pd.DataFrame, path) -> bool:
     panels = [(x, y) for x, y in panels if x and y]
     if not panels:
         return False
+    marked = table  # a methods run's reference rows: marked, never a method's points
+    if "reference" in table:
+        table = table[~table["reference"].astype(bool)].copy()
+        table.attrs = dict(marked.attrs)
     methods = "method" in table
     groups = [(str(n), p) for n, p in table.groupby("method")] if methods else [("", table)]
     colours = {name: f"C{i % 10}" for i, (name, _) in enumerate(groups)}
@@ -231,7 +235,7 @@ def plot_tradeoff(table: pd.DataFrame, cells: pd.DataFrame, path) -> bool:
             line = lines[name]
             label = None if methods else "Pareto frontier"  # methods: the colour says it
             ax.plot(line[x], line[y], "-", color=colour, alpha=0.6, label=label)
-        _references(ax, table, x, y)
+        _references(ax, marked, x, y)
         ax.set(
             xlabel=f"{x} ({'higher' if higher_is_better(x) else 'lower'} = closer to source)",
             ylabel=y,

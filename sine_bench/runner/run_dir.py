@@ -110,7 +110,8 @@ def _write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Pat
         resolved = plan.protocol.model_dump(mode="json")
         write_atomic(tmp / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
         write_tables(cells, axes, tmp, references)
-        plots = _plots(ctx.store, cells, metric_columns(cells, axes), axes, tmp / "plots")
+        metrics = metric_columns(cells, axes)
+        plots = _plots(ctx.store, cells, metrics, axes, tmp / "plots", references)
         write_store_entries(tmp, ctx, plots)
         manifest = manifest | {"axes": axes, "store_repairs": list(ctx.store.repairs)}
         if references is not None:
@@ -161,19 +162,28 @@ def reference_record(references: pd.DataFrame) -> dict:
 
 
 def _plots(
-    store: Store, cells: pd.DataFrame, metrics: list[str], axes: list[str], out: Path
+    store: Store,
+    cells: pd.DataFrame,
+    metrics: list[str],
+    axes: list[str],
+    out: Path,
+    references: pd.DataFrame | None = None,
 ) -> str:
-    """Plots are a pure function of the cells table: cached in the store under its hash
-    (drawing them is the slowest part of an all-cached rerun)."""
+    """Plots are a pure function of the cells table (and a methods run's references):
+    cached in the store under their hash (drawing them is the slowest part of an
+    all-cached rerun)."""
     from ..report.plots import PLOTS_VERSION, write_plots
 
     csv = cells.to_csv(index=False)
-    key = digest({"cells": csv, "metrics": metrics, "axes": axes, "v": PLOTS_VERSION})
+    ident = {"cells": csv, "metrics": metrics, "axes": axes, "v": PLOTS_VERSION}
+    if references is not None:  # only then: every other run's plots keep their key
+        ident["references"] = references.to_csv(index=False)
+    key = digest(ident)
     if not store.check("plots", key):  # checked: a damaged set is set aside and redrawn
         with store.lock("plots", key):
             if not store.done("plots", key):
                 with store.write_dir("plots", key) as folder:
-                    write_plots(cells, metrics, folder, axes)
+                    write_plots(cells, metrics, folder, axes, references)
     # copies (copytree's copy2), never links; the digest record stays in the store
     shutil.copytree(store.path("plots", key), out, ignore=shutil.ignore_patterns(DIGEST_FILE))
     return key

@@ -32,7 +32,9 @@ GRID = {"v": None, "K": [400], "seeds": [0]}
 def _protocol(tmp_path, methods=METHODS):
     register_fakes()
     tmp_path.mkdir(parents=True, exist_ok=True)
-    return write_protocol(tmp_path, metrics=["psnr", SCORE], grid=GRID, methods=methods)
+    return write_protocol(
+        tmp_path, metrics=["psnr", SCORE, "clip_t[test-fake]"], grid=GRID, methods=methods
+    )
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +119,7 @@ def test_report_shows_the_reference_rows_and_the_tables_do_not(reference_run, tm
     row = html[html.index("<table class=row>") :]
     assert row.index("fine-tuned only (reference)") < row.index("pretrained only (reference)")
     assert 'href="images/references/ref-' in row  # the thumbnails are the references
+    assert (out / "plots" / "frontier.png").is_file()
     frontier = pd.read_csv(out / "frontier.csv", dtype={"role": object}).fillna({"role": ""})
     refs = frontier[frontier["reference"]]
     assert set(refs["role"]) == {"fine-tuned only", "pretrained only"}
