@@ -106,12 +106,15 @@ def _write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Pat
             dest.parent.mkdir(parents=True, exist_ok=True)
             if not dest.exists():  # two cells with one edit key ('native' == 'source-aspect')
                 copy_file(ctx.edit_image(entry.edit), dest)
+        references = _write_references(ctx, tmp)
         resolved = plan.protocol.model_dump(mode="json")
         write_atomic(tmp / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
-        write_tables(cells, axes, tmp)
+        write_tables(cells, axes, tmp, references)
         plots = _plots(ctx.store, cells, metric_columns(cells, axes), axes, tmp / "plots")
         write_store_entries(tmp, ctx, plots)
         manifest = manifest | {"axes": axes, "store_repairs": list(ctx.store.repairs)}
+        if references is not None:
+            manifest["references"] = reference_record(references)
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1, default=str))
         write_results_files(plan, manifest, cells, axes, metric_columns(cells, axes), tmp)
         write_report(tmp)
@@ -125,6 +128,36 @@ def _write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Pat
         if message is not None and isinstance(err, Exception) and not named:
             raise EnvironmentFailure(message) from err
         raise
+
+
+def _write_references(ctx: RunContext, tmp: Path) -> pd.DataFrame | None:
+    """references.csv and its images (copies), for a run with reference cells."""
+    from .reference_cells import REFERENCES_FILE, references_frame
+
+    if not ctx.plan.reference_cells:
+        return None
+    frame = references_frame(ctx.plan, ctx.reference_scores)
+    for entry, image in zip(ctx.plan.reference_cells, frame["image"], strict=True):
+        dest = tmp / image
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.exists():
+            copy_file(ctx.edit_image(entry.edit), dest)
+    write_atomic(tmp / REFERENCES_FILE, frame.to_csv(index=False))
+    return frame
+
+
+def reference_record(references: pd.DataFrame) -> dict:
+    """What the manifest and results.json say of references.csv."""
+    from .reference_cells import REFERENCES_FILE
+
+    roles = references["role"].value_counts().sort_index()
+    return {
+        "file": REFERENCES_FILE,
+        "rows": len(references),
+        "roles": {str(role): int(n) for role, n in roles.items()},
+        "note": "the run's fine-tuned-only / pretrained-only samples scored as cells; "
+        "not grid settings, never in cells.csv or summary.json",
+    }
 
 
 def _plots(
