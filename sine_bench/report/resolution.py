@@ -27,6 +27,7 @@ from .frontier import (
     setting_label,
     settings_table,
 )
+from .reference_rows import is_reference
 from .stats import CLUSTER, cluster_mean_ci
 
 SOURCE_SIZE = "source_size"
@@ -180,6 +181,8 @@ def terminal_lines(table: pd.DataFrame) -> list[str]:
         rest = ", ".join(f"{c} {row[c]:.2f}" for c in pair if pd.notna(row[c]))
         setting = setting_label(row, axes) or "-"
         rest = f" ({rest})" if rest else ""
+        if is_reference(row):  # a methods run's reference row: not a grid setting
+            setting += " [reference, not a grid setting]"
         lines.append(f"  {name:16s} {setting}: {key} {_fmt(row, key)}{rest}")
     return lines
 
