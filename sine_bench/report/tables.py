@@ -90,7 +90,7 @@ def write_tables(
     swept = [a for a in axes if cells[a].nunique() > 1] or axes[:1]
     sizes = bool(metrics) and resolution.has_sizes(cells)
     if sizes:  # sources of several sizes: summary/resolution.md is the frontier per size
-        tables = resolution.frontiers(cells, axes)
+        tables = resolution.frontiers(cells, axes, references)
         write_atomic(out / "summary" / "resolution_frontier.csv", resolution.to_csv(tables))
         write_atomic(out / "summary" / "resolution.md", resolution.to_markdown(tables))
     full = cells  # summary.json keeps every seed's row (it pools nothing over seeds)

@@ -120,6 +120,8 @@ def test_report_shows_the_reference_rows_and_the_tables_do_not(reference_run, tm
     assert row.index("fine-tuned only (reference)") < row.index("pretrained only (reference)")
     assert 'href="images/references/ref-' in row  # the thumbnails are the references
     assert (out / "plots" / "frontier.png").is_file()
+    per_size = (out / "summary" / "resolution.md").read_text()  # sources of two sizes
+    assert per_size.count("| fine-tuned only (reference) |") == 2
     frontier = pd.read_csv(out / "frontier.csv", dtype={"role": object}).fillna({"role": ""})
     refs = frontier[frontier["reference"]]
     assert set(refs["role"]) == {"fine-tuned only", "pretrained only"}
