@@ -112,13 +112,10 @@ def setting_rows(cells: pd.DataFrame, by: list[str], shown: list[str]) -> list[d
     return rows
 
 
-def settings_table(
-    cells: pd.DataFrame, axes: list[str], references: pd.DataFrame | None = None
-) -> pd.DataFrame:
+def settings_table(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     """One row per setting: its axes, role, n, images, and per shown metric its mean and
-    a 95% interval over source images; ``frontier`` and ``best`` flags. ``references``
-    (a methods run's references.csv) adds its rows after the grid's, flagged
-    ``reference``: never best, never on a frontier, the grid's rows unchanged."""
+    a 95% interval over source images; ``frontier`` and ``best`` flags (a methods run's
+    reference rows are added after: ``reference_rows.frontier_table``)."""
     columns = Columns.of(cells)
     by = setting_axes(cells, axes)
     cells = count_once(cells, axes)  # a deterministic method's seeds: one image
@@ -134,10 +131,6 @@ def settings_table(
     candidates = table[table["role"] == ""]
     if key and len(candidates) and candidates[key].notna().any():
         table.loc[candidates[key].idxmax(), "best"] = True
-    if references is not None and len(references):
-        from .reference_rows import with_reference_rows
-
-        table = with_reference_rows(table, references, axes, columns.shown)
     return table
 
 

@@ -15,9 +15,8 @@ from .frontier import (
     Columns,
     ranking_column,
     setting_label,
-    settings_table,
 )
-from .reference_rows import REFERENCES_FILE, is_reference
+from .reference_rows import REFERENCES_FILE, frontier_table, is_reference
 from .thumbs import inline, thumb
 
 TOY_NOTE = (
@@ -192,7 +191,7 @@ def frontier_section(
     columns = Columns.of(cells)
     if not columns.shown:
         return ""
-    table = settings_table(cells, axes, references)
+    table = frontier_table(cells, axes, references)
     notes = [TOY_NOTE if columns.faithful else REAL_NOTE]
     for role in (FINE_TUNED_ONLY, PRETRAINED_ONLY):
         rows = table[table["role"] == role]

@@ -80,14 +80,15 @@ def write_plots(
 ) -> list[Path]:
     """The standard plots for a run (with ``axes``, the frontier's trade-off plot too,
     a methods run's ``references`` marked on it); returns the files written."""
-    from .frontier import plot_tradeoff, settings_table
+    from .frontier import plot_tradeoff
+    from .reference_rows import frontier_table
 
     out.mkdir(parents=True, exist_ok=True)
     numeric = [m for m in metrics if cells[m].notna().any()]
     written = []
     if not numeric:
         return written
-    table = settings_table(cells, axes, references) if axes is not None else None
+    table = frontier_table(cells, axes, references) if axes is not None else None
     if table is not None and plot_tradeoff(table, cells, out / "frontier.png"):
         written.append(out / "frontier.png")
     x, y = pick(numeric, FIDELITY), pick(numeric, ALIGNMENT)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .frontier import REPLICATE_AXES, setting_rows
+from .frontier import REPLICATE_AXES, Columns, setting_rows, settings_table
 
 REFERENCE = "reference"  # the frontier table's flag column
 REFERENCES_FILE = "references.csv"  # runner.reference_cells writes it
@@ -62,3 +62,15 @@ def is_reference(row: pd.Series) -> bool:
     """Whether a settings-table row is a reference row (a column read back from CSV)."""
     value = row.get(REFERENCE, False)
     return bool(value) and not pd.isna(value)
+
+
+def frontier_table(
+    cells: pd.DataFrame, axes: list[str], references: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """``frontier.settings_table`` of the grid's cells, with ``references`` (a methods
+    run's references.csv) as rows after the grid's: flagged ``reference``, never best,
+    never on a frontier, the grid's rows unchanged."""
+    table = settings_table(cells, axes)
+    if references is None or not len(references):
+        return table
+    return with_reference_rows(table, references, axes, Columns.of(cells).shown)

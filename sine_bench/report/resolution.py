@@ -2,7 +2,7 @@
 
 A run whose sources come in several sizes (``source_size`` in the cells table, the
 source as loaded) answers "what works at this aspect?" once per size: each size gets its
-own settings table (``frontier.settings_table`` on that size's cells, so its best setting
+own settings table (``reference_rows.frontier_table`` on that size's cells, so its best setting
 and references are its own), with the share of edits that carry more objects than the
 prompt states (``extra_objects``: duplicates and blotches, from oracle_count). Intervals
 resample that size's source images.
@@ -25,9 +25,8 @@ from .frontier import (
     Columns,
     ranking_column,
     setting_label,
-    settings_table,
 )
-from .reference_rows import is_reference
+from .reference_rows import frontier_table, is_reference
 from .stats import CLUSTER, cluster_mean_ci
 
 SOURCE_SIZE = "source_size"
@@ -77,7 +76,7 @@ def frontiers(
     for size in sorted(data[SOURCE_SIZE].dropna().unique(), key=_order):
         part = data[data[SOURCE_SIZE] == size]
         refs = None if references is None else references[references[SOURCE_SIZE] == size]
-        table = settings_table(part, axes, refs)
+        table = frontier_table(part, axes, refs)
         if extra is not None:
             table = _with_extra(table, part, refs)
         out[size] = table

@@ -79,13 +79,13 @@ def write_tables(
     """cells.csv/.parquet, frontier.csv (per setting, seeds pooled; a methods run's
     ``references`` rows after the grid's), summary/<axis>.csv/.md for swept axes, and
     summary.json (grouped by every axis: what ``compare`` checks; never the references)."""
-    from .frontier import settings_table
+    from .reference_rows import frontier_table
 
     metrics = metric_columns(cells, axes)
     write_atomic(out / "cells.csv", cells.to_csv(index=False))
     cells.to_parquet(out / "cells.parquet", index=False)
     if metrics:
-        table = settings_table(cells, axes, references)
+        table = frontier_table(cells, axes, references)
         write_atomic(out / "frontier.csv", table.to_csv(index=False))
     swept = [a for a in axes if cells[a].nunique() > 1] or axes[:1]
     sizes = bool(metrics) and resolution.has_sizes(cells)

@@ -8,6 +8,8 @@ settings a method cannot run) fails here, before anything is written.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,8 @@ from ..metrics.registry import MetricName, check_metric_name
 from ..protocol.cells import MAX_CELLS, Cell, axis_labels, check_grid_size, expand_cells
 from ..protocol.dataset import ResolvedItem, read_dataset
 from ..protocol.root import Protocol
+from ..report.frontier import FINE_TUNED_ONLY, PRETRAINED_ONLY, role
+from ..report.reference_rows import SAMPLING
 from .keys import digest, edit_key, finetune_key, model_identity
 from .sources import check_source_images
 
@@ -155,8 +159,6 @@ def build_plan(
         references.append(own)
     if "anchors" in needs:
         attach_anchors(plan, references)
-    from .reference_cells import plan_reference_cells  # it builds on this module
-
     plan.reference_cells = plan_reference_cells(plan, references, needs)
     plan.units = edit_units(plan.edits.values())
     return plan
@@ -299,3 +301,58 @@ def unet_evaluations(jobs: Iterable[EditJob]) -> dict[str, int]:
     """UNet evaluations of edits run together (one unit): ``shared`` as the unit computes
     them (SINE: with K-prefix sharing), ``naive`` edit by edit; by each job's method."""
     return count_evaluations(list(jobs))
+
+
+# ---------------------------------- a methods run's reference rows (see reference_cells.py)
+
+REFERENCE_KEPT_AXES = ("resolution", "seed")  # the deriving cell's axes a reference keeps
+
+
+def grid_role(entry: CellPlan) -> str:
+    """A grid cell's role in the frontier (``report.frontier.role`` of its setting)."""
+    return role(entry.cell.axis_dict | {"method": entry.cell.method})
+
+
+def plan_reference_cells(
+    plan: RunPlan, references: list[dict[str, str]], needs: set[str]
+) -> list[CellPlan]:
+    """Each distinct (reference image, item, prompt, score inputs) of the roles the grid
+    lacks, in ``plan.cells`` order. ``references``: each cell's own reference keys by
+    kind ("pretrained", "finetuned"), as ``plan.attach_anchors`` reads them."""
+    if not plan.protocol.methods:
+        return []
+    present = {grid_role(entry) for entry in plan.cells}
+    out: dict[tuple, CellPlan] = {}
+    for entry, own in zip(plan.cells, references, strict=True):
+        finetuned = own.get("finetuned")
+        if finetuned is None and entry.cell.method == "sine":
+            finetuned = entry.memorized  # SINE's own sample, for memorization
+        if FINE_TUNED_ONLY not in present and finetuned:
+            memorized = finetuned if "memorized" in needs else None
+            _add_reference(out, plan, entry, finetuned, FINE_TUNED_ONLY, memorized)
+        pretrained = own.get("pretrained")
+        if PRETRAINED_ONLY not in present and pretrained:
+            _add_reference(out, plan, entry, pretrained, PRETRAINED_ONLY, None)
+    return list(out.values())
+
+
+def _add_reference(
+    out: dict, plan: RunPlan, entry: CellPlan, key: str, kind: str, memorized: str | None
+) -> None:
+    cell = entry.cell
+    ident = (key, cell.item, cell.prompt_index, entry.reference, memorized)
+    ident += (json.dumps(entry.anchors, sort_keys=True),)
+    if ident in out:
+        return
+    job = plan.edits[key]
+    method = "sine" if kind == FINE_TUNED_ONLY else "pretrained"
+    axes: list[tuple[str, object]] = [("method", method)]
+    if kind == FINE_TUNED_ONLY:
+        axes += [("v", float(job.settings["v"])), ("K", int(job.settings["K"]))]
+    axes += [(a, v) for a, v in cell.axes if a in REFERENCE_KEPT_AXES]
+    if kind == FINE_TUNED_ONLY:  # its fine-tune's settings: the deriving cell's swept ones
+        axes += [(a, v) for a, v in cell.axes if a.startswith("finetune.")]
+    axes += [(name, job.settings[name]) for name in SAMPLING if name in job.settings]
+    virtual = dataclasses.replace(cell, axes=tuple(axes), method=dict(axes)["method"])
+    out[ident] = CellPlan(virtual, job.finetune or "", key, entry.reference, memorized)
+    out[ident].anchors = entry.anchors
