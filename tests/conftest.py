@@ -7,15 +7,49 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import torch
 
-from tests.helpers import toy_smoke_here, write_protocol
+# under pytest-xdist each worker gets one core: one torch thread, and idle OpenMP threads
+# sleep instead of spinning on the other worker's core (read when torch loads)
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-torch.set_num_threads(2)
+import torch  # noqa: E402
+
+from tests.helpers import toy_smoke_here, write_protocol  # noqa: E402
+
+torch.set_num_threads(1 if _WORKER else 2)
 
 # the suite never writes the user's cache (file digests, the tokenizer copy, toy scene
 # data: $SINE_BENCH_CACHE, else ~/.cache/sine-bench); subprocesses inherit the variable
 os.environ["SINE_BENCH_CACHE"] = tempfile.mkdtemp(prefix="sine-bench-test-cache-")
+
+
+# test files whose tests must share one pytest-xdist worker: one local Ray cluster at a time
+ONE_WORKER = {
+    "tests/runner/test_ray_executor.py": "ray",
+    "tests/runner/test_ray_nodes.py": "ray",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile`` (pyproject's addopts), with the files of ``ONE_WORKER`` as one
+    unit: a module's fixtures (a trained model, a finished run) are built once, and the
+    Ray tests never start two clusters side by side. (xdist's own ``xdist_group`` marks
+    are not honoured under pytest 9.2: its scheduler reads a node id pytest no longer lets
+    it change.)"""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return ONE_WORKER.get(path, path)
+
+    return FileScheduling(config, log)
 
 
 @pytest.fixture(scope="module")
