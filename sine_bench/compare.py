@@ -259,16 +259,20 @@ def format_table(changes: list[Change], show_all: bool = False) -> str:
     return "\n".join(lines)
 
 
-def write_baseline(run_dir: str | Path, path: str | Path) -> Path:
+def write_baseline(run_dir: str | Path, path: str | Path, limited_ok: bool = False) -> Path:
     """Accept a run's summary as the new baseline (with where it came from). Only a new
     path or a file that already is a sine-bench summary or baseline is written: never a
-    folder or an arbitrary file that happens to be named there."""
+    folder or an arbitrary file that happens to be named there. A limited run
+    (``run --limit``) is a baseline only with ``limited_ok`` (a file the caller named,
+    never the protocol's own): it records its limit, so only a run of the same items
+    compares with it (``check_comparable``)."""
     summary = load_summary(run_dir)
     limit = limit_of(run_dir)
-    if limit is not None:
+    if limit is not None and not limited_ok:
         raise CompareError(
-            f"{run_dir}: a run of {_limit_text(limit)} is never a baseline "
-            "(rerun without --limit, then --write-baseline)"
+            f"{run_dir}: a run of {_limit_text(limit)} is never the protocol's baseline "
+            "(rerun without --limit, then --write-baseline; or name a file of its own with "
+            "--baseline for a baseline of limited runs)"
         )
     _check_overwritable(Path(path))
     manifest_file = Path(run_dir) / "manifest.json"
@@ -282,6 +286,7 @@ def write_baseline(run_dir: str | Path, path: str | Path) -> Path:
         "git_commit": manifest.get("git_commit"),
         "method_version": manifest.get("method_version"),
         "model_identity": manifest.get("model_identity"),
+        **({"dataset_limit": limit} if limit is not None else {}),
         **summary,
     }
     write_atomic(path, json.dumps(record, indent=1))

@@ -17,7 +17,7 @@ if _WORKER:
 
 import torch  # noqa: E402
 
-from tests.helpers import toy_smoke_here, write_protocol  # noqa: E402
+from tests.helpers import TOY_SMOKE_SUITE_LIMIT, toy_smoke_here, write_protocol  # noqa: E402
 
 torch.set_num_threads(1 if _WORKER else 2)
 
@@ -123,11 +123,12 @@ def limited_run(small_run) -> Path:
 
 @pytest.fixture(scope="session")
 def toy_smoke_local(tmp_path_factory) -> Path:
-    """The CI smoke protocol run once by the local executor (its run directory); shared by
-    the baseline check and the Ray executor's comparison."""
+    """The CI smoke protocol on its dataset's first five sources (TOY_SMOKE_SUITE_LIMIT),
+    run once by the local executor (its run directory)."""
     from sine_bench.runner.run import run_protocol
 
-    protocol = toy_smoke_here(tmp_path_factory.mktemp("toy_smoke_local"))
+    here = tmp_path_factory.mktemp("toy_smoke_local")
+    protocol = toy_smoke_here(here, limit=TOY_SMOKE_SUITE_LIMIT)
     return run_protocol(protocol, progress=False, threads=1, log=lambda *_: None)
 
 

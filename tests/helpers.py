@@ -32,14 +32,21 @@ def write_protocol(tmp_path: Path, **overrides) -> Path:
     return path
 
 
-def toy_smoke_here(tmp_path: Path) -> Path:
-    """protocols/toy-smoke.yaml with its output and store in ``tmp_path``."""
+# the suite's toy-smoke: the dataset's first five sources (the twelve of the README's
+# job cost ~2.5x as much); its baseline is results/baselines/toy-smoke-limit-5.json
+TOY_SMOKE_SUITE_LIMIT = 5
+
+
+def toy_smoke_here(tmp_path: Path, limit: int | None = None) -> Path:
+    """protocols/toy-smoke.yaml with its output and store in ``tmp_path``; ``limit``: its
+    dataset's first items only (``run --limit``)."""
     import yaml
 
     protocol = tmp_path / "toy-smoke-here.yaml"
+    dataset = str(ROOT / "datasets" / "toy-main")
     here = {
         "include": str(ROOT / "protocols" / "toy-smoke.yaml"),
-        "dataset": str(ROOT / "datasets" / "toy-main"),
+        "dataset": dataset if limit is None else {"path": dataset, "limit": limit},
         "output": str(tmp_path / "run"),
         "store": str(tmp_path / "store"),
     }

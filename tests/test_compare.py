@@ -292,9 +292,39 @@ def test_a_limited_run_is_never_compared_with_a_full_baseline(small_run, limited
         assert result.exit_code == 2, result.output
         assert "the first 1 of 2 items (--limit)" in result.output
         assert "not comparable" in result.output and len(result.output.splitlines()) == 1
-    other = tmp_path / "limited.json"
-    result = runner.invoke(
-        app, ["compare", str(limited_run), "--baseline", str(other), "--write-baseline"]
-    )
-    assert result.exit_code == 2 and "never a baseline" in result.output
-    assert not other.exists()
+
+
+def test_a_limited_baseline_is_a_named_file_compared_only_with_the_same_items(
+    small_run, limited_run, tmp_path, monkeypatch
+):
+    """A limited run (the suite's toy-smoke) may be a baseline of limited runs, in a file
+    named by --baseline that records its limit; never the protocol's own baseline."""
+    import shutil
+
+    import yaml
+
+    from sine_bench.runner.ownership import write_marker
+
+    _, full, _ = small_run
+    own = tmp_path / "limited.json"
+    args = ["compare", str(limited_run), "--baseline", str(own)]
+    result = runner.invoke(app, [*args, "--write-baseline"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(own.read_text())
+    assert record["dataset_limit"] == {"requested": 1, "items": 1, "of": 2, "limited": True}
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0 and "0 drifted" in result.output, result.output
+    result = runner.invoke(app, ["compare", str(full), "--baseline", str(own)])
+    assert result.exit_code == 2 and "not comparable" in result.output
+    # the protocol's own baseline, named or not, never takes a limited run
+    run = tmp_path / "run"
+    shutil.copytree(limited_run, run)
+    protocol = yaml.safe_load((run / "protocol.yaml").read_text())
+    protocol["regression"] = {"baseline": "mine.json"}
+    (run / "protocol.yaml").write_text(yaml.safe_dump(protocol))
+    write_marker(run)
+    monkeypatch.chdir(tmp_path)
+    for named in ([], ["--baseline", str(tmp_path / "mine.json")]):
+        result = runner.invoke(app, ["compare", str(run), *named, "--write-baseline"])
+        assert result.exit_code == 2 and "never the protocol's baseline" in result.output
+        assert not (tmp_path / "mine.json").exists()

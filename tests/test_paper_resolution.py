@@ -43,6 +43,12 @@ def test_sources_come_at_every_size_and_the_oracle_reads_them():
         ("paper-resolution", 10 * 3 * (12 + 1 + 2 + 2)),
         # sine: 3 v x 3 step counts; the other methods as in paper-resolution
         ("paper-resolution-steps", 1 * 3 * (9 + 1 + 2 + 2)),
+        # the "why" experiments: sine 2 v x 2 K x 3 w and pretrained at 3 w, 10 sources
+        ("paper-resolution-why-sampling", 10 * 3 * (12 + 3)),
+        # sine-patch: 3 v x 2 values of the swept fine-tune knob
+        ("paper-resolution-why-crops", 4 * 3 * 6),
+        ("paper-resolution-why-interpolation", 4 * 3 * 6),
+        ("paper-resolution-why-patch-steps", 2 * 3 * 6),
     ],
 )
 def test_paper_resolution_protocols_plan_their_grids(name, cells):
@@ -50,3 +56,27 @@ def test_paper_resolution_protocols_plan_their_grids(name, cells):
 
     protocol = load_protocol(ROOT / "protocols" / f"{name}.yaml")
     assert plan_summary(protocol)["cells"] == cells
+
+
+@pytest.mark.parametrize(
+    ("name", "sizes"),
+    [
+        (
+            "paper-resolution-why-sampling",
+            {"64x96": 2, "96x64": 2, "64x128": 2, "128x64": 2, "64x64": 2},
+        ),
+        ("paper-resolution-why-crops", {"64x96": 2, "64x128": 2}),
+        ("paper-resolution-why-patch-steps", {"64x96": 1, "64x128": 1}),
+    ],
+)
+def test_why_datasets_reuse_the_sources_at_their_sizes(name, sizes):
+    """The "why" manifests point at paper-resolution's (and paper-toy's) files: every
+    image and mask resolves, at the size its id names."""
+    items = resolve_dataset(load_protocol(ROOT / "protocols" / f"{name}.yaml"), ROOT)
+    seen: dict[str, int] = {}
+    for item in items:
+        h, w = np.asarray(Image.open(item.image_path)).shape[:2]
+        seen[f"{h}x{w}"] = seen.get(f"{h}x{w}", 0) + 1
+        for prompt in item.spec.prompts:
+            assert Image.open(item.prompt_masks[prompt]).size == (w, h)
+    assert seen == sizes

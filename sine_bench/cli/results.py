@@ -41,7 +41,10 @@ def compare(
         if target is None:
             fail("--baseline: none given and the run's protocol names none (give --baseline)")
         if write_baseline:
-            typer.echo(f"baseline written: {gate.write_baseline(run_dir, target)}")
+            # a limited run's baseline is a file named here, never the protocol's own
+            own = Path(spec.baseline).resolve() if spec.baseline else None
+            limited_ok = baseline is not None and baseline.resolve() != own
+            typer.echo(f"baseline written: {gate.write_baseline(run_dir, target, limited_ok)}")
             return
         option = "--baseline" if baseline else "regression.baseline (the run's protocol)"
         run, base = gate.load_summary(run_dir), gate.load_summary(target, option)

@@ -51,7 +51,9 @@ def finetune_settings(spec: FinetuneSpec, native: int, factor: int) -> dict:
         train_text_encoder = not is_lora
     if spec.method in ("sine-patch", "sine-lora-patch"):
         grid = spec.patch_grid or default_patch_grid(native, factor)
-        patches = PatchSettings(grid=grid, min_frac=spec.patch_min_frac)
+        patches = PatchSettings(
+            grid=grid, min_frac=spec.patch_min_frac, interpolation=spec.patch_interpolation
+        )
     settings = FinetuneSettings(
         steps=spec.steps,
         learning_rate=spec.lr,

@@ -176,6 +176,9 @@ class FinetuneSpec(StrictModel):
     prompt_template: str = "a photo of a sks {class_word}"
     patch_grid: int = Field(0, ge=0, le=4096)  # G in latent cells; 0 = 2x native latent side
     patch_min_frac: float = Field(0.1, gt=0, le=1)
+    # how the G x G position-encoding table is resized to a crop box or canvas; always in
+    # the patch fine-tune's key (PatchSettings), so the default keeps every old key
+    patch_interpolation: Literal["bilinear", "nearest"] = "bilinear"
     x0_l1_weight: float = Field(0.0, ge=0)
     # None: trained for sine-full / sine-patch (the paper), frozen for the LoRA methods
     train_text_encoder: bool | None = None

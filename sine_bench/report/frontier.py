@@ -91,24 +91,38 @@ def higher_is_better(column: str) -> bool:
     return sign_of(column, unknown=1) > 0
 
 
-def settings_table(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
-    """One row per setting: its axes, role, n, images, and per shown metric its mean and
-    a 95% interval over source images; ``frontier`` and ``best`` flags."""
-    columns = Columns.of(cells)
-    by = setting_axes(cells, axes)
-    cells = count_once(cells, axes)  # a deterministic method's seeds: one image
+def setting_rows(cells: pd.DataFrame, by: list[str], shown: list[str]) -> list[dict]:
+    """Per combination of ``by``: its values, role, n, images, and per ``shown`` column
+    its mean and a 95% interval over source images (NaN where a column is missing)."""
     rows = []
     for values, group in cells.groupby(by, sort=True, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
         setting = dict(zip(by, values, strict=True))
         clusters = group[CLUSTER].tolist() if CLUSTER in group else list(range(len(group)))
         row = setting | {"role": role(setting), "n": len(group), "images": len(set(clusters))}
-        for column in columns.shown:
+        for column in shown:
+            if column not in group:
+                row[column] = row[f"{column}_lo"] = row[f"{column}_hi"] = math.nan
+                continue
             data = group[column].to_numpy(dtype=float)
             finite = data[np.isfinite(data)]
             row[column] = float(finite.mean()) if len(finite) else math.nan
             row[f"{column}_lo"], row[f"{column}_hi"] = cluster_mean_ci(data, clusters)
         rows.append(row)
+    return rows
+
+
+def settings_table(
+    cells: pd.DataFrame, axes: list[str], references: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per setting: its axes, role, n, images, and per shown metric its mean and
+    a 95% interval over source images; ``frontier`` and ``best`` flags. ``references``
+    (a methods run's references.csv) adds its rows after the grid's, flagged
+    ``reference``: never best, never on a frontier, the grid's rows unchanged."""
+    columns = Columns.of(cells)
+    by = setting_axes(cells, axes)
+    cells = count_once(cells, axes)  # a deterministic method's seeds: one image
+    rows = setting_rows(cells, by, columns.shown)
     table = _one_pretrained_row(pd.DataFrame(rows), by)
     table.attrs["axes"] = by
     x, y = tradeoff_axes(columns)
@@ -120,6 +134,10 @@ def settings_table(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     candidates = table[table["role"] == ""]
     if key and len(candidates) and candidates[key].notna().any():
         table.loc[candidates[key].idxmax(), "best"] = True
+    if references is not None and len(references):
+        from .reference_rows import with_reference_rows
+
+        table = with_reference_rows(table, references, axes, columns.shown)
     return table
 
 
@@ -199,6 +217,10 @@ def plot_tradeoff(table: pd.DataFrame, cells: pd.DataFrame, path) -> bool:
     panels = [(x, y) for x, y in panels if x and y]
     if not panels:
         return False
+    marked = table  # a methods run's reference rows: marked, never a method's points
+    if "reference" in table:
+        table = table[~table["reference"].astype(bool)].copy()
+        table.attrs = dict(marked.attrs)
     methods = "method" in table
     groups = [(str(n), p) for n, p in table.groupby("method")] if methods else [("", table)]
     colours = {name: f"C{i % 10}" for i, (name, _) in enumerate(groups)}
@@ -213,7 +235,7 @@ def plot_tradeoff(table: pd.DataFrame, cells: pd.DataFrame, path) -> bool:
             line = lines[name]
             label = None if methods else "Pareto frontier"  # methods: the colour says it
             ax.plot(line[x], line[y], "-", color=colour, alpha=0.6, label=label)
-        _references(ax, table, x, y)
+        _references(ax, marked, x, y)
         ax.set(
             xlabel=f"{x} ({'higher' if higher_is_better(x) else 'lower'} = closer to source)",
             ylabel=y,

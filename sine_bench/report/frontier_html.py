@@ -17,6 +17,7 @@ from .frontier import (
     setting_label,
     settings_table,
 )
+from .reference_rows import REFERENCES_FILE, is_reference
 from .thumbs import inline, thumb
 
 TOY_NOTE = (
@@ -38,6 +39,16 @@ COMPUTED_NOT_SCORED = (
     "K = 0) were computed, as {why}, but only a grid setting is scored as a row: add v = 0 "
     "with K = 0 to {grid} grid to read the frontier against them."
 )
+REFERENCE_ROWS = (
+    "The {role} rows are references, not grid settings: {what}, computed for {why} and "
+    "scored with the run's cell metrics as a grid cell would be ({file}; never the best, "
+    "never on a frontier, not in cells.csv or summary.json)."
+)
+REFERENCE_WHAT = {
+    FINE_TUNED_ONLY: "SINE's fine-tuned-only samples (v = 0, K = 0: its training prompt, "
+    "the edit prompt never enters)",
+    PRETRAINED_ONLY: "the pretrained model's samples of each target prompt",
+}
 
 
 def _fmt(value: float, lo: float, hi: float) -> str:
@@ -58,7 +69,8 @@ def _table_html(table: pd.DataFrame, columns: Columns) -> str:
     for _, row in ordered.iterrows():
         mark = "&#9733; best" if row["best"] else ""
         cls = " class=best" if row["best"] else (" class=ref" if row["role"] else "")
-        cells = [mark, html.escape(setting_label(row, axes)), html.escape(row["role"])]
+        role = row["role"] + (" (reference)" if is_reference(row) else "")
+        cells = [mark, html.escape(setting_label(row, axes)), html.escape(role)]
         cells += [str(int(row["n"])), str(int(row["images"]))]
         cells += [_fmt(row[c], row[f"{c}_lo"], row[f"{c}_hi"]) for c in columns.shown]
         cells.append("&#10003;" if row["frontier"] else "")
@@ -80,6 +92,10 @@ def _pick(table: pd.DataFrame, role: str, like: pd.Series | None) -> pd.Series |
     return rows.loc[shared.idxmax()]
 
 
+def _named(name: str, setting: pd.Series) -> str:
+    return f"{name} (reference)" if is_reference(setting) else name
+
+
 def _cell_of(cells: pd.DataFrame, setting: pd.Series, axes: list[str]) -> pd.DataFrame:
     mask = pd.Series(True, index=cells.index)
     for axis in axes:
@@ -88,10 +104,13 @@ def _cell_of(cells: pd.DataFrame, setting: pd.Series, axes: list[str]) -> pd.Dat
     return cells[mask]
 
 
-def _image_rows(cells: pd.DataFrame, table: pd.DataFrame, run_dir: Path, columns) -> str:
+def _image_rows(
+    cells: pd.DataFrame, table: pd.DataFrame, run_dir: Path, columns, references=None
+) -> str:
     """Per source image and prompt (first seed): source | fine-tuned only | best (or the
-    frontier) | pretrained only."""
+    frontier) | pretrained only; a reference row's images are its references.csv rows."""
     axes = table.attrs["axes"]
+    grid_axes = table.attrs.get("grid_axes", axes)
     best = table[table["best"]]
     middle = [best.iloc[0]] if len(best) else [r for _, r in table[table["frontier"]].iterrows()]
     like = middle[0] if middle else None
@@ -100,7 +119,7 @@ def _image_rows(cells: pd.DataFrame, table: pd.DataFrame, run_dir: Path, columns
         *[("best setting" if len(best) else "Pareto frontier", m) for m in middle[:3]],
         (PRETRAINED_ONLY, _pick(table, PRETRAINED_ONLY, like)),
     ]
-    picks = [(name, s) for name, s in picks if s is not None]
+    picks = [(_named(name, s), s) for name, s in picks if s is not None]
     head = "<tr><th>source</th>" + "".join(
         f"<th>{html.escape(n)}<br><span class=small>{html.escape(setting_label(s, axes))}"
         "</span></th>"
@@ -115,7 +134,10 @@ def _image_rows(cells: pd.DataFrame, table: pd.DataFrame, run_dir: Path, columns
             f"<b>{html.escape(str(item))}</b><br>to: {html.escape(str(prompt))}</p></td>"
         ]
         for _, setting in picks:
-            match = _cell_of(cells, setting, axes)
+            if is_reference(setting):
+                match = _cell_of(references, setting, table.attrs["reference_axes"])
+            else:
+                match = _cell_of(cells, setting, grid_axes)
             match = match[(match["item"] == item) & (match["prompt"] == prompt)]
             if seed is not None:
                 match = match[match["seed"] == seed]
@@ -143,9 +165,10 @@ def _verdict(cell: pd.Series, columns: Columns) -> str:
     return html.escape(", ".join(parts))
 
 
-def _computed_finetuned_only(cells: pd.DataFrame) -> str | None:
-    """Why the run computed SINE's fine-tuned-only samples without a grid setting for
-    them (a metric's needs: edit_score's anchors, SINE's memorized sample), or None."""
+def _computed_for(cells: pd.DataFrame, role: str = FINE_TUNED_ONLY) -> str | None:
+    """Why the run computed the references of ``role`` without a grid setting for them
+    (a metric's needs: edit_score's anchors, SINE's memorized sample, editability_gap's
+    reference), or None."""
     needs: dict[str, str] = {}
     for column in cells.columns:
         record = family_record(column)
@@ -153,22 +176,32 @@ def _computed_finetuned_only(cells: pd.DataFrame) -> str | None:
             needs.setdefault(need, column)
     if "anchors" in needs:
         return f"{needs['anchors']}'s anchors"
+    if role == PRETRAINED_ONLY:
+        return f"{needs['reference']}'s reference" if "reference" in needs else None
     sine = "method" not in cells or (cells["method"] == "sine").any()
     if "memorized" in needs and sine:
         return f"{needs['memorized']}'s memorized samples"
     return None
 
 
-def frontier_section(cells: pd.DataFrame, axes: list[str], run_dir: Path) -> str:
-    """The report's first section (empty string when no metric can rank settings)."""
+def frontier_section(
+    cells: pd.DataFrame, axes: list[str], run_dir: Path, references: pd.DataFrame | None = None
+) -> str:
+    """The report's first section (empty string when no metric can rank settings);
+    ``references``: a methods run's references.csv (its reference rows)."""
     columns = Columns.of(cells)
     if not columns.shown:
         return ""
-    table = settings_table(cells, axes)
+    table = settings_table(cells, axes, references)
     notes = [TOY_NOTE if columns.faithful else REAL_NOTE]
     for role in (FINE_TUNED_ONLY, PRETRAINED_ONLY):
+        rows = table[table["role"] == role]
+        if len(rows) and all(is_reference(r) for _, r in rows.iterrows()):
+            why = _computed_for(cells, role) or "the metrics that compare an edit with it"
+            what = REFERENCE_WHAT[role]
+            notes.append(REFERENCE_ROWS.format(role=role, what=what, why=why, file=REFERENCES_FILE))
         if not (table["role"] == role).any():
-            why = _computed_finetuned_only(cells) if role == FINE_TUNED_ONLY else None
+            why = _computed_for(cells) if role == FINE_TUNED_ONLY else None
             grid = "the sine method's" if "method" in cells else "the"
             text = COMPUTED_NOT_SCORED.format(why=why, grid=grid) if why else None
             notes.append(text or MISSING_REFERENCES.format(what=role))
@@ -184,6 +217,6 @@ def frontier_section(cells: pd.DataFrame, axes: list[str], run_dir: Path) -> str
         f"<div>{inline(plot)}</div>" if plot.exists() else "",
         "</div>",
         "<h3>Per source image: the references beside the best setting</h3>",
-        f"<div class=wide>{_image_rows(cells, table, run_dir, columns)}</div>",
+        f"<div class=wide>{_image_rows(cells, table, run_dir, columns, references)}</div>",
     ]
     return "\n".join(parts)

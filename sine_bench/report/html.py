@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..fileio import write_atomic
 from .frontier_html import frontier_section
+from .reference_rows import read_references
 from .resolution import html_section as resolution_section
 from .thumbs import inline, thumb
 
@@ -164,7 +165,7 @@ def write_report(run_dir: Path) -> Path:
         f"<title>sine-bench: {html.escape(manifest['protocol'])}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>sine-bench run: {html.escape(manifest['protocol'])}</h1>",
-        frontier_section(cells, axes, run_dir),
+        frontier_section(cells, axes, run_dir, read_references(run_dir)),
         resolution_section(run_dir, axes),
         "<h2>What ran</h2>",
         _manifest_table(manifest),

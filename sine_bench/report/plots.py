@@ -72,10 +72,14 @@ def metric_vs(cells: pd.DataFrame, metrics: list[str], axis: str, lines: str, pa
 
 
 def write_plots(
-    cells: pd.DataFrame, metrics: list[str], out: Path, axes: list[str] | None = None
+    cells: pd.DataFrame,
+    metrics: list[str],
+    out: Path,
+    axes: list[str] | None = None,
+    references: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """The standard plots for a run (with ``axes``, the frontier's trade-off plot too);
-    returns the files written."""
+    """The standard plots for a run (with ``axes``, the frontier's trade-off plot too,
+    a methods run's ``references`` marked on it); returns the files written."""
     from .frontier import plot_tradeoff, settings_table
 
     out.mkdir(parents=True, exist_ok=True)
@@ -83,7 +87,8 @@ def write_plots(
     written = []
     if not numeric:
         return written
-    if axes is not None and plot_tradeoff(settings_table(cells, axes), cells, out / "frontier.png"):
+    table = settings_table(cells, axes, references) if axes is not None else None
+    if table is not None and plot_tradeoff(table, cells, out / "frontier.png"):
         written.append(out / "frontier.png")
     x, y = pick(numeric, FIDELITY), pick(numeric, ALIGNMENT)
     if not all(a in cells and cells[a].notna().any() for a in ("v", "K")):

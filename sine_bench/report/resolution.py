@@ -27,6 +27,7 @@ from .frontier import (
     setting_label,
     settings_table,
 )
+from .reference_rows import is_reference
 from .stats import CLUSTER, cluster_mean_ci
 
 SOURCE_SIZE = "source_size"
@@ -62,17 +63,23 @@ def extra_objects(cells: pd.DataFrame) -> pd.Series | None:
     return extra.where(wanted.notna() & cells[count].notna())
 
 
-def frontiers(cells: pd.DataFrame, axes: list[str]) -> dict[str, pd.DataFrame]:
-    """Per source size (ordered by aspect, then area): its settings table, with the
+def frontiers(
+    cells: pd.DataFrame, axes: list[str], references: pd.DataFrame | None = None
+) -> dict[str, pd.DataFrame]:
+    """Per source size (ordered by aspect, then area): its settings table (with a
+    methods run's ``references`` of that size as reference rows), with the
     extra-object rate and its interval added."""
     extra = extra_objects(cells)
     data = cells if extra is None else cells.assign(**{EXTRA: extra})
+    if references is not None and extra is not None:
+        references = references.assign(**{EXTRA: extra_objects(references)})
     out = {}
     for size in sorted(data[SOURCE_SIZE].dropna().unique(), key=_order):
         part = data[data[SOURCE_SIZE] == size]
-        table = settings_table(part, axes)
+        refs = None if references is None else references[references[SOURCE_SIZE] == size]
+        table = settings_table(part, axes, refs)
         if extra is not None:
-            table = _with_extra(table, part)
+            table = _with_extra(table, part, refs)
         out[size] = table
     return out
 
@@ -82,14 +89,19 @@ def _order(size: str) -> tuple[float, int]:
     return (w / h, h * w)
 
 
-def _with_extra(table: pd.DataFrame, part: pd.DataFrame) -> pd.DataFrame:
-    by = table.attrs["axes"]
+def _with_extra(
+    table: pd.DataFrame, part: pd.DataFrame, refs: pd.DataFrame | None = None
+) -> pd.DataFrame:
     values, lo, hi = [], [], []
     for _, row in table.iterrows():
-        mask = pd.Series(True, index=part.index)
+        if is_reference(row):  # a reference row's cells are its references.csv rows
+            cells, by = refs, table.attrs["reference_axes"]
+        else:
+            cells, by = part, table.attrs.get("grid_axes", table.attrs["axes"])
+        mask = pd.Series(True, index=cells.index)
         for axis in by:
-            mask &= part[axis].isna() if pd.isna(row[axis]) else part[axis] == row[axis]
-        group = part[mask]
+            mask &= cells[axis].isna() if pd.isna(row[axis]) else cells[axis] == row[axis]
+        group = cells[mask]
         data = group[EXTRA].to_numpy(dtype=float)
         clusters = group[CLUSTER].tolist() if CLUSTER in group else list(range(len(group)))
         finite = data[np.isfinite(data)]
@@ -109,7 +121,8 @@ def shown_rows(table: pd.DataFrame) -> pd.DataFrame:
     key = ranking_column(columns)
     keep = table["best"] | (table["role"] != "") | table["frontier"]
     if key and "method" in table:
-        for _, part in table.groupby("method"):
+        grid = table[~table.apply(is_reference, axis=1)] if len(table) else table
+        for _, part in grid.groupby("method"):
             if part[key].notna().any():
                 keep.loc[part[key].idxmax()] = True
     rows = table[keep]
@@ -118,6 +131,11 @@ def shown_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 def _columns(table: pd.DataFrame) -> Columns:
     return Columns.of(table[[c for c in table.columns if not c.endswith(("_lo", "_hi"))]])
+
+
+def _role(row: pd.Series) -> str:
+    """The row's role, '(reference)' added on a methods run's reference rows."""
+    return str(row["role"]) + (" (reference)" if is_reference(row) else "")
 
 
 def _fmt(row: pd.Series, column: str) -> str:
@@ -148,7 +166,7 @@ def to_markdown(tables: dict[str, pd.DataFrame]) -> str:
         lines.append("|---|---|---|---|" + "---|" * len(shown))
         for _, row in shown_rows(table).iterrows():
             mark = "best" if row["best"] else ("frontier" if row["frontier"] else "")
-            cells = [mark, setting_label(row, axes), row["role"], str(int(row["n"]))]
+            cells = [mark, setting_label(row, axes), _role(row), str(int(row["n"]))]
             lines.append("| " + " | ".join(cells + [_fmt(row, c) for c in shown]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -180,6 +198,8 @@ def terminal_lines(table: pd.DataFrame) -> list[str]:
         rest = ", ".join(f"{c} {row[c]:.2f}" for c in pair if pd.notna(row[c]))
         setting = setting_label(row, axes) or "-"
         rest = f" ({rest})" if rest else ""
+        if is_reference(row):  # a methods run's reference row: not a grid setting
+            setting += " [reference, not a grid setting]"
         lines.append(f"  {name:16s} {setting}: {key} {_fmt(row, key)}{rest}")
     return lines
 
@@ -238,7 +258,7 @@ def html_section(run_dir: Path, axes: list[str]) -> str:
             cls = " class=best" if row["best"] else (" class=ref" if row["role"] else "")
             mark = "&#9733; best" if row["best"] else ("frontier" if row["frontier"] else "")
             cells = [mark, html.escape(setting_label(row, part.attrs["axes"]))]
-            cells += [html.escape(str(row["role"])), str(int(row["n"]))]
+            cells += [html.escape(_role(row)), str(int(row["n"]))]
             cells += [_fmt(row, c) for c in shown]
             rows.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         images = int(part["images"].max())

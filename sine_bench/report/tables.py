@@ -73,20 +73,24 @@ def to_markdown(summary: pd.DataFrame, by: list[str], metrics: list[str]) -> str
     return "\n".join(lines) + "\n"
 
 
-def write_tables(cells: pd.DataFrame, axes: list[str], out: Path) -> dict:
-    """cells.csv/.parquet, frontier.csv (per setting, seeds pooled), summary/<axis>.csv/.md
-    for swept axes, and summary.json (grouped by every axis: what ``compare`` checks)."""
+def write_tables(
+    cells: pd.DataFrame, axes: list[str], out: Path, references: pd.DataFrame | None = None
+) -> dict:
+    """cells.csv/.parquet, frontier.csv (per setting, seeds pooled; a methods run's
+    ``references`` rows after the grid's), summary/<axis>.csv/.md for swept axes, and
+    summary.json (grouped by every axis: what ``compare`` checks; never the references)."""
     from .frontier import settings_table
 
     metrics = metric_columns(cells, axes)
     write_atomic(out / "cells.csv", cells.to_csv(index=False))
     cells.to_parquet(out / "cells.parquet", index=False)
     if metrics:
-        write_atomic(out / "frontier.csv", settings_table(cells, axes).to_csv(index=False))
+        table = settings_table(cells, axes, references)
+        write_atomic(out / "frontier.csv", table.to_csv(index=False))
     swept = [a for a in axes if cells[a].nunique() > 1] or axes[:1]
     sizes = bool(metrics) and resolution.has_sizes(cells)
     if sizes:  # sources of several sizes: summary/resolution.md is the frontier per size
-        tables = resolution.frontiers(cells, axes)
+        tables = resolution.frontiers(cells, axes, references)
         write_atomic(out / "summary" / "resolution_frontier.csv", resolution.to_csv(tables))
         write_atomic(out / "summary" / "resolution.md", resolution.to_markdown(tables))
     full = cells  # summary.json keeps every seed's row (it pools nothing over seeds)

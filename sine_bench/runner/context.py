@@ -122,6 +122,8 @@ class RunContext:
     stats: dict[str, StageStats] = field(default_factory=dict)
     backbones: dict[str, dict[str, str]] = field(default_factory=dict)  # label -> resolved
     group_score_keys: set[str] = field(default_factory=set)  # read by this run
+    # per ``plan.reference_cells`` entry, {column label: value} (the score stage's)
+    reference_scores: list[dict[str, float]] = field(default_factory=list)
     models: LoadedModels = field(init=False)
 
     def __post_init__(self) -> None:

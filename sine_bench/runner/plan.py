@@ -93,6 +93,9 @@ class RunPlan:
     # the cells table's axis columns when they are not the protocol's (a score run's
     # come from its edits file); None: ``axis_labels(protocol)``
     axes: list[str] | None = None
+    # a methods run's fine-tuned-only / pretrained-only samples the grid has no setting
+    # for, each as the grid cell whose edit it is (``reference_cells``): scored, not cells
+    reference_cells: list[CellPlan] = field(default_factory=list)
 
     @property
     def axis_labels(self) -> list[str]:
@@ -152,6 +155,9 @@ def build_plan(
         references.append(own)
     if "anchors" in needs:
         attach_anchors(plan, references)
+    from .reference_cells import plan_reference_cells  # it builds on this module
+
+    plan.reference_cells = plan_reference_cells(plan, references, needs)
     plan.units = edit_units(plan.edits.values())
     return plan
 

@@ -118,6 +118,7 @@ def results_record(
         "metrics": metrics,
         "metric_backbones": manifest.get("metric_backbones", {}),
         "samples": {"file": SAMPLES, "format": SAMPLES_FORMAT, "lines": len(cells)},
+        **({"references": manifest["references"]} if "references" in manifest else {}),
         "git_commit": manifest.get("git_commit"),
         "sine_bench": manifest.get("sine_bench"),
         "method_version": manifest.get("method_version"),

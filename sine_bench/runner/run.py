@@ -103,7 +103,8 @@ def _kept(ctx: RunContext) -> str:
     store, plan = ctx.store, ctx.plan
     finetunes = sum(store.done("finetunes", k) for k in plan.finetunes)
     edits = sum(store.done("edits", k) for k in plan.edits)
-    keys = [k for cell in plan.cells for k in score_keys(plan, cell).values()]
+    cells = [*plan.cells, *plan.reference_cells]
+    keys = [k for cell in cells for k in score_keys(plan, cell).values()]
     scores = sum(store.done("scores", k, ".json") for k in keys)
     return (
         f"kept {finetunes}/{len(plan.finetunes)} fine-tunes, {edits}/{len(plan.edits)} edits "
@@ -159,7 +160,7 @@ def limit_notes(plan: RunPlan) -> list[str]:
     return [
         f"note: dataset.limit {limit['requested']}: the first {limit['items']} of "
         f"{limit['of']} items only (a quick look; recorded as limited in manifest.json and "
-        "results.json, never a baseline)"
+        "results.json, never the protocol's baseline)"
     ]
 
 

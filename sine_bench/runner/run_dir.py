@@ -106,12 +106,16 @@ def _write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Pat
             dest.parent.mkdir(parents=True, exist_ok=True)
             if not dest.exists():  # two cells with one edit key ('native' == 'source-aspect')
                 copy_file(ctx.edit_image(entry.edit), dest)
+        references = _write_references(ctx, tmp)
         resolved = plan.protocol.model_dump(mode="json")
         write_atomic(tmp / "protocol.yaml", yaml.safe_dump(resolved, sort_keys=False))
-        write_tables(cells, axes, tmp)
-        plots = _plots(ctx.store, cells, metric_columns(cells, axes), axes, tmp / "plots")
+        write_tables(cells, axes, tmp, references)
+        metrics = metric_columns(cells, axes)
+        plots = _plots(ctx.store, cells, metrics, axes, tmp / "plots", references)
         write_store_entries(tmp, ctx, plots)
         manifest = manifest | {"axes": axes, "store_repairs": list(ctx.store.repairs)}
+        if references is not None:
+            manifest["references"] = reference_record(references)
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1, default=str))
         write_results_files(plan, manifest, cells, axes, metric_columns(cells, axes), tmp)
         write_report(tmp)
@@ -127,20 +131,59 @@ def _write_run_dir(ctx: RunContext, scores: list[dict], manifest: dict, out: Pat
         raise
 
 
+def _write_references(ctx: RunContext, tmp: Path) -> pd.DataFrame | None:
+    """references.csv and its images (copies), for a run with reference cells."""
+    from .reference_cells import REFERENCES_FILE, references_frame
+
+    if not ctx.plan.reference_cells:
+        return None
+    frame = references_frame(ctx.plan, ctx.reference_scores)
+    for entry, image in zip(ctx.plan.reference_cells, frame["image"], strict=True):
+        dest = tmp / image
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.exists():
+            copy_file(ctx.edit_image(entry.edit), dest)
+    write_atomic(tmp / REFERENCES_FILE, frame.to_csv(index=False))
+    return frame
+
+
+def reference_record(references: pd.DataFrame) -> dict:
+    """What the manifest and results.json say of references.csv."""
+    from .reference_cells import REFERENCES_FILE
+
+    roles = references["role"].value_counts().sort_index()
+    return {
+        "file": REFERENCES_FILE,
+        "rows": len(references),
+        "roles": {str(role): int(n) for role, n in roles.items()},
+        "note": "the run's fine-tuned-only / pretrained-only samples scored as cells; "
+        "not grid settings, never in cells.csv or summary.json",
+    }
+
+
 def _plots(
-    store: Store, cells: pd.DataFrame, metrics: list[str], axes: list[str], out: Path
+    store: Store,
+    cells: pd.DataFrame,
+    metrics: list[str],
+    axes: list[str],
+    out: Path,
+    references: pd.DataFrame | None = None,
 ) -> str:
-    """Plots are a pure function of the cells table: cached in the store under its hash
-    (drawing them is the slowest part of an all-cached rerun)."""
+    """Plots are a pure function of the cells table (and a methods run's references):
+    cached in the store under their hash (drawing them is the slowest part of an
+    all-cached rerun)."""
     from ..report.plots import PLOTS_VERSION, write_plots
 
     csv = cells.to_csv(index=False)
-    key = digest({"cells": csv, "metrics": metrics, "axes": axes, "v": PLOTS_VERSION})
+    ident = {"cells": csv, "metrics": metrics, "axes": axes, "v": PLOTS_VERSION}
+    if references is not None:  # only then: every other run's plots keep their key
+        ident["references"] = references.to_csv(index=False)
+    key = digest(ident)
     if not store.check("plots", key):  # checked: a damaged set is set aside and redrawn
         with store.lock("plots", key):
             if not store.done("plots", key):
                 with store.write_dir("plots", key) as folder:
-                    write_plots(cells, metrics, folder, axes)
+                    write_plots(cells, metrics, folder, axes, references)
     # copies (copytree's copy2), never links; the digest record stays in the store
     shutil.copytree(store.path("plots", key), out, ignore=shutil.ignore_patterns(DIGEST_FILE))
     return key

@@ -143,7 +143,8 @@ class ScoreStage:
 
     def run(self) -> list[dict[str, float]]:
         """Per cell, {column label: value} for every metric; counts one job per
-        (cell, metric) or (group, metric)."""
+        (cell, metric) or (group, metric). The reference cells' values (cell metrics
+        only: a group metric pools a grid's cells) go to ``ctx.reference_scores``."""
 
         stats = self.ctx.stage_stats(self.name)
         start = time.perf_counter()
@@ -156,6 +157,13 @@ class ScoreStage:
             rows.append(scored.values)
         for metric in (m for m in self.plan.metrics if m.info.scope == "group"):
             self._score_group(metric, rows, stats)
+        # the reference rows (runner/reference_cells.py): cell metrics, as a grid cell
+        self.ctx.reference_scores = []
+        for scored in self.ctx.executor.map(self.name, self.plan.reference_cells, call):
+            stats.computed += scored.computed
+            stats.cached += scored.cached
+            self.ctx.backbones.update(scored.backbones)
+            self.ctx.reference_scores.append(scored.values)
         stats.seconds += time.perf_counter() - start
         stats.total = stats.cached + stats.computed
         return rows

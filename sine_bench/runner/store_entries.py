@@ -29,7 +29,8 @@ def write_store_entries(folder: Path, ctx, plots_key: str) -> None:
     from .scoring import score_keys
 
     plan = ctx.plan
-    scores = {k for cell in plan.cells for k in score_keys(plan, cell).values()}
+    cells = [*plan.cells, *plan.reference_cells]
+    scores = {k for cell in cells for k in score_keys(plan, cell).values()}
     entries = {
         "finetunes": sorted(plan.finetunes),
         "edits": sorted(set(plan.edits) | set(plan.imported)),

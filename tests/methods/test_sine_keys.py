@@ -17,19 +17,26 @@ TOY_SMOKE = ROOT / "protocols" / "toy-smoke.yaml"
 
 # protocols/toy-smoke.yaml's keys, without methods/ (toy-smoke on datasets/toy-main; its
 # non-square sources' fine-tunes keyed with issue 13's input preparation, an antialiased
-# downscale). Last changed by issue 24 (five sources, 10 DDIM steps, batches of 8, one
-# seed): the three original fine-tunes kept their keys. They change only with the toy
-# weights, the toy-smoke images or settings, METHOD_VERSION or the input preparation:
-# update them then, never for a change of the harness.
+# downscale). Last changed by issue 24 (twelve sources: seven added, the five before kept
+# their fine-tune and edit keys). They change only with the toy weights, the toy-smoke
+# images or settings, METHOD_VERSION or the input preparation: update them then, never
+# for a change of the harness.
 TOY_SMOKE_FINETUNES = [
     "1833ac17142334d45281",
     "26d965e41faf17b13d2d",
+    "5174b4c9df60c7506014",
     "5648f4d10b7d868856e1",
+    "65158f609e51dda6c0c7",
     "7c21f67b438990da2fc1",
+    "82f7946d751719c262b8",
     "a26441046128d725c08e",
+    "ba485984c6aeedfad53d",
+    "c38dda0dd443f680dfd6",
+    "cd5b707298f678bfa867",
+    "ee2c40167367354de949",
 ]
-TOY_SMOKE_EDITS = ("c0d5bdf259735914", 95)  # sha256 of the sorted keys, first 16; count
-TOY_SMOKE_UNITS = "20b53e4ec8d1a455"
+TOY_SMOKE_EDITS = ("7d735a4597f0e027", 228)  # sha256 of the sorted keys, first 16; count
+TOY_SMOKE_UNITS = "20ea402121fa4247"
 
 
 def _short(keys) -> str:

@@ -15,11 +15,12 @@ def test_toy_smoke_protocol_loads_and_expands():
 
     protocol = load_protocol(ROOT / "protocols" / "toy-smoke.yaml")
     plan = build_plan(protocol, ROOT)
-    # 10 prompts x 4 v x 2 K x 1 seed at each source's aspect; one fine-tune per item
-    assert len(plan.cells) == 80 and len(plan.finetunes) == 5
+    # 24 prompts x 4 v x 2 K x 1 seed at each source's aspect; one fine-tune per item
+    assert len(plan.cells) == 192 and len(plan.finetunes) == 12
     sizes = {(c.cell.item, c.cell.height, c.cell.width) for c in plan.cells}
-    # 64x64 sources at 64x64; 3:2, 2:3 and 2:1 ones at the native area, their aspect kept
-    assert {(h, w) for _, h, w in sizes} == {(64, 64), (52, 80), (80, 52), (44, 92)}
+    # 64x64 sources at 64x64; 3:2, 2:3, 2:1 and 1:2 ones at the native area, aspect kept
+    assert {(h, w) for _, h, w in sizes} == {(64, 64), (52, 80), (80, 52), (44, 92), (92, 44)}
+    assert sum((h, w) == (64, 64) for _, h, w in sizes) == 6  # half of the twelve
     settings = {(c.cell.edit.v, c.cell.edit.K) for c in plan.cells}
     assert (0.0, 0) in settings and (1.0, 400) in settings  # the frontier's references
 

@@ -43,7 +43,10 @@ def planned_keys(path: Path) -> dict[str, str]:
         for edits in groups.values():
             ident = registry.score_identity(metric)
             group_scores.append(score_key(digest(sorted(edits)), metric.text, ident))
-    return {
+    reference_scores = []  # a methods run's reference rows (runner/reference_cells.py)
+    for cell in plan.reference_cells:
+        reference_scores += score_keys(plan, cell, score_context(plan, cell)).values()
+    pins = {
         "cells": str(len(plan.cells)),
         "finetunes": digest(sorted(plan.finetunes)),
         "edits": digest(sorted(plan.edits)),
@@ -52,6 +55,9 @@ def planned_keys(path: Path) -> dict[str, str]:
         "scores": digest(sorted(cell_scores)),
         "group_scores": digest(sorted(group_scores)),
     }
+    if reference_scores:  # added where a protocol has them: no earlier pin moves
+        pins["reference_scores"] = digest(sorted(reference_scores))
+    return pins
 
 
 def offline_protocols() -> list[Path]:

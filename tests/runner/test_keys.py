@@ -30,6 +30,7 @@ def test_every_finetune_setting_changes_the_key():
         {"method": "sine-full"},
         {"patch_grid": 40},
         {"patch_min_frac": 0.2},
+        {"patch_interpolation": "nearest"},
         {"x0_l1_weight": 0.1},
         {"train_text_encoder": False},
         {"seed": 1},
@@ -37,6 +38,13 @@ def test_every_finetune_setting_changes_the_key():
     ]
     keys = {_ft_key(**v) for v in variants}
     assert base not in keys and len(keys) == len(variants)
+
+
+def test_patch_interpolation_default_keeps_the_old_key():
+    """The knob came after the first keys: its default is what PatchSettings always stored."""
+    assert _ft_key() == _ft_key(patch_interpolation="bilinear")
+    patches = finetune_settings(FinetuneSpec(patch_interpolation="nearest"), 64, 4)["patches"]
+    assert patches["interpolation"] == "nearest"
 
 
 def test_image_model_and_prompt_change_the_key():
