@@ -26,32 +26,6 @@ torch.set_num_threads(1 if _WORKER else 2)
 os.environ["SINE_BENCH_CACHE"] = tempfile.mkdtemp(prefix="sine-bench-test-cache-")
 
 
-# test files whose tests must share one pytest-xdist worker: one local Ray cluster at a time
-ONE_WORKER = {
-    "tests/runner/test_ray_executor.py": "ray",
-    "tests/runner/test_ray_nodes.py": "ray",
-}
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """``--dist loadfile`` (pyproject's addopts), with the files of ``ONE_WORKER`` as one
-    unit: a module's fixtures (a trained model, a finished run) are built once, and the
-    Ray tests never start two clusters side by side. (xdist's own ``xdist_group`` marks
-    are not honoured under pytest 9.2: its scheduler reads a node id pytest no longer lets
-    it change.)"""
-    if config.getoption("dist") != "loadfile":
-        return None
-    from xdist.scheduler import LoadFileScheduling
-
-    class FileScheduling(LoadFileScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return ONE_WORKER.get(path, path)
-
-    return FileScheduling(config, log)
-
-
 @pytest.fixture(scope="module")
 def one_thread():
     """Small models run fastest on one thread; more only contend on a busy CPU."""
