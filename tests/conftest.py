@@ -7,11 +7,19 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import torch
 
-from tests.helpers import TOY_SMOKE_SUITE_LIMIT, toy_smoke_here, write_protocol
+# under pytest-xdist each worker gets one core: one torch thread, and idle OpenMP threads
+# sleep instead of spinning on the other worker's core (read when torch loads)
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-torch.set_num_threads(2)
+import torch  # noqa: E402
+
+from tests.helpers import TOY_SMOKE_SUITE_LIMIT, toy_smoke_here, write_protocol  # noqa: E402
+
+torch.set_num_threads(1 if _WORKER else 2)
 
 # the suite never writes the user's cache (file digests, the tokenizer copy, toy scene
 # data: $SINE_BENCH_CACHE, else ~/.cache/sine-bench); subprocesses inherit the variable

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..errors import InputError
 from ..fileio import file_sha256
 from ..registry import suggest
-from .fields import ProtocolError, short
+from .fields import ProtocolError, key_text
 from .formats import DATASET_FORMATS
 from .root import Protocol
 from .sections import DatasetItem, DatasetSpec
@@ -102,7 +102,7 @@ class ManifestFormat:
             items = TypeAdapter(list[DatasetItem]).validate_python(raw.get("items") or [])
         except ValidationError as err:
             first = err.errors()[0]
-            where = ".".join(str(p) if str(p).isprintable() else short(p) for p in first["loc"])
+            where = ".".join(key_text(p) for p in first["loc"])
             if first["type"] == "extra_forbidden":
                 hint = suggest(first["loc"][-1], list(DatasetItem.model_fields))
                 raise ProtocolError(f"{manifest}: unknown field 'items.{where}' ({hint})") from None

@@ -36,6 +36,14 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def key_text(key: Any) -> str:
+    """A user's key as a message shows it: as typed when plain printable ASCII, else with
+    Python's escapes and no quotes, so a look-alike (Cyrillic 'е', a zero-width space)
+    never reads as the field it imitates ("unknown field 'edit' (did you mean 'edit'?)")."""
+    text = str(key)
+    return text if text.isascii() and text.isprintable() else ascii(text)[1:-1]
+
+
 RESOLUTION_WORDS = ("native", "source-aspect", "source")
 _HXW = re.compile(r"^(\d{1,6})x(\d{1,6})$")
 MAX_SEED = 2**63 - 1  # torch generators take 64 bits; negative seeds alias large ones

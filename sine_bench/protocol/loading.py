@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..registry import suggest
-from .fields import ProtocolError, short
+from .fields import ProtocolError, key_text, short
 from .root import Protocol
 from .sections import check_limit
 from .strict_yaml import read_yaml_file
@@ -59,14 +59,15 @@ def _format_error(err: ValidationError, source: str) -> str:
     # location; a person wants the field path only
     loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
     loc = tuple(p for p in loc if p not in ("function-after", "function-before"))
-    where = ".".join(str(p) if str(p).isprintable() else short(p) for p in loc)
+    where = ".".join(key_text(p) for p in loc)
 
     if first["type"] == "extra_forbidden":
         parent = _model_at(loc[:-1])
         options = list(parent.model_fields) if parent else []
         options += ["include"] if parent is Protocol else []
         hint = f" ({suggest(loc[-1], options)})" if options else ""
-        return f"{source}: unknown field {where or '(top level)'!r}{hint}"
+        named = f"'{where}'" if where else "(top level)"
+        return f"{source}: unknown field {named}{hint}"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] != "value_error":  # pydantic's own wording: point to the reference
         message += " (see `sine-bench schema` for every field's type and range)"

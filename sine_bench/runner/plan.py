@@ -191,15 +191,15 @@ def _plan_cell(
             planned = method.plan_cell(ctx)
     except PluginFailed as err:  # found while planning: bad input, before any compute
         raise PlanError(str(err)) from None
-    training_key = _add_training(plan, cell, planned.training) if planned.training else ""
-    keyed = lambda edit: _edit_job(plan, cell, edit, training_key)  # noqa: E731
+    training_key = add_training(plan, cell, planned.training) if planned.training else ""
+    keyed = lambda edit: add_edit_job(plan, cell, edit, training_key)  # noqa: E731
     entry = CellPlan(cell, training_key, keyed(planned.edit))
     own: dict[str, str] = {}
     if needs & {"reference", "anchors"}:
         own["pretrained"] = keyed(pretrained_reference(ctx))
     if "anchors" in needs:  # the copy end: SINE's fine-tuned-only sample, for every method
         training, memorized = finetuned_reference(ctx)
-        own["finetuned"] = _edit_job(plan, cell, memorized, _add_training(plan, cell, training))
+        own["finetuned"] = add_edit_job(plan, cell, memorized, add_training(plan, cell, training))
     if "reference" in needs:
         entry.reference = own["pretrained"]
     if "memorized" in needs and planned.memorized is not None:  # the method's own
@@ -207,7 +207,7 @@ def _plan_cell(
     return entry, own
 
 
-def _add_training(plan: RunPlan, cell: Cell, training: Training) -> str:
+def add_training(plan: RunPlan, cell: Cell, training: Training) -> str:
     """Key a training job (SINE's fine-tune or a method's own) and add it to the plan."""
     item = plan.items[cell.item]
     sha = plan.image_sha[cell.item]
@@ -252,7 +252,7 @@ def _training_preparation(plan: RunPlan, item: str, training: Training) -> dict:
     return trainer.training_preparation(training, size, plan.native, plan.factor, notes)
 
 
-def _edit_job(plan: RunPlan, cell: Cell, edit: Edit, training_key: str) -> str:
+def add_edit_job(plan: RunPlan, cell: Cell, edit: Edit, training_key: str) -> str:
     """Key one edit on what its base says it depends on; add it to the plan."""
     if edit.base == "training":
         base, finetune = training_key, training_key

@@ -61,7 +61,7 @@ def run_protocol(
         runner = executor or make_executor("local", progress=progress)
         ctx = RunContext(plan, Store(plan.protocol.store, report=warn or log), runner)
         # `store gc` waits for no run: it refuses while one is live
-        with _torch_threads(threads), ctx.store.using():
+        with torch_threads(threads), ctx.store.using():
             return _run(_protocol_file(path), ctx, validated.warnings, started, log)
     except KeyboardInterrupt:
         raise Interrupted(signal.SIGINT, kept_summary(ctx)) from None
@@ -70,7 +70,7 @@ def run_protocol(
 
 
 @contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
+def torch_threads(threads: int) -> Iterator[None]:
     """torch's CPU threads set to ``threads`` (> 0) for the block, then restored."""
     if threads <= 0:
         yield

@@ -31,7 +31,15 @@ from ..protocol.root import Protocol
 from ..protocol.sections import EditSpec, FinetuneSpec
 from .edits_file import EditLine, EditsFileError, check_lines, check_settings, read_edits
 from .keys import imported_edit_key, model_identity
-from .plan import MAX_SIDE, CellPlan, RunPlan, _add_training, _edit_job, attach_anchors, edit_units
+from .plan import (
+    MAX_SIDE,
+    CellPlan,
+    RunPlan,
+    add_edit_job,
+    add_training,
+    attach_anchors,
+    edit_units,
+)
 from .sources import check_source_images
 
 REFERENCE_NEEDS = frozenset({"reference", "memorized", "anchors"})
@@ -204,10 +212,10 @@ def _references(
         sized, item.spec, item.image_path, sha, plan.model_id, plan.native, plan.factor
     )
     if needs & {"reference", "anchors"}:
-        own["pretrained"] = _edit_job(plan, sized, pretrained_reference(ctx), "")
+        own["pretrained"] = add_edit_job(plan, sized, pretrained_reference(ctx), "")
     if "anchors" in needs or memorized:
         training, sample = finetuned_reference(ctx)
-        own["finetuned"] = _edit_job(plan, sized, sample, _add_training(plan, sized, training))
+        own["finetuned"] = add_edit_job(plan, sized, sample, add_training(plan, sized, training))
     if "reference" in needs:
         entry.reference = own["pretrained"]
     if memorized:

@@ -25,7 +25,7 @@ from .executors import make_executor
 from .import_stage import ImportStage
 from .ownership import FORMAT as RUN_DIR_FORMAT
 from .preflight import preflight
-from .run import _torch_threads, image_note_lines, kept_summary
+from .run import image_note_lines, kept_summary, torch_threads
 from .run_dir import write_run_dir
 from .score_plan import ScorePlan, build_score_plan
 from .stages import run_stages
@@ -74,7 +74,7 @@ def score_edits(
     store = Store(plan.protocol.store, report=warn or log)
     ctx = RunContext(plan, store, make_executor("local", progress=progress))
     try:
-        with _torch_threads(threads), store.using():
+        with torch_threads(threads), store.using():
             ImportStage(ctx).run()
             s = ctx.stats[ImportStage.name]
             log(f"{'import':10s} {s.total} edits: {s.cached} cached, {s.computed} imported")

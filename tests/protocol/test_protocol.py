@@ -41,6 +41,9 @@ def test_toy_smoke_protocol_loads_and_expands():
         ({"metrics": ["clip_t"]}, "needs a backbone"),
         ({"metrics": ["lpips[alexnet]"]}, "unknown lpips backbone 'alexnet'"),
         ({"finetune": {"method": "dreambooth"}}, "finetune.method"),
+        # a look-alike or invisible character is shown escaped, never as the field it imitates
+        ({"\u0435dit": {"steps": 3}}, "unknown field '\\u0435dit' (did you mean 'edit'?)"),
+        ({"edit\u200b": {"steps": 3}}, "unknown field 'edit\\u200b' (did you mean 'edit'?)"),
     ],
 )
 def test_bad_fields_give_one_line_naming_the_field(tmp_path, data, needle):

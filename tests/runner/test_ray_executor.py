@@ -23,6 +23,11 @@ from sine_bench.cli import app
 from sine_bench.runner.executors import EXECUTORS, ClusterError, JobsFailed
 from tests.helpers import ROOT, help_in_fresh_interpreter, write_protocol
 
+# Ray's tests run in a pytest of their own (README's test command: -m ray), never beside
+# other test processes: under pytest-xdist a busy second worker made Ray's actor calls time
+# out on a 2-core machine (a worker never started, a live one reported dead)
+pytestmark = pytest.mark.ray
+
 
 def _import_ray():
     """In CI ray must be there (README installs .[test,ray]); elsewhere skip without it."""

@@ -16,6 +16,11 @@ import pytest
 from tests.helpers import write_protocol
 from tests.runner.test_ray_executor import _import_ray
 
+# Ray's tests run in a pytest of their own (README's test command: -m ray), never beside
+# other test processes: under pytest-xdist a busy second worker made Ray's actor calls time
+# out on a 2-core machine (a worker never started, a live one reported dead)
+pytestmark = pytest.mark.ray
+
 
 @pytest.fixture(scope="module")
 def three_nodes():
