@@ -35,9 +35,11 @@ class EditStage:
         start = time.perf_counter()
         results = self.ctx.executor.map(self.name, todo, StageCall(self.name, self.ctx))
         stats.seconds += time.perf_counter() - start
-        for result in results:
+        for unit, result in zip(todo, results, strict=True):
             stats.computed += result["computed"]
-            stats.cached += result["cached"]
+            # a unit's jobs stored before the stage are counted in ``done`` already (a
+            # unit may mix them with new ones: pretrained edits batch across sources)
+            stats.cached += result["cached"] - sum(j.key in done for j in unit.jobs)
             stats.unet_evaluations += result["unet_evaluations"]
             stats.unet_evaluations_finetuned += result["unet_evaluations_finetuned"]
 

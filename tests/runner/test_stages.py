@@ -5,13 +5,16 @@ count, label, input preparation and edit units, exactly as SINE does."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from sine_bench.methods import Edit, EditJob, Method, PlannedCell, Training
+from sine_bench.methods.base import EditOutput
 from sine_bench.methods.registry import METHODS
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.context import STAGE_TYPES, RunContext, StageCall
+from sine_bench.runner.edit_stage import EditStage
 from sine_bench.runner.executors import LocalExecutor
 from sine_bench.runner.finetune_stage import TIMING_FILE, FinetuneStage
 from sine_bench.runner.plan import build_plan
@@ -101,3 +104,38 @@ def test_a_stage_call_names_its_stage_and_runs_one_job(echo_plan, tmp_path):
     assert call(job) is True and call(job) is False  # trained, then found in the store
     shipped = call.worker_run()
     assert shipped.plan is echo_plan and shipped.root == str((tmp_path / "store").resolve())
+
+
+class PictureEcho(Echo):
+    """Echo whose edits are grey images (a black-box editor's way)."""
+
+    returns_images = True
+
+    def count(self, jobs):
+        return {"naive": 0, "shared": 0}  # no UNet
+
+    def run_unit(self, runtime, jobs, counter):
+        from PIL import Image
+
+        size = lambda job: (job.settings["width"], job.settings["height"])  # noqa: E731
+        return [EditOutput(Image.new("RGB", size(j), "grey"), 0.0, 0.0, "none") for j in jobs]
+
+
+def test_a_unit_mixing_stored_and_new_edits_counts_each_edit_once(tmp_path):
+    """A unit whose edits are partly stored (a source added to a protocol joins a batch of
+    stored edits) computes only the missing ones and counts each edit once."""
+    with METHODS.registered("echo", PictureEcho):
+        grid = {"v": None, "K": None, "resolution": ["64x64"], "seeds": [0, 1]}
+        path = write_protocol(tmp_path, methods={"echo": {}}, grid=grid, metrics=[])
+        plan = build_plan(load_protocol(path))
+        ctx = RunContext(plan, Store(tmp_path / "store"), LocalExecutor(progress=False))
+        ctx.models._model = object()
+        FinetuneStage(ctx).run()
+        EditStage(ctx).run()
+        unit = next(u for u in plan.units if len(u.jobs) == 2)
+        shutil.rmtree(ctx.store.path("edits", unit.jobs[0].key))  # one of its two edits
+        ctx.stats.clear()
+        EditStage(ctx).run()
+    stats = ctx.stats["edit"]
+    assert (stats.total, stats.computed) == (len(plan.edits), 1)
+    assert stats.cached == len(plan.edits) - 1
