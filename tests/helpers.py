@@ -1,5 +1,6 @@
 """Helpers the tests import (conftest.py holds only fixtures): the repo root, a small
-protocol writer, toy-smoke relocated to a temp folder, and a fresh-interpreter help call."""
+protocol writer, toy-smoke relocated to a temp folder, a fresh-interpreter help call, and
+images and edit_score inputs read back as the score stage reads them."""
 
 from __future__ import annotations
 
@@ -73,3 +74,34 @@ def help_in_fresh_interpreter(args: list[str], modules: tuple[str, ...]) -> tupl
     assert out.returncode == 0, out.stderr
     exit_code, output, heavy = json.loads(out.stdout.strip().splitlines()[-1])
     return exit_code, output, heavy
+
+
+def scored_image(path: Path, size: tuple[int, int] | None = None, resample=None):
+    """An image as the score stage reads it: (1, 3, h, w) in [0, 1], resized to the
+    scoring size (h, w) with ``resample`` when it differs."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB")
+    if size and (img.height, img.width) != size:
+        img = img.resize((size[1], size[0]), resample)
+    array = np.asarray(img, dtype=np.float32) / 255.0
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)[None]
+
+
+def anchored_inputs(source, edit, entry, item, load):
+    """edit_score's inputs for one planned cell: its source and edit, its prompt and the
+    item's source description, and its anchors' images (``load``: edit key -> image)."""
+    from sine_bench.metrics.inputs import CellInputs
+
+    prompt, anchors = entry.cell.prompt, entry.anchors
+    return CellInputs(
+        source,
+        edit,
+        prompt,
+        item.spec.source,
+        prompt,
+        anchors_pretrained=[load(k) for k in anchors["pretrained"]],
+        anchors_finetuned=[load(k) for k in anchors["finetuned"]],
+    )

@@ -1,19 +1,15 @@
 """edit_score's label-free calibration uses only the run's own reference cells."""
 
-import numpy as np
 import pandas as pd
 import pytest
-import torch
-from PIL import Image
 
 from sine_bench.metrics import edit_score as es
-from sine_bench.metrics.inputs import CellInputs
 from sine_bench.metrics.registry import check_metric_name
 from sine_bench.protocol.loading import load_protocol
 from sine_bench.runner.plan import build_plan
 from sine_bench.runner.scoring import RESAMPLE
 from tests.fakes import register_fakes
-from tests.helpers import write_protocol
+from tests.helpers import anchored_inputs, scored_image, write_protocol
 
 SCORE = "edit_score[test-fake+test-fake]"
 
@@ -52,15 +48,6 @@ def test_anchors_are_the_runs_own_references_over_its_seeds(tmp_path):
         assert firsts[entry.edit] != entry.anchors
 
 
-def _image(path, size: tuple[int, int] | None = None, resample=None) -> torch.Tensor:
-    """An image in [0, 1], resized to the scoring size (h, w) as the run scores it."""
-    img = Image.open(path).convert("RGB")
-    if size and (img.height, img.width) != size:
-        img = img.resize((size[1], size[0]), resample)
-    array = np.asarray(img, dtype=np.float32) / 255.0
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)[None]
-
-
 @pytest.mark.usefixtures("one_thread")
 def test_run_scores_each_cell_from_its_stored_references_alone(tmp_path):
     """Recomputed from the run's own stored reference images (and nothing else), each
@@ -80,20 +67,14 @@ def test_run_scores_each_cell_from_its_stored_references_alone(tmp_path):
     for entry in plan.cells:
         row = cells[cells.edit_key == entry.edit].iloc[0]
         item = plan.items[entry.cell.item]
-        source = _image(item.image_path)
+        source = scored_image(item.image_path)
         size = tuple(source.shape[-2:])  # scoring.size: source
 
         def load(key, size=size):
-            return _image(store / key[:2] / key / "edit.png", size, resample)
+            return scored_image(store / key[:2] / key / "edit.png", size, resample)
 
-        x = CellInputs(
-            source,
-            _image(out / row["image"], size, resample),
-            entry.cell.prompt,
-            item.spec.source,
-            entry.cell.prompt,
-            anchors_pretrained=[load(k) for k in entry.anchors["pretrained"]],
-            anchors_finetuned=[load(k) for k in entry.anchors["finetuned"]],
+        x = anchored_inputs(
+            source, scored_image(out / row["image"], size, resample), entry, item, load
         )
         assert es.edit_score(name, x) == pytest.approx(row[column], abs=1e-6)
 

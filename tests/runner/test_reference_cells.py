@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 from PIL import Image
 
 from sine_bench.metrics import edit_score as es
-from sine_bench.metrics.inputs import CellInputs
 from sine_bench.metrics.pixel import psnr_value
 from sine_bench.metrics.registry import check_metric_name
 from sine_bench.protocol.loading import load_protocol
@@ -21,7 +19,7 @@ from sine_bench.runner.plan import build_plan
 from sine_bench.runner.reference_cells import reference_role
 from sine_bench.runner.scoring import RESAMPLE, score_context, score_keys
 from tests.fakes import register_fakes
-from tests.helpers import write_protocol
+from tests.helpers import anchored_inputs, scored_image, write_protocol
 
 SCORE = "edit_score[test-fake+test-fake]"
 COLUMN = "edit_score[test-fake+lpips-test-fake]"  # the column names the LPIPS that ran
@@ -51,14 +49,6 @@ def reference_run(tmp_path_factory):
         torch.set_num_threads(before)
 
 
-def _image(path, size, resample) -> torch.Tensor:
-    img = Image.open(path).convert("RGB")
-    if (img.height, img.width) != size:
-        img = img.resize((size[1], size[0]), resample)
-    array = np.asarray(img, dtype=np.float32) / 255.0
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)[None]
-
-
 def test_reference_rows_equal_a_direct_scoring_of_the_stored_images(reference_run):
     """psnr and edit_score of each reference row, recomputed from the stored reference
     image, its source and its anchors alone, are the values references.csv holds."""
@@ -77,26 +67,18 @@ def test_reference_rows_equal_a_direct_scoring_of_the_stored_images(reference_ru
     for entry, (_, row) in zip(plan.reference_cells, refs.iterrows(), strict=True):
         assert row["edit_key"] == entry.edit and row["role"] == reference_role(entry)
         item = plan.items[entry.cell.item]
-        source = _image(item.image_path, image_size(item.image_path), resample)
+        source = scored_image(item.image_path, image_size(item.image_path), resample)
         size = tuple(source.shape[-2:])
         image = out / row["image"]  # the run directory's copy is the stored image
         stored = store / entry.edit[:2] / entry.edit / "edit.png"
         assert image.read_bytes() == stored.read_bytes()
-        edit = _image(image, size, resample)
+        edit = scored_image(image, size, resample)
         assert psnr_value(source, edit) == pytest.approx(row["psnr"], abs=1e-9)
 
         def load(key, size=size):
-            return _image(store / key[:2] / key / "edit.png", size, resample)
+            return scored_image(store / key[:2] / key / "edit.png", size, resample)
 
-        x = CellInputs(
-            source,
-            edit,
-            entry.cell.prompt,
-            item.spec.source,
-            entry.cell.prompt,
-            anchors_pretrained=[load(k) for k in entry.anchors["pretrained"]],
-            anchors_finetuned=[load(k) for k in entry.anchors["finetuned"]],
-        )
+        x = anchored_inputs(source, edit, entry, item, load)
         assert es.edit_score(name, x) == pytest.approx(row[COLUMN], abs=1e-6)
     assert refs[COLUMN].notna().all() and refs["psnr"].notna().all()
 
