@@ -36,7 +36,8 @@ MISSING_REFERENCES = (
 COMPUTED_NOT_SCORED = (
     "This grid has no fine-tuned only setting. SINE's fine-tuned-only samples (v = 0, "
     "K = 0) were computed, as {why}, but only a grid setting is scored as a row: add v = 0 "
-    "with K = 0 to {grid} grid to read the frontier against them."
+    "with K = 0 to {grid} grid for such a row (its own edits: the cell's key holds the edit "
+    "prompt, so the samples above are not reused)."
 )
 REFERENCE_ROWS = (
     "The {role} rows are references, not grid settings: {what}, computed for {why} and "

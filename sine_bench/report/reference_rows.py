@@ -52,6 +52,9 @@ def with_reference_rows(
             rows[flag] = False
     grid_axes = list(table.attrs["axes"])
     out = pd.concat([table.assign(**{REFERENCE: False}), rows], ignore_index=True)
+    for column in table.columns.intersection(out.columns):  # K stays 400, not 400.0
+        if pd.api.types.is_integer_dtype(table[column]) and out[column].dtype != table[column]:
+            out[column] = out[column].astype("Int64")
     out.attrs["axes"] = grid_axes + [a for a in by if a not in grid_axes]
     out.attrs["grid_axes"] = grid_axes
     out.attrs["reference_axes"] = by

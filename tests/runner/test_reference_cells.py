@@ -108,6 +108,8 @@ def test_report_shows_the_reference_rows_and_the_tables_do_not(reference_run, tm
     refs = frontier[frontier["reference"]]
     assert set(refs["role"]) == {"fine-tuned only", "pretrained only"}
     assert not (refs["best"] | refs["frontier"] | refs["frontier_overall"]).any()
+    k_text = pd.read_csv(out / "frontier.csv", dtype=str)["K"].dropna()
+    assert k_text.str.fullmatch(r"\d+").all(), list(k_text)  # K as the grid writes it
     ft = refs[refs["role"] == "fine-tuned only"].iloc[0]
     stored = pd.read_csv(out / "references.csv")
     mean = stored[stored["role"] == "fine-tuned only"][COLUMN].mean()
