@@ -49,6 +49,7 @@ def test_sources_come_at_every_size_and_the_oracle_reads_them():
         ("paper-resolution-why-crops", 4 * 3 * 6),
         ("paper-resolution-why-interpolation", 4 * 3 * 6),
         ("paper-resolution-why-patch-steps", 2 * 3 * 6),
+        ("paper-resolution-why-patch-steps-more", 3 * 3 * 6),
     ],
 )
 def test_paper_resolution_protocols_plan_their_grids(name, cells):
@@ -67,6 +68,7 @@ def test_paper_resolution_protocols_plan_their_grids(name, cells):
         ),
         ("paper-resolution-why-crops", {"64x96": 2, "64x128": 2}),
         ("paper-resolution-why-patch-steps", {"64x96": 1, "64x128": 1}),
+        ("paper-resolution-why-patch-steps-more", {"64x96": 1, "96x64": 2}),
     ],
 )
 def test_why_datasets_reuse_the_sources_at_their_sizes(name, sizes):
