@@ -13,7 +13,12 @@ from .base import (
     PlannedCell,
     Training,
 )
-from .references import finetuned_reference, pretrained_reference
+from .references import (
+    FINETUNED_REFERENCE_METHOD,
+    PRETRAINED_REFERENCE_METHOD,
+    finetuned_reference,
+    pretrained_reference,
+)
 from .registry import (
     count_evaluations,
     get_method,
@@ -23,6 +28,8 @@ from .registry import (
 )
 
 __all__ = [
+    "FINETUNED_REFERENCE_METHOD",
+    "PRETRAINED_REFERENCE_METHOD",
     "CellContext",
     "Edit",
     "EditJob",

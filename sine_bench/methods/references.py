@@ -6,8 +6,12 @@ metrics define them; the methods that compute them are ``pretrained`` and ``sine
 from __future__ import annotations
 
 from .base import CellContext, Edit, Training
-from .pretrained import reference_edit
-from .sine import memorized_edit, sine_training
+from .pretrained import Pretrained, reference_edit
+from .sine import Sine, memorized_edit, sine_training
+
+# the method each reference is a sample of (a reference row's method in a report)
+PRETRAINED_REFERENCE_METHOD = Pretrained.name
+FINETUNED_REFERENCE_METHOD = Sine.name
 
 
 def pretrained_reference(ctx: CellContext) -> Edit:

@@ -17,6 +17,8 @@ from pathlib import Path
 from ..errors import InputError
 from ..fileio import file_sha256
 from ..methods import (
+    FINETUNED_REFERENCE_METHOD,
+    PRETRAINED_REFERENCE_METHOD,
     CellContext,
     Edit,
     EditJob,
@@ -325,8 +327,8 @@ def plan_reference_cells(
     out: dict[tuple, CellPlan] = {}
     for entry, own in zip(plan.cells, references, strict=True):
         finetuned = own.get("finetuned")
-        if finetuned is None and entry.cell.method == "sine":
-            finetuned = entry.memorized  # SINE's own sample, for memorization
+        if finetuned is None and get_method(entry.cell.method).memorized_from_finetune:
+            finetuned = entry.memorized  # the protocol fine-tune's own sample (SINE's)
         if FINE_TUNED_ONLY not in present and finetuned:
             memorized = finetuned if "memorized" in needs else None
             _add_reference(out, plan, entry, finetuned, FINE_TUNED_ONLY, memorized)
@@ -345,8 +347,8 @@ def _add_reference(
     if ident in out:
         return
     job = plan.edits[key]
-    method = "sine" if kind == FINE_TUNED_ONLY else "pretrained"
-    axes: list[tuple[str, object]] = [("method", method)]
+    own = FINETUNED_REFERENCE_METHOD if kind == FINE_TUNED_ONLY else PRETRAINED_REFERENCE_METHOD
+    axes: list[tuple[str, object]] = [("method", own)]  # the method it is a sample of
     if kind == FINE_TUNED_ONLY:
         axes += [("v", float(job.settings["v"])), ("K", int(job.settings["K"]))]
     axes += [(a, v) for a, v in cell.axes if a in REFERENCE_KEPT_AXES]

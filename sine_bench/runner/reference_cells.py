@@ -18,17 +18,16 @@ grid setting of that role is its row already); a SINE grid keeps its note instea
 
 from __future__ import annotations
 
-from ..report.frontier import FINE_TUNED_ONLY as FINE_TUNED
-from ..report.frontier import PRETRAINED_ONLY as PRETRAINED
 from ..report.reference_rows import REFERENCES_FILE
-from .plan import CellPlan, RunPlan
+from .plan import CellPlan, RunPlan, grid_role
 
 __all__ = ["REFERENCES_FILE", "reference_role", "references_frame"]
 
 
 def reference_role(entry: CellPlan) -> str:
-    """The role of a reference cell (its method names it)."""
-    return FINE_TUNED if entry.cell.method == "sine" else PRETRAINED
+    """The role of a reference cell, read from its setting as the frontier reads a grid
+    setting's (v = 0 with K = 0: fine-tuned only; the pretrained method: pretrained only)."""
+    return grid_role(entry)
 
 
 REFERENCE_IMAGES = "images/references"
