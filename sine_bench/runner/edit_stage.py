@@ -30,16 +30,17 @@ class EditStage:
         stats = self.ctx.stage_stats(self.name)
         stats.total += len(plan.edits)
         done = {k for k in plan.edits if store.check("edits", k)}
-        stats.cached += len(done)
         todo = [u for u in plan.units if any(j.key not in done for j in u.jobs)]
         start = time.perf_counter()
         results = self.ctx.executor.map(self.name, todo, StageCall(self.name, self.ctx))
         stats.seconds += time.perf_counter() - start
-        for unit, result in zip(todo, results, strict=True):
-            stats.computed += result["computed"]
-            # a unit's jobs stored before the stage are counted in ``done`` already (a
-            # unit may mix them with new ones: pretrained edits batch across sources)
-            stats.cached += result["cached"] - sum(j.key in done for j in unit.jobs)
+        computed = sum(result["computed"] for result in results)
+        stats.computed += computed
+        # every other edit of the plan was stored: before the stage, or by another run
+        # meanwhile (a unit may mix stored edits with new ones: pretrained edits batch
+        # across sources), each counted once
+        stats.cached += len(plan.edits) - computed
+        for result in results:
             stats.unet_evaluations += result["unet_evaluations"]
             stats.unet_evaluations_finetuned += result["unet_evaluations_finetuned"]
 
