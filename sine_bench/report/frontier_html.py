@@ -16,7 +16,7 @@ from .frontier import (
     ranking_column,
     setting_label,
 )
-from .reference_rows import REFERENCES_FILE, frontier_table, is_reference
+from .reference_rows import REFERENCES_FILE, frontier_table, is_reference, marked
 from .thumbs import inline, thumb
 
 TOY_NOTE = (
@@ -69,8 +69,7 @@ def _table_html(table: pd.DataFrame, columns: Columns) -> str:
     for _, row in ordered.iterrows():
         mark = "&#9733; best" if row["best"] else ""
         cls = " class=best" if row["best"] else (" class=ref" if row["role"] else "")
-        role = row["role"] + (" (reference)" if is_reference(row) else "")
-        cells = [mark, html.escape(setting_label(row, axes)), html.escape(role)]
+        cells = [mark, html.escape(setting_label(row, axes)), html.escape(marked(row["role"], row))]
         cells += [str(int(row["n"])), str(int(row["images"]))]
         cells += [_fmt(row[c], row[f"{c}_lo"], row[f"{c}_hi"]) for c in columns.shown]
         cells.append("&#10003;" if row["frontier"] else "")
@@ -90,10 +89,6 @@ def _pick(table: pd.DataFrame, role: str, like: pd.Series | None) -> pd.Series |
     axes = [a for a in table.attrs["axes"] if a not in ("v", "K")]
     shared = rows.apply(lambda r: sum(r[a] == like[a] for a in axes), axis=1)
     return rows.loc[shared.idxmax()]
-
-
-def _named(name: str, setting: pd.Series) -> str:
-    return f"{name} (reference)" if is_reference(setting) else name
 
 
 def _cell_of(cells: pd.DataFrame, setting: pd.Series, axes: list[str]) -> pd.DataFrame:
@@ -119,7 +114,7 @@ def _image_rows(
         *[("best setting" if len(best) else "Pareto frontier", m) for m in middle[:3]],
         (PRETRAINED_ONLY, _pick(table, PRETRAINED_ONLY, like)),
     ]
-    picks = [(_named(name, s), s) for name, s in picks if s is not None]
+    picks = [(marked(name, s), s) for name, s in picks if s is not None]
     head = "<tr><th>source</th>" + "".join(
         f"<th>{html.escape(n)}<br><span class=small>{html.escape(setting_label(s, axes))}"
         "</span></th>"

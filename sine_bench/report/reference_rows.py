@@ -61,6 +61,11 @@ def with_reference_rows(
     return out
 
 
+def marked(text: str, row: pd.Series) -> str:
+    """``text`` (a role, a column head) with '(reference)' added on a reference row."""
+    return f"{text} (reference)" if is_reference(row) else str(text)
+
+
 def is_reference(row: pd.Series) -> bool:
     """Whether a settings-table row is a reference row (a column read back from CSV)."""
     value = row.get(REFERENCE, False)

@@ -26,7 +26,7 @@ from .frontier import (
     ranking_column,
     setting_label,
 )
-from .reference_rows import frontier_table, is_reference
+from .reference_rows import frontier_table, is_reference, marked
 from .stats import CLUSTER, cluster_mean_ci
 
 SOURCE_SIZE = "source_size"
@@ -132,11 +132,6 @@ def _columns(table: pd.DataFrame) -> Columns:
     return Columns.of(table[[c for c in table.columns if not c.endswith(("_lo", "_hi"))]])
 
 
-def _role(row: pd.Series) -> str:
-    """The row's role, '(reference)' added on a methods run's reference rows."""
-    return str(row["role"]) + (" (reference)" if is_reference(row) else "")
-
-
 def _fmt(row: pd.Series, column: str) -> str:
     value = row.get(column)
     if value is None or pd.isna(value):
@@ -165,7 +160,7 @@ def to_markdown(tables: dict[str, pd.DataFrame]) -> str:
         lines.append("|---|---|---|---|" + "---|" * len(shown))
         for _, row in shown_rows(table).iterrows():
             mark = "best" if row["best"] else ("frontier" if row["frontier"] else "")
-            cells = [mark, setting_label(row, axes), _role(row), str(int(row["n"]))]
+            cells = [mark, setting_label(row, axes), marked(row["role"], row), str(int(row["n"]))]
             lines.append("| " + " | ".join(cells + [_fmt(row, c) for c in shown]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -257,7 +252,7 @@ def html_section(run_dir: Path, axes: list[str]) -> str:
             cls = " class=best" if row["best"] else (" class=ref" if row["role"] else "")
             mark = "&#9733; best" if row["best"] else ("frontier" if row["frontier"] else "")
             cells = [mark, html.escape(setting_label(row, part.attrs["axes"]))]
-            cells += [html.escape(_role(row)), str(int(row["n"]))]
+            cells += [html.escape(marked(row["role"], row)), str(int(row["n"]))]
             cells += [_fmt(row, c) for c in shown]
             rows.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         images = int(part["images"].max())
